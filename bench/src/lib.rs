@@ -1,0 +1,1 @@
+//! Load-test harness for SSE servers (work in progress).

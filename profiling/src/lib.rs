@@ -1,0 +1,1 @@
+//! Heap and CPU profiling runs of the reference SSE server (work in progress).

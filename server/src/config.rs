@@ -1,0 +1,162 @@
+//! Command-line flags (validated once, here) and the typed [`Config`] the server runs with.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::publisher::PublisherConfig;
+
+/// Reference SSE server: one broadcast hub, frozen-client eviction, Last-Event-ID replay.
+///
+/// Exit codes: 0 after a clean shutdown, 1 on a runtime error (e.g. the address is in
+/// use), 2 on invalid flags.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "sse-server", version)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    pub bind: SocketAddr,
+
+    /// Disconnect a client whose socket has not taken data (events or pings) for this long.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub send_timeout: Duration,
+
+    /// Keep-alive comment interval; 0 disables pings.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub ping_interval: Duration,
+
+    /// On SIGTERM/SIGINT, end every stream and exit within this time.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Events kept for Last-Event-ID replay (also how far a subscriber may fall behind).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub replay_capacity: u32,
+
+    /// Open connections allowed; more are answered 503 with Retry-After.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Built-in publisher rate, events per second (0 = off). Events carry `t=<unix-nanos>`.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+    pub publish_rate: f64,
+
+    /// Bytes of data per built-in publisher event.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(0..=1_048_576))]
+    pub payload_size: u32,
+
+    /// Test only: pause this long after every delivered frame (a deliberately slow server).
+    #[arg(long, default_value = "0", value_parser = parse_duration, hide = true)]
+    pub test_frame_delay: Duration,
+}
+
+/// What the server runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Address to listen on (used by the binary; `serve` takes a bound listener).
+    pub bind: SocketAddr,
+    /// See [`Args::send_timeout`].
+    pub send_timeout: Duration,
+    /// Keep-alive interval, `None` when disabled.
+    pub ping_interval: Option<Duration>,
+    /// See [`Args::shutdown_grace`].
+    pub shutdown_grace: Duration,
+    /// Events kept for replay.
+    pub replay_capacity: usize,
+    /// Open connections allowed.
+    pub max_connections: usize,
+    /// The built-in publisher, if on.
+    pub publisher: Option<PublisherConfig>,
+    /// Test-only pause after each frame (zero: off).
+    pub frame_delay: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Args::parse_from(["sse-server"]).into()
+    }
+}
+
+impl From<Args> for Config {
+    fn from(args: Args) -> Self {
+        Self {
+            bind: args.bind,
+            send_timeout: args.send_timeout,
+            ping_interval: (!args.ping_interval.is_zero()).then_some(args.ping_interval),
+            shutdown_grace: args.shutdown_grace,
+            replay_capacity: args.replay_capacity as usize,
+            max_connections: args.max_connections as usize,
+            publisher: (args.publish_rate > 0.0).then_some(PublisherConfig {
+                rate: args.publish_rate,
+                payload_size: args.payload_size as usize,
+            }),
+            frame_delay: args.test_frame_delay,
+        }
+    }
+}
+
+/// Parses `1.5s`, `250ms`, `2m`, `100us` or a bare number of seconds.
+///
+/// # Errors
+/// A message naming the expected forms.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let scale = match unit.trim() {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "us" | "µs" => 1e-6,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("unknown unit in {raw:?}; use e.g. 10s, 250ms, 2m or 0")),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a duration; use e.g. 10s, 250ms, 2m or 0"))?;
+    Duration::try_from_secs_f64(value * scale).map_err(|_| format!("{raw:?} is out of range"))
+}
+
+fn parse_rate(raw: &str) -> Result<f64, String> {
+    match raw.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && (0.0..=10_000_000.0).contains(&rate) => Ok(rate),
+        _ => Err(format!("{raw:?} is not a rate; use events per second between 0 and 10000000")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn defaults_match_the_docs() {
+        let config = Config::default();
+        assert_eq!(config.send_timeout, Duration::from_secs(10));
+        assert_eq!(config.ping_interval, Some(Duration::from_secs(15)));
+        assert_eq!(config.shutdown_grace, Duration::from_secs(5));
+        assert_eq!(config.replay_capacity, 1024);
+        assert_eq!(config.publisher, None);
+        assert_eq!(config.bind, "127.0.0.1:8000".parse().unwrap());
+    }
+
+    #[test]
+    fn bad_flags_name_the_flag() {
+        let err = Args::try_parse_from(["sse-server", "--send-timeout", "soon"]).unwrap_err();
+        assert!(err.to_string().contains("--send-timeout"), "{err}");
+        let err = Args::try_parse_from(["sse-server", "--publish-rate", "-5"]).unwrap_err();
+        assert!(err.to_string().contains("--publish-rate"), "{err}");
+    }
+}

@@ -1,0 +1,142 @@
+//! Reference Server-Sent Events server: how SSE should be served in Rust.
+//!
+//! * One broadcast [`hub`]: every event is encoded once ([`frame`]) and fanned out as
+//!   shared `Bytes`; the per-client work is a reference-count bump and a write.
+//! * One shutdown [`watcher`] for the whole process; every stream registers with it.
+//! * Keep-alive pings, `Last-Event-ID` replay, a `/metrics` endpoint, graceful shutdown.
+//!
+//! ## Slow clients
+//! A client that stops reading is disconnected once a write to it has been pending for
+//! `send_timeout` (default 10 s): the socket is closed and its fd freed, and the client
+//! is counted in `clients_evicted`. The timeout is enforced in the socket layer
+//! ([`listener::ClientIo`]) because hyper stops polling the body of a connection that
+//! cannot take data, so nothing inside the body stream would ever notice. A frozen
+//! client never stalls the publisher or other clients: the hub's broadcast never
+//! blocks, and the frozen client's backlog is bounded by its socket buffers and the
+//! hub's channel (`--replay-capacity` events). A client that reads, but slower than
+//! events arrive, is ended once it falls that many events behind (`clients_lagged`) and
+//! may resume with `Last-Event-ID`.
+//!
+//! ## Shutdown
+//! [`Server::serve`] takes the shutdown signal as a future. When it completes, the
+//! watcher ends every stream (hyper then writes the final chunk: a clean end, not a
+//! reset) and the server stops accepting. Connections still open near the end of
+//! `shutdown_grace` (a frozen client cannot take even the final chunk) are aborted, so
+//! `serve` returns within the grace.
+
+pub mod config;
+pub mod frame;
+pub mod hub;
+pub mod limits;
+pub mod listener;
+pub mod metrics;
+pub mod params;
+pub mod publisher;
+pub mod routes;
+pub mod source;
+pub mod stream;
+pub mod watcher;
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Args, Config};
+pub use hub::Hub;
+pub use metrics::Snapshot;
+
+use listener::ClientListener;
+use metrics::Counters;
+use routes::AppState;
+use stream::StreamOptions;
+use watcher::Watcher;
+
+/// A configured server: its hub, watcher and counters, ready to serve.
+#[derive(Debug, Clone)]
+pub struct Server {
+    config: Config,
+    state: AppState,
+}
+
+impl Server {
+    /// Builds the hub, the watcher and the counters for `config`.
+    pub fn new(config: Config) -> Self {
+        let state = AppState {
+            hub: Hub::new(config.replay_capacity),
+            watcher: Watcher::new(),
+            counters: Arc::new(Counters::default()),
+            stream_options: StreamOptions {
+                ping_interval: config.ping_interval,
+                frame_delay: config.frame_delay,
+            },
+        };
+        Self { config, state }
+    }
+
+    /// The hub, for publishing in-process.
+    pub fn hub(&self) -> &Hub {
+        &self.state.hub
+    }
+
+    /// The figures `/metrics` serves.
+    pub fn metrics(&self) -> Snapshot {
+        self.state.counters.snapshot(&self.state.hub, &self.state.watcher)
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then drains within the grace.
+    ///
+    /// # Errors
+    /// Only the listener's own IO errors; client errors are handled per connection.
+    pub async fn serve<F>(self, listener: TcpListener, shutdown: F) -> io::Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let Self { config, state } = self;
+        let stop = state.watcher.token();
+        state.watcher.start(shutdown);
+        if let Some(publisher) = config.publisher {
+            tokio::spawn(publisher::run(state.hub.clone(), publisher, stop.clone()));
+        }
+        let hard_stop = CancellationToken::new();
+        let listener = ClientListener::new(
+            listener,
+            config.send_timeout,
+            config.max_connections,
+            Arc::clone(&state.counters),
+            hard_stop.clone(),
+        );
+        let counters = Arc::clone(&state.counters);
+        let serving = axum::serve(listener, routes::router(state)).with_graceful_shutdown(stop.clone().cancelled_owned());
+        let serving = std::future::IntoFuture::into_future(serving);
+        tokio::pin!(serving);
+
+        // Abort what is still open shortly before the grace runs out, then give the
+        // aborted connections the rest of the grace to be torn down.
+        let grace = config.shutdown_grace;
+        let margin = (grace / 10).min(Duration::from_millis(250));
+        tokio::select! {
+            result = &mut serving => return result,
+            () = async { stop.cancelled().await; tokio::time::sleep(grace - margin).await } => {}
+        }
+        let open = counters.connections.load(std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(open, "shutdown grace nearly over; aborting the connections still open");
+        hard_stop.cancel();
+        let _ = tokio::time::timeout(margin, &mut serving).await;
+        Ok(())
+    }
+}
+
+/// Serves `config` on `listener` until `shutdown` completes (see [`Server::serve`]).
+///
+/// # Errors
+/// The listener's IO errors.
+pub async fn serve<F>(listener: TcpListener, config: Config, shutdown: F) -> io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    Server::new(config).serve(listener, shutdown).await
+}

@@ -1,0 +1,210 @@
+//! Accepting clients: the connection limit, and socket IO that fails writes pending past `send_timeout`.
+//!
+//! ## Slow clients
+//! hyper stops polling a response body while its socket is not writable, so a client
+//! that stops reading can never be noticed from inside the body stream: ending the
+//! stream would leave the socket, its fd and its buffers in place forever, and graceful
+//! shutdown would wait on it. The timeout is therefore enforced where the bytes are
+//! written: [`ClientIo`] fails any write that has been pending for `send_timeout`, hyper
+//! drops the connection, and the fd is closed. This covers event frames and keep-alive
+//! pings alike, and it is counted as `clients_evicted`.
+//!
+//! While a client is frozen, nothing of the hub waits for it (broadcast never blocks the
+//! publisher) and its backlog is bounded by the socket buffers plus the hub's channel.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_io_timeout::TimeoutStream;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use crate::metrics::{Counters, bump};
+
+/// The answer to a connection over `--max-connections`.
+const OVERLOADED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+Content-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 77\r\n\r\n\
+{\"error\":\"too many connections: the server is at --max-connections; retry\"}\n";
+
+/// Accepts TCP connections for axum, enforcing the connection limit and the send timeout.
+#[derive(Debug)]
+pub struct ClientListener {
+    tcp: TcpListener,
+    send_timeout: Duration,
+    max_connections: u64,
+    counters: Arc<Counters>,
+    hard_stop: CancellationToken,
+}
+
+impl ClientListener {
+    /// Wraps a bound listener. `hard_stop` aborts every pending write when cancelled
+    /// (used when the shutdown grace runs out).
+    pub fn new(
+        tcp: TcpListener,
+        send_timeout: Duration,
+        max_connections: usize,
+        counters: Arc<Counters>,
+        hard_stop: CancellationToken,
+    ) -> Self {
+        Self {
+            tcp,
+            send_timeout,
+            max_connections: max_connections as u64,
+            counters,
+            hard_stop,
+        }
+    }
+
+    fn reject(&self, mut stream: TcpStream) {
+        bump(&self.counters.connections_rejected);
+        tokio::spawn(async move {
+            let answer = async {
+                stream.write_all(OVERLOADED).await?;
+                stream.shutdown().await
+            };
+            // The fd is closed when `stream` drops, whether or not the client took the answer.
+            let _ = tokio::time::timeout(Duration::from_secs(1), answer).await;
+        });
+    }
+}
+
+impl axum::serve::Listener for ClientListener {
+    type Io = ClientIo;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (ClientIo, SocketAddr) {
+        loop {
+            match self.tcp.accept().await {
+                Ok((stream, addr)) => {
+                    if self.counters.connections.load(Ordering::Relaxed) >= self.max_connections {
+                        self.reject(stream);
+                        continue;
+                    }
+                    // Events are small and latency matters more than packet count.
+                    let _ = stream.set_nodelay(true);
+                    return (self.client_io(stream), addr);
+                }
+                Err(err) => {
+                    // EMFILE and friends: back off instead of spinning; the limit above
+                    // keeps this rare.
+                    tracing::warn!(%err, "accept failed; retrying in 50 ms");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+}
+
+impl ClientListener {
+    fn client_io(&self, stream: TcpStream) -> ClientIo {
+        let mut io = TimeoutStream::new(stream);
+        io.set_write_timeout(Some(self.send_timeout));
+        self.counters.connections.fetch_add(1, Ordering::Relaxed);
+        ClientIo {
+            io: Box::pin(io),
+            hard_stop: Box::pin(self.hard_stop.clone().cancelled_owned()),
+            counters: Arc::clone(&self.counters),
+            evicted: false,
+        }
+    }
+}
+
+/// A client socket: counts writes, and fails a write pending longer than the send timeout.
+#[derive(Debug)]
+pub struct ClientIo {
+    io: Pin<Box<TimeoutStream<TcpStream>>>,
+    hard_stop: Pin<Box<WaitForCancellationFutureOwned>>,
+    counters: Arc<Counters>,
+    evicted: bool,
+}
+
+impl ClientIo {
+    /// Accounts for the outcome of one write attempt.
+    fn account(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        match poll {
+            Poll::Ready(Ok(n)) => {
+                bump(&self.counters.write_calls);
+                self.counters.bytes_written.fetch_add(n as u64, Ordering::Relaxed);
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(err)) => {
+                if err.kind() == io::ErrorKind::TimedOut && !self.evicted {
+                    self.evicted = true;
+                    bump(&self.counters.clients_evicted);
+                    tracing::debug!("client evicted: write pending past send_timeout");
+                }
+                Poll::Ready(Err(err))
+            }
+            Poll::Pending => self.pending_write(cx),
+        }
+    }
+
+    /// A pending write fails at once when the shutdown grace has run out.
+    fn pending_write<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        ready!(self.hard_stop.as_mut().poll(cx));
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "shutdown grace elapsed",
+        )))
+    }
+}
+
+impl Drop for ClientIo {
+    fn drop(&mut self) {
+        self.counters.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl AsyncRead for ClientIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.io.as_mut().poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ClientIo {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let poll = self.io.as_mut().poll_write(cx, buf);
+        self.account(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let poll = self.io.as_mut().poll_write_vectored(cx, bufs);
+        self.account(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.io.as_mut().poll_flush(cx) {
+            Poll::Pending => self.pending_write(cx),
+            done => done,
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.io.as_mut().poll_shutdown(cx) {
+            Poll::Pending => self.pending_write(cx),
+            done => done,
+        }
+    }
+}

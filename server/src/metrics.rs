@@ -1,0 +1,232 @@
+//! Server counters and process figures, served as JSON at `/metrics` and as Prometheus text.
+//!
+//! Counters are relaxed atomics bumped on the hot path (one `fetch_add` each, no lock);
+//! process figures (RSS, fds, threads, CPU) are read from `/proc/self` when asked for.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+/// Counters shared by every part of the server.
+#[derive(Debug)]
+pub struct Counters {
+    started: Instant,
+    /// Open TCP connections.
+    pub connections: AtomicU64,
+    /// Connections refused with 503 because `--max-connections` was reached.
+    pub connections_rejected: AtomicU64,
+    /// Frames (events, not pings) handed to HTTP bodies, over all streams.
+    pub events_delivered: AtomicU64,
+    /// Keep-alive comments sent.
+    pub pings_sent: AtomicU64,
+    /// Successful `write`/`writev` calls on client sockets.
+    pub write_calls: AtomicU64,
+    /// Bytes written to client sockets.
+    pub bytes_written: AtomicU64,
+    /// Clients disconnected because a write stayed pending past `--send-timeout`.
+    pub clients_evicted: AtomicU64,
+    /// Hub subscribers ended because they fell further behind than the channel holds.
+    pub clients_lagged: AtomicU64,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            connections: AtomicU64::new(0),
+            connections_rejected: AtomicU64::new(0),
+            events_delivered: AtomicU64::new(0),
+            pings_sent: AtomicU64::new(0),
+            write_calls: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
+            clients_evicted: AtomicU64::new(0),
+            clients_lagged: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Adds one to a counter (relaxed: counters order nothing).
+pub(crate) fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// What `/metrics` returns. Field names follow sse-starlette's load-test server where
+/// they overlap, so tools can read both.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Process id of the server.
+    pub pid: u32,
+    /// Resident set size, MiB.
+    pub memory_rss_mb: f64,
+    /// Virtual memory size, MiB.
+    pub memory_vms_mb: f64,
+    /// Open file descriptors of the process.
+    pub num_fds: u64,
+    /// Threads of the process.
+    pub num_threads: u64,
+    /// Open TCP connections.
+    pub connections: u64,
+    /// Connections refused with 503 at the connection limit.
+    pub connections_rejected: u64,
+    /// User CPU time of the process, seconds.
+    pub cpu_user_seconds: f64,
+    /// System CPU time of the process, seconds.
+    pub cpu_system_seconds: f64,
+    /// Seconds since the server started.
+    pub uptime_seconds: f64,
+    /// Whether the shutdown watcher runs.
+    pub watcher_started: bool,
+    /// Watcher tasks ever started (1 once serving).
+    pub watcher_count: u64,
+    /// Streams registered with the watcher now (= SSE streams open).
+    pub registered_events: u64,
+    /// Events published on the hub.
+    pub events_published: u64,
+    /// Events (not pings) handed to client streams.
+    pub events_delivered: u64,
+    /// Keep-alive comments sent.
+    pub pings_sent: u64,
+    /// Successful socket write calls.
+    pub write_calls: u64,
+    /// Bytes written to sockets.
+    pub bytes_written: u64,
+    /// Clients evicted by the send timeout.
+    pub clients_evicted: u64,
+    /// Hub subscribers ended for lagging.
+    pub clients_lagged: u64,
+}
+
+/// Figures of the current process read from `/proc/self`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ProcessStats {
+    /// Resident set size, bytes.
+    pub rss_bytes: u64,
+    /// Virtual size, bytes.
+    pub vms_bytes: u64,
+    /// Open file descriptors.
+    pub fds: u64,
+    /// Threads.
+    pub threads: u64,
+    /// User CPU, seconds.
+    pub cpu_user: f64,
+    /// System CPU, seconds.
+    pub cpu_system: f64,
+}
+
+impl ProcessStats {
+    /// Reads the figures of process `pid` (`None`: this process). Missing figures are 0.
+    pub fn read(pid: Option<i32>) -> Self {
+        let process = match pid {
+            Some(pid) => procfs::process::Process::new(pid),
+            None => procfs::process::Process::myself(),
+        };
+        let Ok(process) = process else {
+            return Self::default();
+        };
+        let mut stats = Self::default();
+        if let Ok(stat) = process.stat() {
+            let ticks = procfs::ticks_per_second() as f64;
+            stats.rss_bytes = stat.rss * procfs::page_size();
+            stats.vms_bytes = stat.vsize;
+            stats.threads = u64::try_from(stat.num_threads).unwrap_or(0);
+            stats.cpu_user = stat.utime as f64 / ticks;
+            stats.cpu_system = stat.stime as f64 / ticks;
+        }
+        stats.fds = process.fd_count().map_or(0, |n| n as u64);
+        stats
+    }
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+impl Snapshot {
+    /// Renders the snapshot in the Prometheus text exposition format.
+    pub fn to_prometheus(&self) -> String {
+        let mut out = String::with_capacity(2048);
+        let value = serde_json::to_value(self).unwrap_or_default();
+        if let serde_json::Value::Object(fields) = value {
+            for (name, v) in fields {
+                let number = match v {
+                    serde_json::Value::Bool(b) => f64::from(u8::from(b)),
+                    serde_json::Value::Number(n) => n.as_f64().unwrap_or(0.0),
+                    _ => continue,
+                };
+                let kind = if COUNTERS.contains(&name.as_str()) { "counter" } else { "gauge" };
+                let _ = writeln!(out, "# TYPE sse_{name} {kind}\nsse_{name} {number}");
+            }
+        }
+        out
+    }
+}
+
+/// Snapshot fields that only ever grow.
+const COUNTERS: &[&str] = &[
+    "connections_rejected",
+    "cpu_user_seconds",
+    "cpu_system_seconds",
+    "events_published",
+    "events_delivered",
+    "pings_sent",
+    "write_calls",
+    "bytes_written",
+    "clients_evicted",
+    "clients_lagged",
+];
+
+impl Counters {
+    /// Takes a snapshot of the counters plus process figures and the given hub/watcher figures.
+    pub fn snapshot(&self, hub: &crate::hub::Hub, watcher: &crate::watcher::Watcher) -> Snapshot {
+        let process = ProcessStats::read(None);
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Snapshot {
+            pid: std::process::id(),
+            memory_rss_mb: process.rss_bytes as f64 / MIB,
+            memory_vms_mb: process.vms_bytes as f64 / MIB,
+            num_fds: process.fds,
+            num_threads: process.threads,
+            connections: load(&self.connections),
+            connections_rejected: load(&self.connections_rejected),
+            cpu_user_seconds: process.cpu_user,
+            cpu_system_seconds: process.cpu_system,
+            uptime_seconds: self.started.elapsed().as_secs_f64(),
+            watcher_started: watcher.started(),
+            watcher_count: watcher.tasks_started(),
+            registered_events: watcher.registered(),
+            events_published: hub.published(),
+            events_delivered: load(&self.events_delivered),
+            pings_sent: load(&self.pings_sent),
+            write_calls: load(&self.write_calls),
+            bytes_written: load(&self.bytes_written),
+            clients_evicted: load(&self.clients_evicted),
+            clients_lagged: load(&self.clients_lagged),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_has_types_and_values() {
+        let snap = Snapshot {
+            events_published: 42,
+            watcher_started: true,
+            ..Snapshot::default()
+        };
+        let text = snap.to_prometheus();
+        assert!(text.contains("# TYPE sse_events_published counter\nsse_events_published 42\n"));
+        assert!(text.contains("sse_watcher_started 1\n"));
+        assert!(text.contains("# TYPE sse_connections gauge\n"));
+    }
+
+    #[test]
+    fn own_process_stats_are_read() {
+        let stats = ProcessStats::read(None);
+        assert!(stats.rss_bytes > 0);
+        assert!(stats.fds > 0);
+        assert!(stats.threads >= 1);
+    }
+}

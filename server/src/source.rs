@@ -1,0 +1,136 @@
+//! Frame sources: hub subscriptions (`/events`) and per-connection generators (`/sse`).
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use tokio::time::{Instant, Sleep};
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use crate::frame::Event;
+use crate::hub::{Frame, Subscription};
+use crate::metrics::{Counters, bump};
+use crate::stream::FrameSource;
+
+/// Frames of a hub subscription: an optional notice, the replay, then live events.
+#[derive(Debug)]
+pub struct HubSource {
+    notice: Option<Bytes>,
+    replay: VecDeque<Frame>,
+    live: BroadcastStream<Frame>,
+    counters: Arc<Counters>,
+}
+
+impl HubSource {
+    /// Wraps a subscription. When the client's Last-Event-ID was older than the replay
+    /// ring, the stream opens with an `event: replay-gap` event (no id, so the client's
+    /// last id is unchanged) whose data is `{"last_event_id":N,"oldest_held":M,"missed":K}`.
+    pub fn new(subscription: Subscription, counters: Arc<Counters>) -> Self {
+        let notice = subscription.gap.and_then(|gap| {
+            let data = format!(
+                r#"{{"last_event_id":{},"oldest_held":{},"missed":{}}}"#,
+                gap.last_event_id,
+                gap.oldest_held,
+                gap.missed()
+            );
+            Event::data(data.as_bytes()).event("replay-gap").encode().ok()
+        });
+        Self {
+            notice,
+            replay: subscription.replay,
+            live: subscription.live,
+            counters,
+        }
+    }
+}
+
+impl FrameSource for HubSource {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if let Some(notice) = self.notice.take() {
+            return Poll::Ready(Some(notice));
+        }
+        if let Some(frame) = self.replay.pop_front() {
+            return Poll::Ready(Some(frame.bytes));
+        }
+        match Pin::new(&mut self.live).poll_next(cx) {
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(frame.bytes)),
+            Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(missed)))) => {
+                // Skipping ahead would hide the loss from the client; end the stream so
+                // it reconnects with Last-Event-ID and resumes from the replay ring.
+                bump(&self.counters.clients_lagged);
+                tracing::debug!(missed, "subscriber lagged behind the hub; ending its stream");
+                Poll::Ready(None)
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Settings of a generated stream (`/sse`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Generated {
+    /// Pause between events; zero sends as fast as the client takes them.
+    pub delay: Duration,
+    /// Stop after this many events (`None`: never).
+    pub count: Option<u64>,
+    /// Pad the data of each event to this many bytes.
+    pub size: usize,
+    /// The first id to send (1, or Last-Event-ID + 1 for a resumed client).
+    pub first_id: u64,
+}
+
+/// A per-connection generator: `id: N` / `data: event-N` padded with `.` to `size` bytes.
+pub struct GeneratedSource {
+    spec: Generated,
+    next_id: u64,
+    sent: u64,
+    data: Vec<u8>,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl GeneratedSource {
+    /// A generator following `spec`.
+    pub fn new(spec: Generated) -> Self {
+        Self {
+            spec,
+            next_id: spec.first_id,
+            sent: 0,
+            data: Vec::with_capacity(spec.size.max(32)),
+            timer: (!spec.delay.is_zero()).then(|| Box::pin(tokio::time::sleep(Duration::ZERO))),
+        }
+    }
+}
+
+impl FrameSource for GeneratedSource {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if self.spec.count.is_some_and(|count| self.sent >= count) {
+            return Poll::Ready(None);
+        }
+        if let Some(timer) = self.timer.as_mut() {
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let next = timer.deadline() + self.spec.delay;
+            timer.as_mut().reset(next.max(Instant::now()));
+        }
+        let mut digits = itoa::Buffer::new();
+        let id = digits.format(self.next_id);
+        // The data buffer is reused: the only allocation per event is its encoding.
+        self.data.clear();
+        self.data.extend_from_slice(b"event-");
+        self.data.extend_from_slice(id.as_bytes());
+        if self.data.len() < self.spec.size {
+            self.data.resize(self.spec.size, b'.');
+        }
+        let frame = Event::data(&self.data).id(id).encode().ok();
+        self.next_id += 1;
+        self.sent += 1;
+        Poll::Ready(frame)
+    }
+}
