@@ -33,6 +33,7 @@ pub mod metrics;
 pub mod params;
 pub mod publisher;
 pub mod routes;
+pub mod signal;
 pub mod source;
 pub mod stream;
 pub mod watcher;
@@ -128,6 +129,28 @@ impl Server {
         let _ = tokio::time::timeout(margin, &mut serving).await;
         Ok(())
     }
+}
+
+/// Binds `config.bind`, reports the bound address to `on_bound` (before serving, so a
+/// parent process can learn the port of `127.0.0.1:0`), then serves until SIGTERM/SIGINT.
+///
+/// This is the whole of the `sse-server` binary, shared with tools that re-execute
+/// themselves as the server.
+///
+/// # Errors
+/// Binding or serving failed.
+pub async fn run_until_signal(config: Config, on_bound: impl FnOnce(std::net::SocketAddr)) -> io::Result<()> {
+    if let Err(err) = limits::raise_fd_limit() {
+        tracing::warn!(%err, "could not raise the open-file limit");
+    }
+    let listener = TcpListener::bind(config.bind).await.map_err(|err| {
+        io::Error::new(
+            err.kind(),
+            format!("binding {}: {err} (is another server running? try --bind 127.0.0.1:0)", config.bind),
+        )
+    })?;
+    on_bound(listener.local_addr()?);
+    serve(listener, config, signal::terminate_or_interrupt()).await
 }
 
 /// Serves `config` on `listener` until `shutdown` completes (see [`Server::serve`]).
