@@ -1,1 +1,3 @@
 //! Load-test harness for SSE servers (work in progress).
+
+pub mod report;

@@ -1,0 +1,474 @@
+//! The load-report data model: one [`ScenarioReport`] per run of one scenario, serialized as JSON.
+//!
+//! Shared contract between the harness (which fills it) and the reporters, baselines and gates
+//! (which read it). Every name is snake_case and carries its unit (`_ms`, `_mb`, `_seconds`,
+//! `_per_sec`, `_ns`). The JSON Schema in `bench/schema/report.schema.json` describes the same shape;
+//! a test keeps the two in step.
+//!
+//! ## Versioning
+//! [`SCHEMA_VERSION`] is bumped whenever a field is renamed, removed or changes meaning. Adding a
+//! field keeps the version. Baselines with another version are refused with a clear error.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+pub use super::environment::Environment;
+
+/// Version of the report format written into every report and baseline.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One run of one scenario.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScenarioReport {
+    /// Format version, [`SCHEMA_VERSION`] when written by this build.
+    pub schema_version: u32,
+    /// Scenario name, e.g. `throughput-single`.
+    pub scenario: String,
+    /// One line saying what the scenario does.
+    pub description: String,
+    /// Scale profile: `smoke`, `small`, `medium`, `large`, `soak` or `custom`.
+    pub profile: String,
+    /// 1-based index of this run with `--repeat K` (1 when not repeating).
+    pub repeat: u32,
+    /// When the run started, RFC 3339 UTC.
+    pub started_at: String,
+    /// Wall-clock length of the measured phase, seconds.
+    pub duration_seconds: f64,
+    /// Machine, toolchain and revision the figures were measured on.
+    pub environment: Environment,
+    /// The server under test.
+    pub target: Target,
+    /// Scenario parameters as run (clients, duration_seconds, publish_rate, payload_size, ...).
+    pub parameters: BTreeMap<String, serde_json::Value>,
+    /// Event counts over all clients.
+    pub events: EventCounts,
+    /// Delivery rate, when the scenario measures one.
+    pub throughput: Option<Throughput>,
+    /// Latency summaries by kind: `time_to_headers`, `time_to_first_event`, `inter_event`,
+    /// `publish_to_receive`, `stream_end`, `reconnect_gap`, `eviction`, ...
+    pub latency: BTreeMap<String, Latency>,
+    /// Connection outcomes and errors.
+    pub connections: Connections,
+    /// CPU time of server and generator.
+    pub cpu: Cpu,
+    /// Server resident memory over the run, when it could be sampled.
+    pub memory: Option<Memory>,
+    /// The server's `/metrics` at start and end, when available.
+    pub server: Option<ServerFigures>,
+    /// Samples over time, bounded (at most about 600 points).
+    pub timeline: Vec<Sample>,
+    /// The scenario's own absolute checks.
+    pub checks: Vec<Check>,
+}
+
+impl Default for ScenarioReport {
+    fn default() -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            scenario: String::new(),
+            description: String::new(),
+            profile: String::new(),
+            repeat: 1,
+            started_at: String::new(),
+            duration_seconds: 0.0,
+            environment: Environment::default(),
+            target: Target::default(),
+            parameters: BTreeMap::new(),
+            events: EventCounts::default(),
+            throughput: None,
+            latency: BTreeMap::new(),
+            connections: Connections::default(),
+            cpu: Cpu::default(),
+            memory: None,
+            server: None,
+            timeline: Vec::new(),
+            checks: Vec::new(),
+        }
+    }
+}
+
+impl ScenarioReport {
+    /// Latency keys in the order [`ScenarioReport::primary_latency`] prefers them.
+    pub const PRIMARY_LATENCY_KEYS: [&'static str; 3] =
+        ["publish_to_receive", "inter_event", "time_to_first_event"];
+
+    /// The latency that gates and summaries judge a scenario by: `publish_to_receive` if present,
+    /// else `inter_event`, else `time_to_first_event`. Returns the key with the summary.
+    pub fn primary_latency(&self) -> Option<(&'static str, &Latency)> {
+        Self::PRIMARY_LATENCY_KEYS
+            .iter()
+            .find_map(|key| self.latency.get(*key).filter(|l| l.count > 0).map(|l| (*key, l)))
+    }
+
+    /// Whether every scenario check passed (true when there are none).
+    pub fn checks_passed(&self) -> bool {
+        self.checks.iter().all(|c| c.passed)
+    }
+}
+
+/// The server under test.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Target {
+    /// Base URL of the server.
+    pub url: String,
+    /// Whether `sse-load` started the reference server itself.
+    pub embedded: bool,
+    /// Whether the server answered `/metrics`, so server-side figures are present.
+    pub server_metrics: bool,
+}
+
+/// Event counts over all clients.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct EventCounts {
+    /// Events received (keep-alive comments not included).
+    pub received: u64,
+    /// Events missing, from gaps in the ids.
+    pub lost: u64,
+    /// Events received more than once.
+    pub duplicated: u64,
+    /// Events that arrived with a smaller id than one seen before.
+    pub out_of_order: u64,
+    /// Keep-alive comment lines received.
+    pub comments: u64,
+}
+
+/// Delivery rate over the measured phase.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Throughput {
+    /// Events per second over all clients.
+    pub events_per_sec: f64,
+    /// Bytes per second over all clients (body bytes).
+    pub bytes_per_sec: f64,
+    /// Events per second per client.
+    pub per_client: Spread,
+}
+
+/// Minimum, median, mean and maximum of a set of values.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Spread {
+    /// Smallest value.
+    pub min: f64,
+    /// Median.
+    pub p50: f64,
+    /// Arithmetic mean.
+    pub mean: f64,
+    /// Largest value.
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of `values` (all zero when empty; NaNs are ignored).
+    pub fn of(values: &[f64]) -> Self {
+        let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+        if sorted.is_empty() {
+            return Self::default();
+        }
+        sorted.sort_by(f64::total_cmp);
+        Self {
+            min: sorted[0],
+            p50: median_of_sorted(&sorted),
+            mean: sorted.iter().sum::<f64>() / sorted.len() as f64,
+            max: sorted[sorted.len() - 1],
+        }
+    }
+}
+
+/// Median of an ascending, non-empty slice (mean of the middle two for even lengths).
+pub(crate) fn median_of_sorted(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
+}
+
+/// Latency summary from an HDR histogram (microsecond resolution, values reported in ms).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Latency {
+    /// Number of recorded values.
+    pub count: u64,
+    /// Smallest value, ms.
+    pub min_ms: f64,
+    /// Mean, ms.
+    pub mean_ms: f64,
+    /// Median, ms.
+    pub p50_ms: f64,
+    /// 90th percentile, ms.
+    pub p90_ms: f64,
+    /// 95th percentile, ms.
+    pub p95_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// 99.9th percentile, ms.
+    pub p999_ms: f64,
+    /// Largest value, ms.
+    pub max_ms: f64,
+    /// `[percentile 0..=100, ms]` pairs at up to [`Latency::DISTRIBUTION_POINTS`] log-spaced points
+    /// (denser towards the tail), for the percentile chart.
+    pub distribution: Vec<[f64; 2]>,
+    /// Coordinated-omission corrected figures, when the intended schedule is known.
+    pub corrected: Option<Box<Latency>>,
+    /// One line: what was timed, from where to where.
+    pub measured: String,
+}
+
+impl Latency {
+    /// Most points kept in [`Latency::distribution`].
+    pub const DISTRIBUTION_POINTS: usize = 40;
+
+    /// Summarises `histogram`, whose values are **microseconds**; the summary is in milliseconds.
+    ///
+    /// The distribution samples percentiles spaced evenly in "nines" (`-log10(1 - q)`), like
+    /// HdrHistogram's percentile plots, up to the resolution the count supports (no p99.99 claimed
+    /// from 100 values), and ends with the maximum at 100. An empty histogram gives `count: 0`,
+    /// zeros and no distribution.
+    pub fn from_histogram(histogram: &Histogram<u64>, measured: &str) -> Self {
+        let count = histogram.len();
+        if count == 0 {
+            return Self {
+                measured: measured.to_owned(),
+                ..Self::default()
+            };
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        let at = |q: f64| ms(histogram.value_at_quantile(q));
+        Self {
+            count,
+            min_ms: ms(histogram.min()),
+            mean_ms: histogram.mean() / 1000.0,
+            p50_ms: at(0.50),
+            p90_ms: at(0.90),
+            p95_ms: at(0.95),
+            p99_ms: at(0.99),
+            p999_ms: at(0.999),
+            max_ms: ms(histogram.max()),
+            distribution: distribution(histogram),
+            corrected: None,
+            measured: measured.to_owned(),
+        }
+    }
+
+    /// Adds coordinated-omission corrected figures from a second histogram (µs values).
+    pub fn with_corrected(mut self, corrected: &Histogram<u64>) -> Self {
+        let measured = format!("{} (corrected for coordinated omission)", self.measured);
+        self.corrected = Some(Box::new(Self::from_histogram(corrected, &measured)));
+        self
+    }
+}
+
+/// Percentile curve of a non-empty histogram, see [`Latency::from_histogram`].
+fn distribution(histogram: &Histogram<u64>) -> Vec<[f64; 2]> {
+    // Nines the data can support: with n values, 1 - 1/n is the last distinct quantile.
+    let max_nines = (histogram.len() as f64).log10().clamp(0.0, 6.0);
+    let steps = Latency::DISTRIBUTION_POINTS - 1;
+    let mut points: Vec<[f64; 2]> = Vec::with_capacity(Latency::DISTRIBUTION_POINTS);
+    for i in 0..steps {
+        let nines = max_nines * i as f64 / (steps - 1).max(1) as f64;
+        let quantile = 1.0 - 10f64.powf(-nines);
+        let value = histogram.value_at_quantile(quantile) as f64 / 1000.0;
+        let percentile = quantile * 100.0;
+        if points.last().is_some_and(|p| (p[0] - percentile).abs() < 1e-9) {
+            continue;
+        }
+        points.push([percentile, value]);
+    }
+    points.push([100.0, histogram.max() as f64 / 1000.0]);
+    points
+}
+
+/// Connection outcomes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Connections {
+    /// Connections tried.
+    pub attempted: u64,
+    /// Connections that got a `200` with an event stream.
+    pub succeeded: u64,
+    /// Connections that failed (refused, bad status, timeout, ...).
+    pub failed: u64,
+    /// Streams that ended with a clean end of body.
+    pub ended_clean: u64,
+    /// Streams that ended with a reset or I/O error.
+    pub ended_reset: u64,
+    /// `failed / attempted`, 0..=1 (0 when nothing was attempted).
+    pub error_rate: f64,
+    /// Errors by kind, e.g. `http_503`, `connect_refused`.
+    pub errors: BTreeMap<String, u64>,
+}
+
+/// CPU time of server and generator over the measured phase.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Cpu {
+    /// Server CPU time (user + system), seconds, when known.
+    pub server_seconds: Option<f64>,
+    /// Server CPU time per received event, ns.
+    pub server_ns_per_event: Option<f64>,
+    /// Server user CPU time, seconds.
+    pub server_user_seconds: Option<f64>,
+    /// Server system CPU time, seconds.
+    pub server_system_seconds: Option<f64>,
+    /// Generator (`sse-load`) CPU time, seconds.
+    pub generator_seconds: f64,
+    /// Generator CPU time per received event, ns.
+    pub generator_ns_per_event: Option<f64>,
+    /// Whether the generator was the bottleneck (its CPU near saturation).
+    pub generator_bound: bool,
+    /// Remark on how CPU was measured or why figures are missing.
+    pub note: Option<String>,
+}
+
+/// Server resident memory (RSS) over the run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Memory {
+    /// RSS at the start, MiB.
+    pub start_mb: f64,
+    /// Highest RSS seen, MiB.
+    pub peak_mb: f64,
+    /// RSS at the end, MiB.
+    pub end_mb: f64,
+    /// `end_mb - start_mb`, MiB.
+    pub growth_mb: f64,
+    /// Least-squares slope of RSS over time, MiB per second.
+    pub slope_mb_per_sec: f64,
+}
+
+/// The server's `/metrics` at start and end (bools as 0/1, keys as the server names them).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ServerFigures {
+    /// Figures before the measured phase.
+    pub start: BTreeMap<String, f64>,
+    /// Figures after the measured phase.
+    pub end: BTreeMap<String, f64>,
+}
+
+/// One point of the timeline.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Sample {
+    /// Seconds since the measured phase started.
+    pub t_seconds: f64,
+    /// Events per second over all clients since the previous sample.
+    pub events_per_sec: f64,
+    /// Streams open at this time.
+    pub open_streams: u64,
+    /// Server RSS, MiB, when known.
+    pub server_rss_mb: Option<f64>,
+    /// Server open file descriptors, when known.
+    pub server_fds: Option<u64>,
+}
+
+/// One of a scenario's own absolute checks.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Check {
+    /// Short name, e.g. `fast_clients_keep_throughput`.
+    pub name: String,
+    /// Whether it held.
+    pub passed: bool,
+    /// What was expected and what was seen.
+    pub detail: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn histogram(values_us: impl IntoIterator<Item = u64>) -> Histogram<u64> {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+        for v in values_us {
+            h.record(v).unwrap();
+        }
+        h
+    }
+
+    #[test]
+    fn from_histogram_converts_microseconds_to_milliseconds() {
+        let h = histogram(1..=1000);
+        let l = Latency::from_histogram(&h, "test");
+        assert_eq!(l.count, 1000);
+        assert_eq!(l.min_ms, 0.001);
+        assert_eq!(l.max_ms, 1.0);
+        assert!((l.p50_ms - 0.5).abs() < 0.001, "p50 {}", l.p50_ms);
+        assert!((l.p99_ms - 0.99).abs() < 0.001, "p99 {}", l.p99_ms);
+        assert!((l.mean_ms - 0.5005).abs() < 0.001, "mean {}", l.mean_ms);
+        assert_eq!(l.measured, "test");
+    }
+
+    #[test]
+    fn distribution_is_bounded_monotonic_and_ends_at_max() {
+        let h = histogram((1..=100_000).map(|v| v * 3));
+        let l = Latency::from_histogram(&h, "x");
+        assert!(l.distribution.len() <= Latency::DISTRIBUTION_POINTS);
+        assert!(l.distribution.len() > 10);
+        for pair in l.distribution.windows(2) {
+            assert!(pair[0][0] < pair[1][0], "percentiles ascend: {pair:?}");
+            assert!(pair[0][1] <= pair[1][1], "values ascend: {pair:?}");
+        }
+        assert_eq!(l.distribution[0][0], 0.0);
+        assert_eq!(*l.distribution.last().unwrap(), [100.0, l.max_ms]);
+        // 100k values support five nines and no more.
+        assert!(l.distribution[l.distribution.len() - 2][0] <= 99.999 + 1e-9);
+    }
+
+    #[test]
+    fn empty_histogram_gives_zero_count() {
+        let l = Latency::from_histogram(&histogram([]), "nothing");
+        assert_eq!(l.count, 0);
+        assert!(l.distribution.is_empty());
+        assert_eq!(l.p99_ms, 0.0);
+    }
+
+    #[test]
+    fn single_value_histogram() {
+        let l = Latency::from_histogram(&histogram([2500]), "one");
+        assert_eq!(l.count, 1);
+        // HDR keeps 3 significant digits: 2500 µs and 2501 µs share a bucket.
+        assert!(
+            (l.min_ms - 2.5).abs() <= 0.002 && (l.max_ms - 2.5).abs() <= 0.002,
+            "{l:?}"
+        );
+        assert_eq!(l.distribution, vec![[0.0, l.min_ms], [100.0, l.max_ms]]);
+    }
+
+    #[test]
+    fn primary_latency_prefers_publish_to_receive() {
+        let mut r = ScenarioReport::default();
+        let l = Latency::from_histogram(&histogram([1000]), "x");
+        r.latency.insert("time_to_first_event".into(), l.clone());
+        assert_eq!(r.primary_latency().unwrap().0, "time_to_first_event");
+        r.latency.insert("inter_event".into(), l.clone());
+        assert_eq!(r.primary_latency().unwrap().0, "inter_event");
+        r.latency.insert("publish_to_receive".into(), l);
+        assert_eq!(r.primary_latency().unwrap().0, "publish_to_receive");
+    }
+
+    #[test]
+    fn spread_of_values() {
+        let s = Spread::of(&[4.0, 1.0, 3.0, 2.0]);
+        assert_eq!(
+            s,
+            Spread {
+                min: 1.0,
+                p50: 2.5,
+                mean: 2.5,
+                max: 4.0
+            }
+        );
+        assert_eq!(Spread::of(&[]), Spread::default());
+    }
+
+    #[test]
+    fn report_round_trips_through_json() {
+        let mut r = ScenarioReport {
+            scenario: "s".into(),
+            ..ScenarioReport::default()
+        };
+        r.latency.insert(
+            "inter_event".into(),
+            Latency::from_histogram(&histogram([10, 20, 30]), "gap").with_corrected(&histogram([10, 40])),
+        );
+        let json = serde_json::to_string(&r).unwrap();
+        let back: ScenarioReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+    }
+}
