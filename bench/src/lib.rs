@@ -1,3 +1,4 @@
 //! Load-test harness for SSE servers (work in progress).
 
 pub mod report;
+pub mod client;
