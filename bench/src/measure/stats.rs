@@ -1,0 +1,334 @@
+//! Per-worker statistics: histograms by metric, event and connection counts, merged at the end.
+//!
+//! Clients are spread over a fixed number of shards ("workers"); each shard owns one
+//! histogram per [`Metric`]. A client buffers its samples in a fixed array
+//! ([`Pending`]) while it parses a chunk and flushes them under the shard's lock once per
+//! chunk (the lock is never held across an `.await`). At the end the shards are merged
+//! into one [`Totals`]. Memory is fixed by the number of shards, never by the run length.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use super::histogram::{self, micros};
+use super::sequence::SequenceCounts;
+
+/// What a latency sample measures. The names are the report's `latency` keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Metric {
+    /// Request sent → response headers received.
+    TimeToHeaders,
+    /// Connect started → first event parsed.
+    TimeToFirstEvent,
+    /// Gap between consecutive events of one stream.
+    InterEvent,
+    /// Gap between consecutive events, corrected for coordinated omission.
+    InterEventCorrected,
+    /// Publish time stamped in the event → receive time (same host clock).
+    PublishToReceive,
+    /// SIGTERM sent to the server → the client saw its stream end.
+    StreamEnd,
+    /// Stream dropped by the client → first event on the resumed stream.
+    ReconnectGap,
+    /// Frozen client connected → the server counted it evicted.
+    Eviction,
+}
+
+impl Metric {
+    /// Number of metrics.
+    pub const COUNT: usize = 8;
+
+    /// Every metric, in index order.
+    pub const ALL: [Metric; Self::COUNT] = [
+        Self::TimeToHeaders,
+        Self::TimeToFirstEvent,
+        Self::InterEvent,
+        Self::InterEventCorrected,
+        Self::PublishToReceive,
+        Self::StreamEnd,
+        Self::ReconnectGap,
+        Self::Eviction,
+    ];
+
+    /// The report's latency key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::TimeToHeaders => "time_to_headers",
+            Self::TimeToFirstEvent => "time_to_first_event",
+            Self::InterEvent => "inter_event",
+            Self::InterEventCorrected => "inter_event_corrected",
+            Self::PublishToReceive => "publish_to_receive",
+            Self::StreamEnd => "stream_end",
+            Self::ReconnectGap => "reconnect_gap",
+            Self::Eviction => "eviction",
+        }
+    }
+
+    /// One line: what is timed, from where to where.
+    pub fn measured(self) -> &'static str {
+        match self {
+            Self::TimeToHeaders => "client: TCP connect started -> HTTP response headers received",
+            Self::TimeToFirstEvent => "client: TCP connect started -> first event parsed",
+            Self::InterEvent | Self::InterEventCorrected => {
+                "client: receive time of an event -> receive time of the next event on the same stream"
+            }
+            Self::PublishToReceive => "server publish stamp (t=unix-nanos in the data) -> client parse time, same host clock",
+            Self::StreamEnd => "generator sent SIGTERM to the server -> client saw its stream end",
+            Self::ReconnectGap => "client dropped its stream -> first event on the stream resumed with Last-Event-ID",
+            Self::Eviction => "frozen client connected -> server counted it evicted (/metrics clients_evicted, polled)",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Connection outcome counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnCounts {
+    /// Connections tried.
+    pub attempted: u64,
+    /// Connections that got an event stream.
+    pub succeeded: u64,
+    /// Connections that failed before the stream started.
+    pub failed: u64,
+    /// Streams ended by the server with a clean end of body.
+    pub ended_clean: u64,
+    /// Streams ended by a reset or I/O error.
+    pub ended_reset: u64,
+}
+
+impl ConnCounts {
+    fn add(&mut self, other: &ConnCounts) {
+        self.attempted += other.attempted;
+        self.succeeded += other.succeeded;
+        self.failed += other.failed;
+        self.ended_clean += other.ended_clean;
+        self.ended_reset += other.ended_reset;
+    }
+}
+
+/// What one logical client reports when it finishes.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ClientSummary {
+    /// Its event sequence counts.
+    pub events: SequenceCounts,
+    /// Keep-alive comments it received.
+    pub comments: u64,
+    /// Body bytes it received.
+    pub bytes: u64,
+    /// Its connection outcomes.
+    pub connections: ConnCounts,
+    /// Events per second over the time it held a stream (None if it never did).
+    pub events_per_sec: Option<f64>,
+}
+
+/// One worker's statistics.
+#[derive(Debug, Default)]
+pub struct Shard {
+    histograms: [Option<Histogram<u64>>; Metric::COUNT],
+    totals: Counts,
+}
+
+/// Counts over many clients.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Counts {
+    /// Event sequence counts.
+    pub events: SequenceCounts,
+    /// Keep-alive comments.
+    pub comments: u64,
+    /// Body bytes.
+    pub bytes: u64,
+    /// Connection outcomes.
+    pub connections: ConnCounts,
+    /// Errors by kind.
+    pub errors: BTreeMap<String, u64>,
+    /// Events per second of each client that held a stream (bounded by the client count).
+    pub per_client_rates: Vec<f64>,
+}
+
+impl Shard {
+    /// Records one sample (allocates the metric's histogram on first use only).
+    pub fn record(&mut self, metric: Metric, value_us: u64) {
+        self.histograms[metric.index()]
+            .get_or_insert_with(histogram::new_histogram)
+            .saturating_record(value_us);
+    }
+
+    /// Records an inter-event gap, raw and corrected for an intended interval.
+    pub fn record_scheduled(&mut self, gap: Duration, expected: Duration) {
+        let raw = self.histograms[Metric::InterEvent.index()].get_or_insert_with(histogram::new_histogram);
+        raw.saturating_record(micros(gap));
+        let corrected = self.histograms[Metric::InterEventCorrected.index()].get_or_insert_with(histogram::new_histogram);
+        if corrected.record_correct(micros(gap), micros(expected)).is_err() {
+            corrected.saturating_record(micros(gap));
+        }
+    }
+
+    /// Adds a finished client's summary.
+    pub fn finish_client(&mut self, summary: &ClientSummary) {
+        let t = &mut self.totals;
+        t.events.add(&summary.events);
+        t.comments += summary.comments;
+        t.bytes += summary.bytes;
+        t.connections.add(&summary.connections);
+        if let Some(rate) = summary.events_per_sec {
+            t.per_client_rates.push(rate);
+        }
+    }
+
+    /// Counts an error of `kind` (e.g. `http_503`, `connect_refused`).
+    pub fn error(&mut self, kind: &str) {
+        if let Some(n) = self.totals.errors.get_mut(kind) {
+            *n += 1;
+        } else {
+            self.totals.errors.insert(kind.to_owned(), 1);
+        }
+    }
+}
+
+/// A client's samples waiting to be flushed into its shard: fixed size, no allocation.
+#[derive(Debug)]
+pub struct Pending {
+    samples: [(Metric, u64); Self::CAPACITY],
+    len: usize,
+    gaps: [(Duration, Duration); Self::CAPACITY],
+    gaps_len: usize,
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Self {
+            samples: [(Metric::InterEvent, 0); Self::CAPACITY],
+            len: 0,
+            gaps: [(Duration::ZERO, Duration::ZERO); Self::CAPACITY],
+            gaps_len: 0,
+        }
+    }
+}
+
+impl Pending {
+    /// Samples held before a flush is forced.
+    pub const CAPACITY: usize = 64;
+
+    /// Buffers a sample; flushes into `shard` first when full.
+    pub fn push(&mut self, shard: &Mutex<Shard>, metric: Metric, d: Duration) {
+        if self.len == Self::CAPACITY {
+            self.flush(shard);
+        }
+        self.samples[self.len] = (metric, micros(d));
+        self.len += 1;
+    }
+
+    /// Buffers an inter-event gap with its intended interval (see [`Shard::record_scheduled`]).
+    pub fn push_gap(&mut self, shard: &Mutex<Shard>, gap: Duration, expected: Option<Duration>) {
+        match expected {
+            None => self.push(shard, Metric::InterEvent, gap),
+            Some(expected) => {
+                if self.gaps_len == Self::CAPACITY {
+                    self.flush(shard);
+                }
+                self.gaps[self.gaps_len] = (gap, expected);
+                self.gaps_len += 1;
+            }
+        }
+    }
+
+    /// Moves the buffered samples into `shard` under one short lock.
+    pub fn flush(&mut self, shard: &Mutex<Shard>) {
+        if self.len == 0 && self.gaps_len == 0 {
+            return;
+        }
+        let mut shard = lock(shard);
+        for &(metric, value) in &self.samples[..self.len] {
+            shard.record(metric, value);
+        }
+        for &(gap, expected) in &self.gaps[..self.gaps_len] {
+            shard.record_scheduled(gap, expected);
+        }
+        self.len = 0;
+        self.gaps_len = 0;
+    }
+}
+
+/// Locks a shard, recovering it if a panicking holder poisoned it.
+pub fn lock(shard: &Mutex<Shard>) -> std::sync::MutexGuard<'_, Shard> {
+    shard.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Every shard's figures merged.
+#[derive(Debug, Default)]
+pub struct Totals {
+    /// Merged histograms by metric (absent when nothing was recorded).
+    pub histograms: BTreeMap<Metric, Histogram<u64>>,
+    /// Merged counts.
+    pub counts: Counts,
+}
+
+impl Totals {
+    /// Merges `shards` (consumed).
+    pub fn merge(shards: impl IntoIterator<Item = Shard>) -> Self {
+        let mut totals = Totals::default();
+        for shard in shards {
+            for (metric, hist) in Metric::ALL.into_iter().zip(shard.histograms) {
+                let Some(hist) = hist else { continue };
+                match totals.histograms.get_mut(&metric) {
+                    Some(into) => histogram::merge(into, &hist),
+                    None => {
+                        totals.histograms.insert(metric, hist);
+                    }
+                }
+            }
+            let c = &mut totals.counts;
+            let s = shard.totals;
+            c.events.add(&s.events);
+            c.comments += s.comments;
+            c.bytes += s.bytes;
+            c.connections.add(&s.connections);
+            for (kind, n) in s.errors {
+                *c.errors.entry(kind).or_default() += n;
+            }
+            c.per_client_rates.extend(s.per_client_rates);
+        }
+        totals
+    }
+
+    /// The merged histogram of `metric`, if anything was recorded.
+    pub fn histogram(&self, metric: Metric) -> Option<&Histogram<u64>> {
+        self.histograms.get(&metric).filter(|h| h.len() > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_flushes_into_shards_and_shards_merge() {
+        let shards: Vec<Mutex<Shard>> = (0..2).map(|_| Mutex::new(Shard::default())).collect();
+        let mut pending = Pending::default();
+        for i in 0..200u64 {
+            pending.push(&shards[0], Metric::TimeToFirstEvent, Duration::from_micros(100 + i));
+            pending.push_gap(&shards[1], Duration::from_millis(30), Some(Duration::from_millis(10)));
+        }
+        pending.flush(&shards[0]);
+        lock(&shards[1]).error("http_503");
+        lock(&shards[0]).error("http_503");
+        lock(&shards[0]).finish_client(&ClientSummary {
+            events_per_sec: Some(5.0),
+            bytes: 10,
+            ..ClientSummary::default()
+        });
+        let totals = Totals::merge(shards.into_iter().map(|m| m.into_inner().unwrap()));
+        assert_eq!(totals.histogram(Metric::TimeToFirstEvent).unwrap().len(), 200);
+        assert_eq!(totals.histogram(Metric::InterEvent).unwrap().len(), 200);
+        // Each 30 ms gap on a 10 ms schedule implies two more samples.
+        assert_eq!(totals.histogram(Metric::InterEventCorrected).unwrap().len(), 600);
+        assert_eq!(totals.counts.errors["http_503"], 2);
+        assert_eq!(totals.counts.per_client_rates, vec![5.0]);
+        assert!(totals.histogram(Metric::StreamEnd).is_none());
+    }
+}
