@@ -1,4 +1,5 @@
 //! Load-test harness for SSE servers (work in progress).
 
 pub mod report;
+pub mod gate;
 pub mod client;
