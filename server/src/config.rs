@@ -102,7 +102,9 @@ impl From<Args> for Config {
 /// A message naming the expected forms.
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
-    let split = raw.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(raw.len());
+    let split = raw
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(raw.len());
     let (number, unit) = raw.split_at(split);
     let scale = match unit.trim() {
         "" | "s" => 1.0,
@@ -121,7 +123,9 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
 fn parse_rate(raw: &str) -> Result<f64, String> {
     match raw.trim().parse::<f64>() {
         Ok(rate) if rate.is_finite() && (0.0..=10_000_000.0).contains(&rate) => Ok(rate),
-        _ => Err(format!("{raw:?} is not a rate; use events per second between 0 and 10000000")),
+        _ => Err(format!(
+            "{raw:?} is not a rate; use events per second between 0 and 10000000"
+        )),
     }
 }
 
@@ -156,7 +160,7 @@ mod tests {
     fn bad_flags_name_the_flag() {
         let err = Args::try_parse_from(["sse-server", "--send-timeout", "soon"]).unwrap_err();
         assert!(err.to_string().contains("--send-timeout"), "{err}");
-        let err = Args::try_parse_from(["sse-server", "--publish-rate", "-5"]).unwrap_err();
+        let err = Args::try_parse_from(["sse-server", "--publish-rate=-5"]).unwrap_err();
         assert!(err.to_string().contains("--publish-rate"), "{err}");
     }
 }

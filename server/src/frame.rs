@@ -43,7 +43,10 @@ pub struct Event<'a> {
 impl<'a> Event<'a> {
     /// An event carrying `data` and nothing else.
     pub fn data(data: &'a [u8]) -> Self {
-        Self { data, ..Self::default() }
+        Self {
+            data,
+            ..Self::default()
+        }
     }
 
     /// Sets the `id:` field.
@@ -137,7 +140,11 @@ impl<'a> Iterator for Lines<'a> {
                 Some(rest)
             }
             Some(i) => {
-                let skip = if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
+                let skip = if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') {
+                    2
+                } else {
+                    1
+                };
                 self.rest = Some(&rest[i + skip..]);
                 Some(&rest[..i])
             }

@@ -111,7 +111,8 @@ impl Server {
             hard_stop.clone(),
         );
         let counters = Arc::clone(&state.counters);
-        let serving = axum::serve(listener, routes::router(state)).with_graceful_shutdown(stop.clone().cancelled_owned());
+        let serving = axum::serve(listener, routes::router(state))
+            .with_graceful_shutdown(stop.clone().cancelled_owned());
         let serving = std::future::IntoFuture::into_future(serving);
         tokio::pin!(serving);
 
@@ -124,7 +125,10 @@ impl Server {
             () = async { stop.cancelled().await; tokio::time::sleep(grace - margin).await } => {}
         }
         let open = counters.connections.load(std::sync::atomic::Ordering::Relaxed);
-        tracing::warn!(open, "shutdown grace nearly over; aborting the connections still open");
+        tracing::warn!(
+            open,
+            "shutdown grace nearly over; aborting the connections still open"
+        );
         hard_stop.cancel();
         let _ = tokio::time::timeout(margin, &mut serving).await;
         Ok(())
@@ -146,7 +150,10 @@ pub async fn run_until_signal(config: Config, on_bound: impl FnOnce(std::net::So
     let listener = TcpListener::bind(config.bind).await.map_err(|err| {
         io::Error::new(
             err.kind(),
-            format!("binding {}: {err} (is another server running? try --bind 127.0.0.1:0)", config.bind),
+            format!(
+                "binding {}: {err} (is another server running? try --bind 127.0.0.1:0)",
+                config.bind
+            ),
         )
     })?;
     on_bound(listener.local_addr()?);

@@ -20,17 +20,16 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_io_timeout::TimeoutStream;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::metrics::{Counters, bump};
 
-/// The answer to a connection over `--max-connections`.
-const OVERLOADED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
-Content-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 77\r\n\r\n\
-{\"error\":\"too many connections: the server is at --max-connections; retry\"}\n";
+/// The body of the answer to a connection over `--max-connections`.
+const OVERLOADED_BODY: &str =
+    "{\"error\":\"too many connections: the server is at --max-connections; retry after a second\"}\n";
 
 /// Accepts TCP connections for axum, enforcing the connection limit and the send timeout.
 #[derive(Debug)]
@@ -65,7 +64,15 @@ impl ClientListener {
         bump(&self.counters.connections_rejected);
         tokio::spawn(async move {
             let answer = async {
-                stream.write_all(OVERLOADED).await?;
+                // Take the request head first: an answer before the request confuses clients.
+                let mut head = [0u8; 2048];
+                let _ = tokio::time::timeout(Duration::from_millis(500), stream.read(&mut head)).await;
+                let answer = format!(
+                    "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
+                     connection: close\r\ncontent-length: {}\r\n\r\n{OVERLOADED_BODY}",
+                    OVERLOADED_BODY.len()
+                );
+                stream.write_all(answer.as_bytes()).await?;
                 stream.shutdown().await
             };
             // The fd is closed when `stream` drops, whether or not the client took the answer.

@@ -153,7 +153,11 @@ impl Snapshot {
                     serde_json::Value::Number(n) => n.as_f64().unwrap_or(0.0),
                     _ => continue,
                 };
-                let kind = if COUNTERS.contains(&name.as_str()) { "counter" } else { "gauge" };
+                let kind = if COUNTERS.contains(&name.as_str()) {
+                    "counter"
+                } else {
+                    "gauge"
+                };
                 let _ = writeln!(out, "# TYPE sse_{name} {kind}\nsse_{name} {number}");
             }
         }

@@ -44,7 +44,11 @@ impl IntoResponse for ApiError {
 pub type Pairs = [(String, String)];
 
 fn find<'a>(pairs: &'a Pairs, name: &str) -> Option<&'a str> {
-    pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Parses a `delay` in seconds (fractions allowed, 0 ≤ delay ≤ 3600).
@@ -55,7 +59,10 @@ pub fn delay(pairs: &Pairs, default: Duration) -> Result<Duration, ApiError> {
     let invalid = || {
         ApiError::bad_request(
             "delay",
-            format!("invalid `delay` {raw:?}: expected seconds between 0 and {}, e.g. delay=0.01", MAX_DELAY.as_secs()),
+            format!(
+                "invalid `delay` {raw:?}: expected seconds between 0 and {}, e.g. delay=0.01",
+                MAX_DELAY.as_secs()
+            ),
         )
     };
     let secs: f64 = raw.trim().parse().map_err(|_| invalid())?;
@@ -88,7 +95,9 @@ pub fn size(pairs: &Pairs, default: usize) -> Result<usize, ApiError> {
         Ok(n) if n <= MAX_EVENT_SIZE => Ok(n),
         _ => Err(ApiError::bad_request(
             "size",
-            format!("invalid `size` {raw:?}: expected payload bytes between 0 and {MAX_EVENT_SIZE}, e.g. size=256"),
+            format!(
+                "invalid `size` {raw:?}: expected payload bytes between 0 and {MAX_EVENT_SIZE}, e.g. size=256"
+            ),
         )),
     }
 }
@@ -112,7 +121,8 @@ pub fn last_event_id(headers: &HeaderMap, pairs: &Pairs) -> Result<Option<u64>, 
         let raw = value.to_str().map_err(|_| {
             ApiError::bad_request(
                 "Last-Event-ID",
-                "invalid `Last-Event-ID` header: not visible ASCII; expected an event id such as 42".to_owned(),
+                "invalid `Last-Event-ID` header: not visible ASCII; expected an event id such as 42"
+                    .to_owned(),
             )
         })?;
         ("Last-Event-ID", raw)
@@ -128,7 +138,9 @@ pub fn last_event_id(headers: &HeaderMap, pairs: &Pairs) -> Result<Option<u64>, 
     raw.parse::<u64>().map(Some).map_err(|_| {
         ApiError::bad_request(
             parameter,
-            format!("invalid `{parameter}` {raw:?}: expected the numeric id of an event this server sent, e.g. 42"),
+            format!(
+                "invalid `{parameter}` {raw:?}: expected the numeric id of an event this server sent, e.g. 42"
+            ),
         )
     })
 }
@@ -138,13 +150,22 @@ mod tests {
     use super::*;
 
     fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
     fn delay_bounds() {
-        assert_eq!(delay(&q(&[("delay", "0.25")]), Duration::ZERO).unwrap(), Duration::from_millis(250));
-        assert_eq!(delay(&q(&[]), Duration::from_secs(1)).unwrap(), Duration::from_secs(1));
+        assert_eq!(
+            delay(&q(&[("delay", "0.25")]), Duration::ZERO).unwrap(),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            delay(&q(&[]), Duration::from_secs(1)).unwrap(),
+            Duration::from_secs(1)
+        );
         for bad in ["abc", "-1", "NaN", "inf", "1e9", ""] {
             let err = delay(&q(&[("delay", bad)]), Duration::ZERO).unwrap_err();
             assert_eq!(err.parameter, "delay", "{bad}");
@@ -157,24 +178,36 @@ mod tests {
         assert_eq!(count(&q(&[("count", "0")])).unwrap_err().parameter, "count");
         assert_eq!(count(&q(&[("count", "-3")])).unwrap_err().parameter, "count");
         assert_eq!(size(&q(&[("size", "4096")]), 0).unwrap(), 4096);
-        assert_eq!(size(&q(&[("size", "99999999999")]), 0).unwrap_err().parameter, "size");
+        assert_eq!(
+            size(&q(&[("size", "99999999999")]), 0).unwrap_err().parameter,
+            "size"
+        );
     }
 
     #[test]
     fn last_event_id_from_header_or_query() {
         let mut headers = HeaderMap::new();
-        assert_eq!(last_event_id(&headers, &q(&[("last_event_id", "7")])).unwrap(), Some(7));
+        assert_eq!(
+            last_event_id(&headers, &q(&[("last_event_id", "7")])).unwrap(),
+            Some(7)
+        );
         headers.insert("last-event-id", "12".parse().unwrap());
         assert_eq!(last_event_id(&headers, &q(&[])).unwrap(), Some(12));
         headers.insert("last-event-id", "".parse().unwrap());
         assert_eq!(last_event_id(&headers, &q(&[])).unwrap(), None);
         headers.insert("last-event-id", "x1".parse().unwrap());
-        assert_eq!(last_event_id(&headers, &q(&[])).unwrap_err().parameter, "Last-Event-ID");
+        assert_eq!(
+            last_event_id(&headers, &q(&[])).unwrap_err().parameter,
+            "Last-Event-ID"
+        );
     }
 
     #[test]
     fn event_name_must_be_one_line() {
         assert_eq!(event_name(&q(&[("event", "tick")])).unwrap(), Some("tick"));
-        assert_eq!(event_name(&q(&[("event", "a\nb")])).unwrap_err().parameter, "event");
+        assert_eq!(
+            event_name(&q(&[("event", "a\nb")])).unwrap_err().parameter,
+            "event"
+        );
     }
 }

@@ -43,7 +43,10 @@ pub fn stamp(buf: &mut Vec<u8>, payload_size: usize) {
 /// The publish time embedded by [`stamp`], if `data` starts with one.
 pub fn publish_time(data: &[u8]) -> Option<u64> {
     let digits = data.strip_prefix(b"t=")?;
-    let end = digits.iter().position(|b| !b.is_ascii_digit()).unwrap_or(digits.len());
+    let end = digits
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(digits.len());
     std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
 }
 
@@ -75,7 +78,10 @@ pub async fn run(hub: Hub, config: PublisherConfig, stop: CancellationToken) {
             let _ = hub.publish(None, &data);
         }
         if backlog > MAX_BATCH {
-            tracing::warn!(skipped = backlog - MAX_BATCH, "publisher cannot keep up; skipping");
+            tracing::warn!(
+                skipped = backlog - MAX_BATCH,
+                "publisher cannot keep up; skipping"
+            );
         }
         sent = sent.max(due);
     }
@@ -102,10 +108,21 @@ mod tests {
     async fn publishes_at_the_rate() {
         let hub = Hub::new(16);
         let stop = CancellationToken::new();
-        let task = tokio::spawn(run(hub.clone(), PublisherConfig { rate: 100.0, payload_size: 0 }, stop.clone()));
+        let task = tokio::spawn(run(
+            hub.clone(),
+            PublisherConfig {
+                rate: 100.0,
+                payload_size: 0,
+            },
+            stop.clone(),
+        ));
         tokio::time::sleep(Duration::from_millis(995)).await;
         stop.cancel();
         task.await.unwrap();
-        assert!((99..=101).contains(&hub.published()), "published {}", hub.published());
+        assert!(
+            (99..=101).contains(&hub.published()),
+            "published {}",
+            hub.published()
+        );
     }
 }

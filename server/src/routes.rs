@@ -56,17 +56,37 @@ struct StreamDefaults {
 }
 
 async fn sse(state: State<AppState>, headers: HeaderMap, query: QueryPairs) -> Result<Response, ApiError> {
-    let defaults = StreamDefaults { delay: Duration::from_millis(100), count: None, size: 0 };
+    let defaults = StreamDefaults {
+        delay: Duration::from_millis(100),
+        count: None,
+        size: 0,
+    };
     generated(state, &headers, &query, defaults)
 }
 
-async fn sse_finite(state: State<AppState>, headers: HeaderMap, query: QueryPairs) -> Result<Response, ApiError> {
-    let defaults = StreamDefaults { delay: Duration::ZERO, count: Some(100), size: 0 };
+async fn sse_finite(
+    state: State<AppState>,
+    headers: HeaderMap,
+    query: QueryPairs,
+) -> Result<Response, ApiError> {
+    let defaults = StreamDefaults {
+        delay: Duration::ZERO,
+        count: Some(100),
+        size: 0,
+    };
     generated(state, &headers, &query, defaults)
 }
 
-async fn sse_slow(state: State<AppState>, headers: HeaderMap, query: QueryPairs) -> Result<Response, ApiError> {
-    let defaults = StreamDefaults { delay: Duration::from_secs(1), count: None, size: 4096 };
+async fn sse_slow(
+    state: State<AppState>,
+    headers: HeaderMap,
+    query: QueryPairs,
+) -> Result<Response, ApiError> {
+    let defaults = StreamDefaults {
+        delay: Duration::from_secs(1),
+        count: None,
+        size: 4096,
+    };
     generated(state, &headers, &query, defaults)
 }
 
@@ -91,7 +111,11 @@ fn generated(
     Ok(stream_response(&state, source))
 }
 
-async fn events(State(state): State<AppState>, headers: HeaderMap, Query(pairs): QueryPairs) -> Result<Response, ApiError> {
+async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(pairs): QueryPairs,
+) -> Result<Response, ApiError> {
     let last_event_id = params::last_event_id(&headers, &pairs)?;
     let source = HubSource::new(state.hub.subscribe(last_event_id), Arc::clone(&state.counters));
     Ok(stream_response(&state, source))
@@ -106,13 +130,20 @@ fn stream_response<S: FrameSource>(state: &AppState, source: S) -> Response {
     );
     let mut response = Body::from_stream(stream).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
 }
 
-async fn publish(State(state): State<AppState>, Query(pairs): QueryPairs, body: Bytes) -> Result<Response, ApiError> {
+async fn publish(
+    State(state): State<AppState>,
+    Query(pairs): QueryPairs,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let event = params::event_name(&pairs)?;
     let id = state
         .hub
@@ -130,7 +161,10 @@ async fn metrics(State(state): State<AppState>) -> Json<crate::metrics::Snapshot
 }
 
 async fn metrics_prometheus(State(state): State<AppState>) -> Response {
-    let text = state.counters.snapshot(&state.hub, &state.watcher).to_prometheus();
+    let text = state
+        .counters
+        .snapshot(&state.hub, &state.watcher)
+        .to_prometheus();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

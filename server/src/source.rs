@@ -70,6 +70,14 @@ impl FrameSource for HubSource {
             Poll::Pending => Poll::Pending,
         }
     }
+
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        // What the channel already holds is bounded by its capacity.
+        match self.poll_frame(cx) {
+            Poll::Pending => Poll::Ready(None),
+            ready => ready,
+        }
+    }
 }
 
 /// Settings of a generated stream (`/sse`).

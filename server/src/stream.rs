@@ -26,6 +26,13 @@ use crate::watcher::Registration;
 pub trait FrameSource: Unpin + Send + 'static {
     /// The next frame; `Ready(None)` ends the stream.
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>>;
+
+    /// At shutdown: the next frame that is already due, or `Ready(None)` when there is
+    /// none. Events published before the shutdown are thereby delivered before the end;
+    /// by default (endless generators) the stream ends at once.
+    fn poll_drain(&mut self, _cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        Poll::Ready(None)
+    }
 }
 
 /// Per-stream settings.
@@ -52,7 +59,12 @@ pub struct SseStream<S> {
 
 impl<S: FrameSource> SseStream<S> {
     /// A stream of `source`'s frames that ends when the source ends or at shutdown.
-    pub fn new(source: S, registration: Registration, counters: Arc<Counters>, options: StreamOptions) -> Self {
+    pub fn new(
+        source: S,
+        registration: Registration,
+        counters: Arc<Counters>,
+        options: StreamOptions,
+    ) -> Self {
         let first_ping = options.ping_interval.unwrap_or(Duration::from_secs(86_400 * 365));
         Self {
             source,
@@ -82,6 +94,10 @@ impl<S: FrameSource> Stream for SseStream<S> {
             return Poll::Ready(None);
         }
         if this.registration.shutdown.as_mut().poll(cx).is_ready() {
+            if let Poll::Ready(Some(frame)) = this.source.poll_drain(cx) {
+                bump(&this.counters.events_delivered);
+                return Poll::Ready(Some(Ok(frame)));
+            }
             // Ending the body makes hyper write the final chunk: a clean end, not a reset.
             this.done = true;
             return Poll::Ready(None);

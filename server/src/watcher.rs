@@ -114,8 +114,8 @@ mod tests {
         let regs: Vec<_> = (0..3).map(|_| watcher.register()).collect();
         assert_eq!(watcher.registered(), 3);
         tx.send(()).unwrap();
-        for reg in regs {
-            tokio::time::timeout(std::time::Duration::from_secs(5), reg.shutdown)
+        for mut reg in regs {
+            tokio::time::timeout(std::time::Duration::from_secs(5), &mut reg.shutdown)
                 .await
                 .expect("stream ended by the watcher");
         }

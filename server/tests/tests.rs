@@ -1,0 +1,9 @@
+//! Integration tests of the reference server: real HTTP over loopback, servers on port 0, bounded waits.
+
+mod util;
+
+mod fanout;
+mod lifecycle;
+mod params;
+mod replay;
+mod slow_clients;
