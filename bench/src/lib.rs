@@ -2,4 +2,5 @@
 
 pub mod report;
 pub mod gate;
+pub mod baseline;
 pub mod client;

@@ -3,6 +3,7 @@
 //! The pipeline is measure (harness) → [`model::ScenarioReport`] → judge ([`crate::gate`]) →
 //! write ([`json`], [`html`]) and print ([`terminal`]). [`compare`] diffs two reports.
 
+pub mod atomic;
 pub mod environment;
 pub mod model;
 

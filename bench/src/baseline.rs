@@ -1,0 +1,404 @@
+//! Git-tracked baselines: `baselines/load/<scenario>.json`, one [`ScenarioReport`] per scenario.
+//!
+//! A baseline is the report of the run that represents the scenario (the median run with
+//! `--repeat`, see [`crate::gate::representative`]), written by `--update-baseline`.
+//!
+//! ## Safety
+//! Loading never guesses: a missing file is "no baseline" (`Ok(None)`), anything else that is not
+//! a valid report of this format (unreadable, bad JSON, another `schema_version`, another scenario)
+//! is a [`BaselineError`] naming the file and what to do. Saving is atomic, and a file that exists
+//! but is not a readable baseline is never replaced unless the caller forces it; [`Saved`] always
+//! says what was replaced.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::report::atomic::{WriteError, write_atomic};
+use crate::report::model::{SCHEMA_VERSION, ScenarioReport};
+
+/// Default folder of load baselines, relative to the workspace root.
+pub const DEFAULT_DIR: &str = "baselines/load";
+
+/// What to do about a broken baseline, appended to load errors.
+const FIX_HINT: &str = "fix or delete it, or re-record it with --update-baseline";
+
+/// Why a baseline could not be loaded or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum BaselineError {
+    /// The scenario name cannot be a file name.
+    #[error("scenario name {0:?} cannot name a baseline file: use letters, digits, '-', '_' and '.'")]
+    InvalidName(String),
+    /// The file exists but could not be read.
+    #[error("cannot read baseline {}: {source}; {FIX_HINT}", path.display())]
+    Read {
+        /// The baseline file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not a valid report.
+    #[error("baseline {} is not a valid load report: {source}; {FIX_HINT}", path.display())]
+    Parse {
+        /// The baseline file.
+        path: PathBuf,
+        /// The JSON error, with line and column.
+        source: serde_json::Error,
+    },
+    /// The file was written by another report format version.
+    #[error(
+        "baseline {} has schema_version {found}, this sse-load writes {SCHEMA_VERSION}; \
+         re-record it with --update-baseline",
+        path.display()
+    )]
+    Version {
+        /// The baseline file.
+        path: PathBuf,
+        /// The version in the file (`None` when the field is missing or not a number).
+        found: Found,
+    },
+    /// The file holds another scenario.
+    #[error("baseline {} holds scenario `{found}`, expected `{expected}`; {FIX_HINT}", path.display())]
+    Scenario {
+        /// The baseline file.
+        path: PathBuf,
+        /// The scenario named in the file.
+        found: String,
+        /// The scenario asked for.
+        expected: String,
+    },
+    /// Saving would replace a file that is not a readable baseline.
+    #[error(
+        "refusing to overwrite {}: it is not a readable baseline ({reason}); inspect it, then delete \
+         it or force the update",
+        path.display()
+    )]
+    WouldReplaceUnreadable {
+        /// The file that was left alone.
+        path: PathBuf,
+        /// Why it is not a readable baseline.
+        reason: String,
+    },
+    /// The report could not be serialized.
+    #[error("cannot serialize the baseline for {path}: {source}", path = path.display())]
+    Serialize {
+        /// The baseline file.
+        path: PathBuf,
+        /// The serializer error.
+        source: serde_json::Error,
+    },
+    /// The file could not be written.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+/// The `schema_version` found in a baseline file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found(pub Option<u64>);
+
+impl fmt::Display for Found {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(v) => write!(f, "{v}"),
+            None => f.write_str("(missing)"),
+        }
+    }
+}
+
+/// What [`save`] replaced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Replaced {
+    /// There was no file.
+    Nothing,
+    /// A valid baseline, described by when, where and on which revision it was recorded.
+    Baseline {
+        /// `started_at` of the old baseline.
+        started_at: String,
+        /// Profile of the old baseline.
+        profile: String,
+        /// Git revision of the old baseline.
+        git_revision: String,
+    },
+    /// A file that was not a readable baseline (only with `force`).
+    Unreadable {
+        /// Why it could not be read.
+        reason: String,
+    },
+}
+
+/// The outcome of [`save`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Saved {
+    /// The file written.
+    pub path: PathBuf,
+    /// What was there before.
+    pub replaced: Replaced,
+}
+
+impl fmt::Display for Saved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "baseline {}: ", self.path.display())?;
+        match &self.replaced {
+            Replaced::Nothing => f.write_str("created"),
+            Replaced::Baseline {
+                started_at,
+                profile,
+                git_revision,
+            } => write!(
+                f,
+                "replaced the baseline recorded {started_at} (profile {profile}, revision {git_revision})"
+            ),
+            Replaced::Unreadable { reason } => write!(f, "replaced an unreadable file ({reason})"),
+        }
+    }
+}
+
+/// The baseline file of `scenario` in `dir`.
+///
+/// # Errors
+/// [`BaselineError::InvalidName`] when the name is empty, starts with '.', or holds characters
+/// other than ASCII letters, digits, `-`, `_` and `.`.
+pub fn path_for(dir: &Path, scenario: &str) -> Result<PathBuf, BaselineError> {
+    let valid = !scenario.is_empty()
+        && !scenario.starts_with('.')
+        && scenario
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !valid {
+        return Err(BaselineError::InvalidName(scenario.to_owned()));
+    }
+    Ok(dir.join(format!("{scenario}.json")))
+}
+
+/// Loads the baseline of `scenario` from `dir`: `Ok(None)` when there is none.
+///
+/// # Errors
+/// [`BaselineError`] naming the file when it exists but is not a valid baseline of `scenario`.
+pub fn load(dir: &Path, scenario: &str) -> Result<Option<ScenarioReport>, BaselineError> {
+    let path = path_for(dir, scenario)?;
+    let Some(report) = load_file(&path)? else {
+        return Ok(None);
+    };
+    if report.scenario != scenario {
+        return Err(BaselineError::Scenario {
+            path,
+            found: report.scenario,
+            expected: scenario.to_owned(),
+        });
+    }
+    Ok(Some(report))
+}
+
+/// Loads any report file (a baseline, or a report for `compare`): `Ok(None)` when it does not exist.
+///
+/// # Errors
+/// [`BaselineError::Read`], [`BaselineError::Parse`] or [`BaselineError::Version`], naming `path`.
+pub fn load_file(path: &Path) -> Result<Option<ScenarioReport>, BaselineError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(BaselineError::Read {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let parse = |source| BaselineError::Parse {
+        path: path.to_owned(),
+        source,
+    };
+    // Check the version before the shape, so an old file gets the "re-record" message rather than
+    // a confusing "missing field".
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(parse)?;
+    let version = value.get("schema_version").and_then(serde_json::Value::as_u64);
+    if version != Some(u64::from(SCHEMA_VERSION)) {
+        return Err(BaselineError::Version {
+            path: path.to_owned(),
+            found: Found(version),
+        });
+    }
+    serde_json::from_value(value).map(Some).map_err(parse)
+}
+
+/// Saves `report` as the baseline of its scenario in `dir`, atomically.
+///
+/// A valid existing baseline is replaced (that is what `--update-baseline` asks for). A file that
+/// exists but is not a readable baseline is replaced only when `force` is set; otherwise the file is
+/// left alone and [`BaselineError::WouldReplaceUnreadable`] says why. The returned [`Saved`] tells
+/// what was replaced, for the caller to print.
+///
+/// # Errors
+/// [`BaselineError`] naming the file.
+pub fn save(dir: &Path, report: &ScenarioReport, force: bool) -> Result<Saved, BaselineError> {
+    let path = path_for(dir, &report.scenario)?;
+    let replaced = match load(dir, &report.scenario) {
+        Ok(None) => Replaced::Nothing,
+        Ok(Some(old)) => Replaced::Baseline {
+            started_at: old.started_at,
+            profile: old.profile,
+            git_revision: old.environment.git_revision,
+        },
+        Err(e) if force => Replaced::Unreadable {
+            reason: e.to_string(),
+        },
+        Err(e) => {
+            return Err(BaselineError::WouldReplaceUnreadable {
+                path,
+                reason: e.to_string(),
+            });
+        }
+    };
+    let mut json = serde_json::to_string_pretty(report).map_err(|source| BaselineError::Serialize {
+        path: path.clone(),
+        source,
+    })?;
+    json.push('\n');
+    write_atomic(&path, json.as_bytes())?;
+    Ok(Saved { path, replaced })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(scenario: &str) -> ScenarioReport {
+        ScenarioReport {
+            scenario: scenario.into(),
+            profile: "smoke".into(),
+            ..ScenarioReport::default()
+        }
+    }
+
+    #[test]
+    fn missing_baseline_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(load(dir.path(), "burst").unwrap().is_none());
+        assert!(load(&dir.path().join("no-such-dir"), "burst").unwrap().is_none());
+    }
+
+    #[test]
+    fn save_then_load_round_trips_and_says_what_it_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = report("burst");
+        r.started_at = "2026-01-01T00:00:00Z".into();
+        r.environment.git_revision = "abc1234".into();
+        let saved = save(dir.path(), &r, false).unwrap();
+        assert_eq!(saved.replaced, Replaced::Nothing);
+        assert_eq!(saved.path, dir.path().join("burst.json"));
+        assert_eq!(load(dir.path(), "burst").unwrap(), Some(r.clone()));
+
+        let saved = save(dir.path(), &report("burst"), false).unwrap();
+        assert_eq!(
+            saved.replaced,
+            Replaced::Baseline {
+                started_at: "2026-01-01T00:00:00Z".into(),
+                profile: "smoke".into(),
+                git_revision: "abc1234".into()
+            }
+        );
+        assert!(saved.to_string().contains("revision abc1234"), "{saved}");
+    }
+
+    #[test]
+    fn invalid_json_is_an_error_naming_the_file_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("burst.json"), "{ not json").unwrap();
+        let err = load(dir.path(), "burst").unwrap_err();
+        assert!(matches!(err, BaselineError::Parse { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("burst.json") && msg.contains("--update-baseline"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn wrong_shape_and_wrong_version_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("burst.json");
+        std::fs::write(&path, r#"{"schema_version": 1, "scenario": "burst"}"#).unwrap();
+        assert!(matches!(
+            load(dir.path(), "burst"),
+            Err(BaselineError::Parse { .. })
+        ));
+
+        let mut value = serde_json::to_value(report("burst")).unwrap();
+        value["schema_version"] = 99.into();
+        std::fs::write(&path, value.to_string()).unwrap();
+        let err = load(dir.path(), "burst").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                BaselineError::Version {
+                    found: Found(Some(99)),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("schema_version 99"), "{err}");
+
+        std::fs::write(&path, "[]").unwrap();
+        let err = load(dir.path(), "burst").unwrap_err();
+        assert!(err.to_string().contains("(missing)"), "{err}");
+    }
+
+    #[test]
+    fn unreadable_file_is_a_read_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("burst.json")).unwrap();
+        let err = load(dir.path(), "burst").unwrap_err();
+        assert!(matches!(err, BaselineError::Read { .. }), "{err:?}");
+        assert!(err.to_string().contains("burst.json"), "{err}");
+    }
+
+    #[test]
+    fn baseline_of_another_scenario_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let json = serde_json::to_string(&report("churn")).unwrap();
+        std::fs::write(dir.path().join("burst.json"), json).unwrap();
+        let err = load(dir.path(), "burst").unwrap_err();
+        assert!(err.to_string().contains("`churn`"), "{err}");
+    }
+
+    #[test]
+    fn unreadable_baseline_is_not_overwritten_without_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("burst.json");
+        std::fs::write(&path, "hand-edited garbage").unwrap();
+        let err = save(dir.path(), &report("burst"), false).unwrap_err();
+        assert!(
+            matches!(err, BaselineError::WouldReplaceUnreadable { .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("refusing to overwrite"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "hand-edited garbage",
+            "left alone"
+        );
+
+        let saved = save(dir.path(), &report("burst"), true).unwrap();
+        assert!(matches!(&saved.replaced, Replaced::Unreadable { reason } if reason.contains("not a valid")));
+        assert!(
+            saved.to_string().contains("replaced an unreadable file"),
+            "{saved}"
+        );
+        assert_eq!(load(dir.path(), "burst").unwrap(), Some(report("burst")));
+    }
+
+    #[test]
+    fn scenario_names_cannot_escape_the_folder() {
+        let dir = Path::new("baselines/load");
+        for bad in ["", "../x", "a/b", ".hidden", "a b"] {
+            assert!(
+                matches!(path_for(dir, bad), Err(BaselineError::InvalidName(_))),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            path_for(dir, "fan-out_1.x").unwrap(),
+            dir.join("fan-out_1.x.json")
+        );
+    }
+}
