@@ -1,8 +1,25 @@
 //! The SSE client of the load generator: a WHATWG streaming parser and HTTP/1 connections on hyper.
 //!
-//! * [`parser`]: bytes in arbitrary chunks → [`Item`]s (events, comments, retry), no
+//! * [`parser`]: bytes in arbitrary chunks → [`Item`]s (events, comments, `retry`), no
 //!   allocation per event.
+//! * [`conn`]: one SSE stream ([`connect`] → [`SseConnection`]): time to headers, then
+//!   [`SseConnection::read`] chunk by chunk with receive times; clean end vs reset.
+//! * [`http`]: `GET` (JSON) and `POST` on the same stack, for `/metrics` and `/publish`.
+//! * [`transport`]: the resolved [`Target`] and the hyper connection driven in the
+//!   caller's task (no task spawned per connection).
+//! * [`error`]: [`ClientError`], with a stable [`ClientError::kind`] to count errors by.
+//!
+//! No reqwest: hyper's `client::conn::http1` over `tokio::net::TcpStream`, so a stream
+//! costs one socket, one task and the parser's buffers.
 
+pub mod conn;
+pub mod error;
+pub mod http;
 pub mod parser;
+pub mod transport;
 
+pub use conn::{ConnectOptions, DEFAULT_CONNECT_TIMEOUT, SseConnection, connect};
+pub use error::ClientError;
+pub use http::{HttpConnection, get, get_json, post};
 pub use parser::{Event, Item, Parser, event_number};
+pub use transport::Target;

@@ -1,0 +1,258 @@
+//! One SSE stream over HTTP/1.1: connect, check the answer, then read and parse chunks as they arrive.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), sse_bench::client::ClientError> {
+//! use sse_bench::client::{ConnectOptions, Item, connect};
+//! let url = "http://127.0.0.1:8080/sse/finite?count=10".parse().unwrap();
+//! let mut stream = connect(&url, &ConnectOptions::default()).await?;
+//! println!("headers after {:?}", stream.time_to_headers());
+//! while stream
+//!     .read(|item, received_at| {
+//!         if let Item::Event(event) = item {
+//!             println!("{:?} at {received_at:?}", event.id);
+//!         }
+//!     })
+//!     .await?
+//! {}
+//! # Ok(()) }
+//! ```
+//!
+//! ## Ends
+//! [`SseConnection::read`] returns `Ok(false)` only at a clean end: the final chunk of a
+//! chunked body (or the end of a body delimited by length or by close). A connection that
+//! breaks mid-body is an error: [`ClientError::Reset`] when the peer reset it,
+//! [`ClientError::Incomplete`] when it closed before the final chunk.
+//!
+//! ## Cost
+//! One task per stream: the connection's IO is driven inside `read` (no spawned task).
+//! Per chunk, hyper hands over one `Bytes`; parsing it allocates nothing per event (see
+//! [`Parser`]), and the receive time is read once per chunk.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HeaderName};
+use http::{HeaderValue, Method, StatusCode, Uri};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use super::error::{BODY_EXCERPT_LEN, ClientError};
+use super::parser::{Item, Parser};
+use super::transport::{self, Target, Transport};
+
+/// The default limit for connecting and receiving the response headers.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+
+/// How to open a stream.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Sent as `Last-Event-ID` to resume after that event.
+    pub last_event_id: Option<String>,
+    /// Source address to connect from (port chosen by the OS), to spread connections
+    /// over 127.0.0.0/8 when the ephemeral ports of one address run short.
+    pub local_addr: Option<IpAddr>,
+    /// Limit for connecting plus receiving the response headers.
+    pub timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            last_event_id: None,
+            local_addr: None,
+            timeout: DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
+}
+
+/// Resolves `url` and opens an SSE stream (see [`SseConnection::open`]).
+///
+/// # Errors
+/// As [`SseConnection::open`], plus URL and resolution errors.
+pub async fn connect(url: &Uri, opts: &ConnectOptions) -> Result<SseConnection, ClientError> {
+    let target = Target::resolve(url).await?;
+    SseConnection::open(&target, opts).await
+}
+
+/// An open SSE stream: a 200 `text/event-stream` answer being read and parsed.
+#[derive(Debug)]
+pub struct SseConnection {
+    status: StatusCode,
+    started_at: Instant,
+    time_to_headers: Duration,
+    local_addr: Option<SocketAddr>,
+    body: Incoming,
+    transport: Transport,
+    parser: Parser,
+    bytes_received: u64,
+    ended: bool,
+}
+
+impl SseConnection {
+    /// Connects to `target`, sends `GET` with `Accept: text/event-stream` (and
+    /// `Last-Event-ID` when set), and waits for a 200 `text/event-stream` answer.
+    ///
+    /// # Errors
+    /// Connecting fails ([`ClientError::ConnectRefused`], [`ClientError::AddrNotAvailable`],
+    /// [`ClientError::Connect`]); no headers within `opts.timeout`
+    /// ([`ClientError::Timeout`]); another status ([`ClientError::Status`] with the start of
+    /// the body); another content type ([`ClientError::ContentType`]); the connection
+    /// breaks ([`ClientError::Reset`], [`ClientError::Incomplete`], [`ClientError::Io`]).
+    pub async fn open(target: &Target, opts: &ConnectOptions) -> Result<Self, ClientError> {
+        let mut headers = vec![
+            (ACCEPT, HeaderValue::from_static("text/event-stream")),
+            (CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ];
+        if let Some(id) = &opts.last_event_id {
+            let value = HeaderValue::from_str(id).map_err(|_| ClientError::InvalidHeader {
+                name: "Last-Event-ID",
+                value: id.clone(),
+            })?;
+            headers.push((LAST_EVENT_ID, value));
+        }
+        let request = target.request(Method::GET, &headers, Bytes::new());
+        let started_at = Instant::now();
+        let opening = async {
+            let (mut sender, mut transport, local_addr) = transport::open(target, opts.local_addr).await?;
+            let response = transport.send(&mut sender, request).await?;
+            let time_to_headers = started_at.elapsed();
+            // No second request on this connection: it closes when the stream ends.
+            drop(sender);
+            let (parts, mut body) = response.into_parts();
+            if parts.status != StatusCode::OK {
+                let excerpt = transport
+                    .read_body(&mut body, BODY_EXCERPT_LEN)
+                    .await
+                    .unwrap_or_default();
+                return Err(ClientError::Status {
+                    status: parts.status,
+                    body_excerpt: String::from_utf8_lossy(&excerpt).into_owned(),
+                });
+            }
+            let content_type = parts
+                .headers
+                .get(CONTENT_TYPE)
+                .map(HeaderValue::as_bytes)
+                .unwrap_or_default();
+            if !is_event_stream(content_type) {
+                return Err(ClientError::ContentType {
+                    content_type: String::from_utf8_lossy(content_type).into_owned(),
+                });
+            }
+            Ok(Self {
+                status: parts.status,
+                started_at,
+                time_to_headers,
+                local_addr,
+                body,
+                transport,
+                parser: Parser::resume(opts.last_event_id.as_deref()),
+                bytes_received: 0,
+                ended: false,
+            })
+        };
+        tokio::time::timeout(opts.timeout, opening)
+            .await
+            .map_err(|_| ClientError::Timeout {
+                phase: "connecting and receiving the response headers",
+                after: opts.timeout,
+            })?
+    }
+
+    /// Time from just before the TCP connect to the response headers.
+    pub fn time_to_headers(&self) -> Duration {
+        self.time_to_headers
+    }
+
+    /// When the connection attempt started (just before the TCP connect): subtract it from
+    /// a receive time for the time to first event.
+    pub fn started_at(&self) -> Instant {
+        self.started_at
+    }
+
+    /// The response status (always 200: other answers are [`ClientError::Status`]).
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The local (source) address of the connection, when the OS reported it.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+
+    /// Body bytes received so far.
+    pub fn bytes_received(&self) -> u64 {
+        self.bytes_received
+    }
+
+    /// The stream's last event ID, to resume with after a disconnect (starts as
+    /// [`ConnectOptions::last_event_id`]).
+    pub fn last_event_id(&self) -> Option<&str> {
+        self.parser.last_event_id()
+    }
+
+    /// Reads the next chunk, parses it, and calls `on_item(item, received_at)` for each
+    /// complete item in it (`received_at` is taken once per chunk, when it arrived).
+    /// `on_item` may be a closure (moved into the future, handy inside `select!`) or
+    /// `&mut` a closure kept across calls.
+    ///
+    /// Returns `Ok(true)` while the stream is open, `Ok(false)` at a clean end (and on
+    /// every call after it).
+    ///
+    /// # Errors
+    /// [`ClientError::Reset`] when the peer reset the connection, [`ClientError::Incomplete`]
+    /// when it closed before the final chunk, [`ClientError::Io`] or
+    /// [`ClientError::Http`] otherwise. The stream is over after an error.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: a chunk is parsed and reported in the same poll that receives it, so
+    /// dropping the future (a timeout around `read`, say) loses nothing.
+    pub async fn read(&mut self, mut on_item: impl FnMut(Item<'_>, Instant)) -> Result<bool, ClientError> {
+        while !self.ended {
+            match self.transport.drive(self.body.frame()).await {
+                Some(Ok(frame)) => {
+                    // Trailers carry no events.
+                    let Ok(data) = frame.into_data() else { continue };
+                    let received_at = Instant::now();
+                    self.bytes_received += data.len() as u64;
+                    self.parser.feed(&data, &mut |item| on_item(item, received_at));
+                    return Ok(true);
+                }
+                Some(Err(err)) => {
+                    self.ended = true;
+                    return Err(self.transport.error(err));
+                }
+                None => {
+                    self.ended = true;
+                    if let Some(err) = self.transport.take_conn_error() {
+                        return Err(err);
+                    }
+                }
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// Whether a Content-Type is `text/event-stream` (parameters and case ignored).
+fn is_event_stream(content_type: &[u8]) -> bool {
+    let essence = content_type.split(|&b| b == b';').next().unwrap_or_default();
+    essence.trim_ascii().eq_ignore_ascii_case(b"text/event-stream")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_stream_content_types() {
+        assert!(is_event_stream(b"text/event-stream"));
+        assert!(is_event_stream(b"Text/Event-Stream; charset=utf-8"));
+        assert!(!is_event_stream(b""));
+        assert!(!is_event_stream(b"application/json"));
+        assert!(!is_event_stream(b"text/event-streams"));
+    }
+}

@@ -1,0 +1,252 @@
+//! Errors of the SSE client, each with a stable short [`ClientError::kind`] that reports count by.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::StatusCode;
+
+/// A boxed error source (hyper and IO errors both fit).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a connection, request or stream failed.
+///
+/// Reports count errors by [`ClientError::kind`], never by the message text.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The URL cannot be used (not `http://`, no host, bad path).
+    #[error("invalid URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A header value we were asked to send is not a valid HTTP header value.
+    #[error("invalid {name} header value {value:?}: only visible ASCII and spaces are allowed")]
+    InvalidHeader {
+        /// The header name.
+        name: &'static str,
+        /// The rejected value.
+        value: String,
+    },
+    /// The host name did not resolve.
+    #[error("resolving {host:?}: {source}")]
+    Resolve {
+        /// The host that failed to resolve.
+        host: String,
+        /// The resolver's error.
+        #[source]
+        source: io::Error,
+    },
+    /// Nothing listens at the address.
+    #[error("connection to {addr} refused (is the server running and listening there?)")]
+    ConnectRefused {
+        /// The server address.
+        addr: SocketAddr,
+    },
+    /// No local address/port was free for the connection.
+    #[error(
+        "no local address available to connect to {addr}: {source} (ephemeral ports exhausted? \
+         spread source addresses over 127.0.0.0/8 with ConnectOptions::local_addr)"
+    )]
+    AddrNotAvailable {
+        /// The server address.
+        addr: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// Connecting failed for another reason.
+    #[error("connecting to {addr}: {source}")]
+    Connect {
+        /// The server address.
+        addr: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// Connecting and receiving the response headers (or a whole request) took too long.
+    #[error("{phase} timed out after {after:?}")]
+    Timeout {
+        /// What was being waited for.
+        phase: &'static str,
+        /// The limit that ran out.
+        after: Duration,
+    },
+    /// The server answered with an unexpected status (503 when it is at its connection
+    /// limit, 400 for bad parameters...).
+    #[error("server answered {status}: {body_excerpt}")]
+    Status {
+        /// The status code.
+        status: StatusCode,
+        /// The start of the response body (lossy UTF-8, at most [`BODY_EXCERPT_LEN`] bytes).
+        body_excerpt: String,
+    },
+    /// A 200 answer that is not an event stream.
+    #[error("expected Content-Type text/event-stream, the server sent {content_type:?}")]
+    ContentType {
+        /// The Content-Type received (empty when absent).
+        content_type: String,
+    },
+    /// The connection was reset (or aborted) by the peer.
+    #[error("connection reset: {source}")]
+    Reset {
+        /// The underlying error.
+        #[source]
+        source: BoxError,
+    },
+    /// The connection closed before the response was complete (no final chunk).
+    #[error("connection closed before the response was complete: {source}")]
+    Incomplete {
+        /// The underlying error.
+        #[source]
+        source: BoxError,
+    },
+    /// Another IO error on an established connection.
+    #[error("I/O error: {source}")]
+    Io {
+        /// The underlying error.
+        #[source]
+        source: BoxError,
+    },
+    /// The peer broke the HTTP protocol (unparsable response, say).
+    #[error("HTTP error: {source}")]
+    Http {
+        /// hyper's error.
+        #[source]
+        source: hyper::Error,
+    },
+    /// A JSON body did not parse.
+    #[error("response body of {url} is not valid JSON: {source}")]
+    Json {
+        /// The URL requested.
+        url: String,
+        /// serde_json's error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// How many bytes of an error response body [`ClientError::Status`] keeps.
+pub const BODY_EXCERPT_LEN: usize = 512;
+
+impl ClientError {
+    /// A stable short name for counting errors by kind: `invalid_url`, `invalid_header`,
+    /// `resolve`, `connect_refused`, `addr_not_available`, `connect`, `timeout`,
+    /// `http_400`/`http_401`/`http_403`/`http_404`/`http_429`/`http_500`/`http_502`/`http_503`/`http_504`
+    /// (other statuses: `http_4xx`, `http_5xx`, `http_other`), `content_type`, `reset`,
+    /// `incomplete`, `io`, `http`, `json`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidUrl { .. } => "invalid_url",
+            Self::InvalidHeader { .. } => "invalid_header",
+            Self::Resolve { .. } => "resolve",
+            Self::ConnectRefused { .. } => "connect_refused",
+            Self::AddrNotAvailable { .. } => "addr_not_available",
+            Self::Connect { .. } => "connect",
+            Self::Timeout { .. } => "timeout",
+            Self::Status { status, .. } => status_kind(*status),
+            Self::ContentType { .. } => "content_type",
+            Self::Reset { .. } => "reset",
+            Self::Incomplete { .. } => "incomplete",
+            Self::Io { .. } => "io",
+            Self::Http { .. } => "http",
+            Self::Json { .. } => "json",
+        }
+    }
+
+    /// Classifies an IO error from connecting to `addr`.
+    pub(crate) fn connect(addr: SocketAddr, source: io::Error) -> Self {
+        match source.kind() {
+            io::ErrorKind::ConnectionRefused => Self::ConnectRefused { addr },
+            io::ErrorKind::AddrNotAvailable | io::ErrorKind::AddrInUse => {
+                Self::AddrNotAvailable { addr, source }
+            }
+            _ => Self::Connect { addr, source },
+        }
+    }
+
+    /// Classifies an IO error on an established connection.
+    pub(crate) fn io(source: io::Error) -> Self {
+        match io_class(&source) {
+            Some(IoClass::Reset) => Self::Reset {
+                source: source.into(),
+            },
+            Some(IoClass::Incomplete) => Self::Incomplete {
+                source: source.into(),
+            },
+            None => Self::Io {
+                source: source.into(),
+            },
+        }
+    }
+
+    /// Classifies a hyper error: reset, incomplete, other IO, or protocol.
+    pub(crate) fn hyper(source: hyper::Error) -> Self {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&source);
+        let mut class = None;
+        let mut any_io = false;
+        while let Some(err) = cause {
+            if let Some(io) = err.downcast_ref::<io::Error>() {
+                any_io = true;
+                class = io_class(io);
+                break;
+            }
+            cause = err.source();
+        }
+        if source.is_incomplete_message() {
+            class = Some(IoClass::Incomplete);
+        }
+        match class {
+            Some(IoClass::Reset) => Self::Reset {
+                source: source.into(),
+            },
+            Some(IoClass::Incomplete) => Self::Incomplete {
+                source: source.into(),
+            },
+            None if any_io => Self::Io {
+                source: source.into(),
+            },
+            None => Self::Http { source },
+        }
+    }
+
+    /// Whether this is only a generic protocol error, for which a more specific
+    /// connection error is preferred when one is known.
+    pub(crate) fn is_generic(&self) -> bool {
+        matches!(self, Self::Http { .. })
+    }
+}
+
+enum IoClass {
+    Reset,
+    Incomplete,
+}
+
+fn io_class(err: &io::Error) -> Option<IoClass> {
+    match err.kind() {
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe => {
+            Some(IoClass::Reset)
+        }
+        io::ErrorKind::UnexpectedEof => Some(IoClass::Incomplete),
+        _ => None,
+    }
+}
+
+fn status_kind(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "http_400",
+        401 => "http_401",
+        403 => "http_403",
+        404 => "http_404",
+        429 => "http_429",
+        500 => "http_500",
+        502 => "http_502",
+        503 => "http_503",
+        504 => "http_504",
+        400..=499 => "http_4xx",
+        500..=599 => "http_5xx",
+        _ => "http_other",
+    }
+}

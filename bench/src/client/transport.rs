@@ -1,0 +1,299 @@
+//! One HTTP/1.1 connection on hyper: the resolved [`Target`], the TCP connect, and driving the connection in the caller's task.
+//!
+//! hyper's client splits a connection into a request sender and a connection future that
+//! does the IO. Instead of spawning a task per connection for that future, [`Transport`]
+//! polls it beside whatever the caller awaits (the response, the next body frame): one
+//! task and one wake-up per chunk instead of two, which matters with 10,000 streams on
+//! two cores, and nothing keeps running once the connection is dropped.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{HOST, HeaderName};
+use http::uri::{PathAndQuery, Scheme};
+use http::{HeaderValue, Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpSocket, TcpStream};
+
+use super::error::ClientError;
+
+/// The request body type of every request the client sends.
+pub(crate) type Body = Full<Bytes>;
+
+type Connection = http1::Connection<TokioIo<TcpStream>, Body>;
+
+/// A server endpoint resolved once: its socket address, `Host` header and path.
+///
+/// Resolve a URL once and open many connections to it without parsing or resolving again.
+#[derive(Debug, Clone)]
+pub struct Target {
+    uri: Uri,
+    addr: SocketAddr,
+    authority: HeaderValue,
+    path_and_query: PathAndQuery,
+}
+
+impl Target {
+    /// Checks `url` (`http://host[:port]/path?query`) and resolves its host.
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidUrl`] for another scheme or a missing host;
+    /// [`ClientError::Resolve`] when the host does not resolve.
+    pub async fn resolve(url: &Uri) -> Result<Self, ClientError> {
+        let invalid = |reason| ClientError::InvalidUrl {
+            url: url.to_string(),
+            reason,
+        };
+        if url.scheme() != Some(&Scheme::HTTP) {
+            return Err(invalid(
+                "only http:// URLs are supported (no TLS); write http://host:port/path",
+            ));
+        }
+        let authority = url.authority().ok_or_else(|| invalid("the URL has no host"))?;
+        let host = authority.host();
+        let port = authority.port_u16().unwrap_or(80);
+        let bare_host = host.trim_start_matches('[').trim_end_matches(']');
+        let addr = match bare_host.parse::<IpAddr>() {
+            Ok(ip) => SocketAddr::new(ip, port),
+            Err(_) => {
+                let resolve_error = |source| ClientError::Resolve {
+                    host: host.to_owned(),
+                    source,
+                };
+                let mut addrs = tokio::net::lookup_host((bare_host, port))
+                    .await
+                    .map_err(resolve_error)?;
+                addrs.next().ok_or_else(|| {
+                    resolve_error(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "no address found",
+                    ))
+                })?
+            }
+        };
+        let authority = HeaderValue::from_str(authority.as_str())
+            .map_err(|_| invalid("the host is not a valid header"))?;
+        let path_and_query = url
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        Ok(Self {
+            uri: url.clone(),
+            addr,
+            authority,
+            path_and_query,
+        })
+    }
+
+    /// The same server with another path and query (`/metrics`, `/events?x=1`).
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidUrl`] when `path_and_query` is not a valid path.
+    pub fn with_path(&self, path_and_query: &str) -> Result<Self, ClientError> {
+        let path_and_query: PathAndQuery = path_and_query.parse().map_err(|_| ClientError::InvalidUrl {
+            url: path_and_query.to_owned(),
+            reason: "not a valid path and query (it must start with /)",
+        })?;
+        let mut parts = self.uri.clone().into_parts();
+        parts.path_and_query = Some(path_and_query.clone());
+        let uri = Uri::from_parts(parts).map_err(|_| ClientError::InvalidUrl {
+            url: path_and_query.to_string(),
+            reason: "not a valid path and query",
+        })?;
+        Ok(Self {
+            uri,
+            addr: self.addr,
+            authority: self.authority.clone(),
+            path_and_query,
+        })
+    }
+
+    /// The URL this target was resolved from.
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    /// The server's socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A request for this target with `Host` and the given headers set.
+    pub(crate) fn request(
+        &self,
+        method: Method,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+    ) -> Request<Body> {
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = method;
+        *request.uri_mut() = Uri::from(self.path_and_query.clone());
+        let map = request.headers_mut();
+        map.insert(HOST, self.authority.clone());
+        for (name, value) in headers {
+            map.insert(name.clone(), value.clone());
+        }
+        request
+    }
+}
+
+/// Opens a TCP connection to `target` (from `local_addr` when given) and hands it to hyper;
+/// also returns the socket's local address.
+pub(crate) async fn open(
+    target: &Target,
+    local_addr: Option<IpAddr>,
+) -> Result<(http1::SendRequest<Body>, Transport, Option<SocketAddr>), ClientError> {
+    let addr = target.addr;
+    let stream = match local_addr {
+        None => TcpStream::connect(addr).await,
+        Some(ip) => connect_from(ip, addr).await,
+    }
+    .map_err(|source| ClientError::connect(addr, source))?;
+    // The client writes one small request; do not let Nagle hold it back.
+    stream.set_nodelay(true).map_err(ClientError::io)?;
+    let local = stream.local_addr().ok();
+    let (sender, conn) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(ClientError::hyper)?;
+    Ok((
+        sender,
+        Transport {
+            conn: Some(Box::pin(conn)),
+            conn_error: None,
+        },
+        local,
+    ))
+}
+
+/// Connects from source address `ip` (any port), e.g. another address of 127.0.0.0/8
+/// when the ephemeral ports of 127.0.0.1 run short.
+async fn connect_from(ip: IpAddr, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = if ip.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    bind_address_no_port(&socket);
+    socket.bind(SocketAddr::new(ip, 0))?;
+    socket.connect(addr).await
+}
+
+/// Asks Linux to pick the source port at `connect` rather than at `bind`, so a port is
+/// shared by connections to different servers instead of being reserved by `bind(ip, 0)`.
+/// Best effort: other systems, or an error, leave the default behaviour.
+#[cfg(target_os = "linux")]
+fn bind_address_no_port(socket: &TcpSocket) {
+    use std::os::fd::AsRawFd;
+    let one: libc::c_int = 1;
+    // SAFETY: the fd is a live socket owned by `socket`; the option value is a valid
+    // c_int whose size is passed along. A failure is harmless and ignored.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&raw const one).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn bind_address_no_port(_socket: &TcpSocket) {}
+
+/// The IO half of a hyper connection, polled by whoever awaits the response or the body.
+pub(crate) struct Transport {
+    /// `None` once the connection future has completed.
+    conn: Option<Pin<Box<Connection>>>,
+    /// The connection's own error, more specific than what its body reports.
+    conn_error: Option<hyper::Error>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("open", &self.conn.is_some())
+            .field("conn_error", &self.conn_error)
+            .finish()
+    }
+}
+
+impl Transport {
+    /// Awaits `fut` while driving the connection's IO.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe when `fut` is: the connection lives in `self`, not in this future.
+    pub(crate) async fn drive<F: Future>(&mut self, fut: F) -> F::Output {
+        let mut fut = std::pin::pin!(fut);
+        loop {
+            let Some(conn) = self.conn.as_mut() else {
+                return fut.await;
+            };
+            tokio::select! {
+                biased;
+                output = &mut fut => return output,
+                result = conn.as_mut() => {
+                    self.conn = None;
+                    if let Err(err) = result {
+                        self.conn_error = Some(err);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The error to report for `err` from the response or body: the connection's own
+    /// error when `err` only says "connection error".
+    pub(crate) fn error(&mut self, err: hyper::Error) -> ClientError {
+        let classified = ClientError::hyper(err);
+        match self.conn_error.take() {
+            Some(conn_error) if classified.is_generic() => ClientError::hyper(conn_error),
+            _ => classified,
+        }
+    }
+
+    /// The connection's own error, if it failed (taken).
+    pub(crate) fn take_conn_error(&mut self) -> Option<ClientError> {
+        self.conn_error.take().map(ClientError::hyper)
+    }
+
+    /// Sends `request` and awaits the response headers.
+    pub(crate) async fn send(
+        &mut self,
+        sender: &mut http1::SendRequest<Body>,
+        request: Request<Body>,
+    ) -> Result<http::Response<Incoming>, ClientError> {
+        let response = self.drive(sender.send_request(request)).await;
+        response.map_err(|err| self.error(err))
+    }
+
+    /// Reads the body to its end, or its first `limit` bytes.
+    pub(crate) async fn read_body(
+        &mut self,
+        body: &mut Incoming,
+        limit: usize,
+    ) -> Result<Bytes, ClientError> {
+        let mut collected = BytesMut::new();
+        while collected.len() < limit {
+            match self.drive(body.frame()).await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        let room = limit - collected.len();
+                        collected.extend_from_slice(&data[..data.len().min(room)]);
+                    }
+                }
+                Some(Err(err)) => return Err(self.error(err)),
+                None => match self.take_conn_error() {
+                    Some(err) => return Err(err),
+                    None => break,
+                },
+            }
+        }
+        Ok(collected.freeze())
+    }
+}
