@@ -14,6 +14,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::report::atomic::{WriteError, write_atomic};
+use crate::report::json::{ParseFailure, is_valid_file_stem, parse};
 use crate::report::model::{SCHEMA_VERSION, ScenarioReport};
 
 /// Default folder of load baselines, relative to the workspace root.
@@ -155,15 +156,10 @@ impl fmt::Display for Saved {
 /// The baseline file of `scenario` in `dir`.
 ///
 /// # Errors
-/// [`BaselineError::InvalidName`] when the name is empty, starts with '.', or holds characters
-/// other than ASCII letters, digits, `-`, `_` and `.`.
+/// [`BaselineError::InvalidName`] when the name is not a valid file stem
+/// ([`is_valid_file_stem`](crate::report::json::is_valid_file_stem)).
 pub fn path_for(dir: &Path, scenario: &str) -> Result<PathBuf, BaselineError> {
-    let valid = !scenario.is_empty()
-        && !scenario.starts_with('.')
-        && scenario
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if !valid {
+    if !is_valid_file_stem(scenario) {
         return Err(BaselineError::InvalidName(scenario.to_owned()));
     }
     Ok(dir.join(format!("{scenario}.json")))
@@ -203,21 +199,16 @@ pub fn load_file(path: &Path) -> Result<Option<ScenarioReport>, BaselineError> {
             });
         }
     };
-    let parse = |source| BaselineError::Parse {
-        path: path.to_owned(),
-        source,
-    };
-    // Check the version before the shape, so an old file gets the "re-record" message rather than
-    // a confusing "missing field".
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(parse)?;
-    let version = value.get("schema_version").and_then(serde_json::Value::as_u64);
-    if version != Some(u64::from(SCHEMA_VERSION)) {
-        return Err(BaselineError::Version {
+    parse(&text).map(Some).map_err(|failure| match failure {
+        ParseFailure::Json(source) => BaselineError::Parse {
             path: path.to_owned(),
-            found: Found(version),
-        });
-    }
-    serde_json::from_value(value).map(Some).map_err(parse)
+            source,
+        },
+        ParseFailure::Version(found) => BaselineError::Version {
+            path: path.to_owned(),
+            found: Found(found),
+        },
+    })
 }
 
 /// Saves `report` as the baseline of its scenario in `dir`, atomically.
