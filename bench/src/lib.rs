@@ -4,3 +4,8 @@ pub mod report;
 pub mod gate;
 pub mod baseline;
 pub mod client;
+pub mod measure;
+pub mod cli;
+pub mod profile;
+pub mod scenario;
+pub mod target;

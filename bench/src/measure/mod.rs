@@ -4,7 +4,8 @@
 //! * [`stats`]: per-worker shards of histograms and counts, merged at the end.
 //! * [`sequence`]: gaps, duplicates and out-of-order ids per client, allocation-free.
 //! * [`cpu`]: generator CPU (`getrusage`) and embedded-server CPU (`/proc/<pid>`).
-//! * [`timeline`], [`slope`]: samples over time in bounded memory, RSS growth in MB/s.
+//! * [`timeline`], [`slope`], [`sampler`]: samples over time in bounded memory, RSS growth in MB/s.
+//! * [`server`]: server figures from `/metrics` or `/proc/<pid>`.
 
 pub mod cpu;
 pub mod histogram;
@@ -12,3 +13,5 @@ pub mod sequence;
 pub mod slope;
 pub mod stats;
 pub mod timeline;
+pub mod sampler;
+pub mod server;

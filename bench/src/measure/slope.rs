@@ -36,3 +36,47 @@ mod tests {
         assert_eq!(least_squares_slope([(1.0, 1.0), (1.0, 2.0)]), None);
     }
 }
+
+/// Running least-squares sums: the slope of a series of any length in constant memory.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SlopeAccumulator {
+    n: f64,
+    sx: f64,
+    sy: f64,
+    sxy: f64,
+    sxx: f64,
+}
+
+impl SlopeAccumulator {
+    /// Adds the point `(x, y)`.
+    pub fn push(&mut self, x: f64, y: f64) {
+        self.n += 1.0;
+        self.sx += x;
+        self.sy += y;
+        self.sxy += x * y;
+        self.sxx += x * x;
+    }
+
+    /// The slope so far, `None` with fewer than two distinct x values.
+    pub fn slope(&self) -> Option<f64> {
+        let denominator = self.n * self.sxx - self.sx * self.sx;
+        (self.n >= 2.0 && denominator.abs() > f64::EPSILON).then(|| (self.n * self.sxy - self.sx * self.sy) / denominator)
+    }
+}
+
+#[cfg(test)]
+mod accumulator_tests {
+    use super::*;
+
+    #[test]
+    fn running_sums_match_the_batch_slope() {
+        let points: Vec<(f64, f64)> = (0..50).map(|i| (f64::from(i) * 0.25, 10.0 + 0.1 * f64::from(i % 7) + 0.02 * f64::from(i))).collect();
+        let mut acc = SlopeAccumulator::default();
+        for &(x, y) in &points {
+            acc.push(x, y);
+        }
+        let batch = least_squares_slope(points.iter().copied()).unwrap();
+        assert!((acc.slope().unwrap() - batch).abs() < 1e-9);
+        assert_eq!(SlopeAccumulator::default().slope(), None);
+    }
+}

@@ -1,0 +1,171 @@
+//! Raw command-line flags, as clap parses them (first layer: syntax and ranges only).
+//!
+//! [`super::config`] turns them into a validated [`super::config::RunConfig`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::profile::Profile;
+
+/// The exit codes, shown at the end of `--help`.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  every scenario passed (warnings allowed), or list/compare succeeded
+  1  error: target unreachable, server failed to start, I/O or baseline file problem
+  2  usage error: invalid flag, value or scenario name
+  3  regression: a gate failed and --fail-on-regression was given
+
+Environment:
+  SSE_LOAD_PROFILE, SSE_LOAD_DURATION, SSE_LOAD_CLIENTS  defaults for --profile, --duration, --clients
+  RUST_LOG                                               log filter (e.g. info, sse_bench=debug)";
+
+/// Load tests for Server-Sent Events servers: latency from HDR histograms, CPU per event on both
+/// sides, lost and duplicate events, frozen-client isolation, baselines and regression gates.
+///
+/// With no arguments, runs the smoke profile (the whole suite in about a minute) against the
+/// reference server, which sse-load starts itself as a child process on a free loopback port.
+#[derive(Debug, Parser)]
+#[command(name = "sse-load", version, after_help = EXIT_CODES)]
+pub struct Flags {
+    /// What to do instead of running scenarios.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Scale profile: clients and durations of every scenario.
+    #[arg(long, value_enum, default_value_t = Profile::Smoke, env = "SSE_LOAD_PROFILE")]
+    pub profile: Profile,
+
+    /// Run only this scenario (repeatable); `sse-load list` shows the names.
+    #[arg(long = "scenario", value_name = "NAME")]
+    pub scenarios: Vec<String>,
+
+    /// Test this server instead of the embedded one (base URL, e.g. http://127.0.0.1:8000).
+    /// Scenarios needing what it lacks (/events, /publish, SIGTERM) are skipped with the reason.
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+
+    /// Main-phase duration of every scenario (e.g. 10s, 500ms, 2m), replacing the profile's.
+    #[arg(long, value_parser = sse_server::config::parse_duration, env = "SSE_LOAD_DURATION")]
+    pub duration: Option<Duration>,
+
+    /// Client count of every multi-client scenario, replacing the profile's.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000), env = "SSE_LOAD_CLIENTS")]
+    pub clients: Option<u32>,
+
+    /// Run each scenario K times; gates judge the median and spread.
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
+
+    /// Directory for the JSON and HTML reports.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub output_dir: PathBuf,
+
+    /// Directory of the baselines (`<scenario>.json`) compared against.
+    #[arg(long, value_name = "DIR", default_value = crate::baseline::DEFAULT_DIR)]
+    pub baselines_dir: PathBuf,
+
+    /// Rewrite the baselines with this run (atomically; says what it replaced).
+    #[arg(long)]
+    pub update_baseline: bool,
+
+    /// Exit with code 3 when a gate fails.
+    #[arg(long)]
+    pub fail_on_regression: bool,
+
+    /// Gate thresholds from a JSON file (keys as in the report docs); flags below override it.
+    #[arg(long, value_name = "FILE")]
+    pub thresholds: Option<PathBuf>,
+
+    /// Primary-latency p99 increase over the baseline that warns, percent [default: 20].
+    #[arg(long, value_name = "PCT")]
+    pub p99_warn_pct: Option<f64>,
+
+    /// Primary-latency p99 increase over the baseline that fails, percent [default: 50].
+    #[arg(long, value_name = "PCT")]
+    pub p99_fail_pct: Option<f64>,
+
+    /// p99 increases of at most this many ms never warn or fail [default: 0.5].
+    #[arg(long, value_name = "MS")]
+    pub latency_floor_ms: Option<f64>,
+
+    /// Throughput drop below the baseline that warns, percent [default: 20].
+    #[arg(long, value_name = "PCT")]
+    pub throughput_warn_pct: Option<f64>,
+
+    /// Throughput drop below the baseline that fails, percent [default: none, only warns].
+    #[arg(long, value_name = "PCT")]
+    pub throughput_fail_pct: Option<f64>,
+
+    /// Memory growth increase over the baseline that warns, percent [default: 50].
+    #[arg(long, value_name = "PCT")]
+    pub memory_growth_warn_pct: Option<f64>,
+
+    /// Server RSS slope that fails, MiB per second [default: 0.1].
+    #[arg(long, value_name = "MB_PER_SEC")]
+    pub memory_slope_fail: Option<f64>,
+
+    /// Connection error rate that fails, 0..1 [default: 0.05].
+    #[arg(long, value_name = "RATE")]
+    pub error_rate_fail: Option<f64>,
+
+    /// More lost events than this fails [default: 0].
+    #[arg(long, value_name = "N")]
+    pub lost_events_fail: Option<u64>,
+
+    /// Test only: an extra flag for the embedded server, e.g. `--embedded-server-arg=--test-frame-delay=5ms`.
+    #[arg(long, value_name = "FLAG", hide = true, allow_hyphen_values = true, conflicts_with = "target")]
+    pub embedded_server_arg: Vec<String>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the scenarios, one line each.
+    List,
+    /// Print the differences between two report (or baseline) JSON files.
+    Compare {
+        /// The report to compare from.
+        a: PathBuf,
+        /// The report to compare to.
+        b: PathBuf,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn flags_are_consistent() {
+        Flags::command().debug_assert();
+    }
+
+    #[test]
+    fn no_arguments_mean_smoke() {
+        let flags = Flags::try_parse_from(["sse-load"]).unwrap();
+        assert_eq!(flags.profile, Profile::Smoke);
+        assert!(flags.command.is_none());
+        assert_eq!(flags.repeat, 1);
+    }
+
+    #[test]
+    fn hidden_server_flag_takes_hyphen_values() {
+        let flags = Flags::try_parse_from(["sse-load", "--embedded-server-arg", "--test-frame-delay=5ms"]).unwrap();
+        assert_eq!(flags.embedded_server_arg, ["--test-frame-delay=5ms"]);
+        let err = Flags::try_parse_from(["sse-load", "--target", "http://x", "--embedded-server-arg=-x"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        let err = Flags::try_parse_from(["sse-load", "--profile", "huge"]).unwrap_err();
+        assert!(err.to_string().contains("--profile"), "{err}");
+        let err = Flags::try_parse_from(["sse-load", "--duration", "soon"]).unwrap_err();
+        assert!(err.to_string().contains("--duration"), "{err}");
+        let err = Flags::try_parse_from(["sse-load", "--repeat", "0"]).unwrap_err();
+        assert!(err.to_string().contains("--repeat"), "{err}");
+    }
+}

@@ -1,0 +1,100 @@
+//! The sampler: every interval, one timeline point (event rate, open streams, server RSS and fds).
+//!
+//! Runs as one task beside the clients, reading their relaxed counters; RSS also feeds
+//! constant-memory peak and least-squares slope figures.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::server::ServerSource;
+use super::slope::SlopeAccumulator;
+use super::timeline::Timeline;
+use crate::report::model::Sample;
+
+/// Counters the sampler reads.
+pub trait Counters: Send + Sync + 'static {
+    /// Events received so far.
+    fn events(&self) -> u64;
+    /// Streams open now.
+    fn open_streams(&self) -> u64;
+}
+
+/// What the sampler collected.
+#[derive(Debug, Clone, Default)]
+pub struct Sampled {
+    /// The bounded timeline.
+    pub timeline: Vec<Sample>,
+    /// Highest RSS seen, MiB.
+    pub peak_rss_mb: Option<f64>,
+    /// RSS slope over the run, MiB/s.
+    pub rss_slope_mb_per_sec: Option<f64>,
+}
+
+/// Samples every `every` until `stop`.
+pub async fn run<C: Counters>(counters: Arc<C>, server: ServerSource, every: Duration, stop: CancellationToken) -> Sampled {
+    let started = Instant::now();
+    let mut timeline = Timeline::new();
+    let mut slope = SlopeAccumulator::default();
+    let mut peak: Option<f64> = None;
+    let mut last_events = counters.events();
+    let mut last_at = started;
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            _ = ticks.tick() => {}
+        }
+        let now = Instant::now();
+        let events = counters.events();
+        let dt = now.duration_since(last_at).as_secs_f64();
+        let rate = if dt > 0.0 { (events - last_events) as f64 / dt } else { 0.0 };
+        (last_events, last_at) = (events, now);
+        let resources = server.resources().await;
+        let t = now.duration_since(started).as_secs_f64();
+        if let Some(rss) = resources.rss_mb {
+            slope.push(t, rss);
+            peak = Some(peak.map_or(rss, |p: f64| p.max(rss)));
+        }
+        timeline.push(Sample {
+            t_seconds: t,
+            events_per_sec: rate,
+            open_streams: counters.open_streams(),
+            server_rss_mb: resources.rss_mb,
+            server_fds: resources.fds,
+        });
+    }
+    Sampled {
+        timeline: timeline.into_points(),
+        peak_rss_mb: peak,
+        rss_slope_mb_per_sec: slope.slope(),
+    }
+}
+
+/// A pair of plain atomics as [`Counters`].
+#[derive(Debug, Default)]
+pub struct AtomicCounters {
+    /// Events.
+    pub events: AtomicU64,
+    /// Open streams.
+    pub open: AtomicU64,
+}
+
+impl Counters for AtomicCounters {
+    fn events(&self) -> u64 {
+        self.events.load(Ordering::Relaxed)
+    }
+
+    fn open_streams(&self) -> u64 {
+        self.open.load(Ordering::Relaxed)
+    }
+}
+
+/// The sampling interval for a run of `duration`: 4 per second, fewer on long runs.
+pub fn interval_for(duration: Duration) -> Duration {
+    let per_point = duration.as_secs_f64() / (super::timeline::MAX_POINTS as f64 / 2.0);
+    Duration::from_secs_f64(per_point.max(0.25))
+}

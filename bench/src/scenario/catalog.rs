@@ -1,0 +1,245 @@
+//! The scenarios: each one a name, a one-line description, a smoke scale and a plan built from parts.
+
+use std::time::Duration;
+
+use super::checks::CheckKind::{self, *};
+use super::feed::Feed;
+use super::plan::{Action, Plan, Stop};
+use super::population::{Behaviour, Population};
+use crate::profile::Scale;
+
+/// One scenario of the catalog.
+#[derive(Debug, Clone, Copy)]
+pub struct Definition {
+    /// Name for `--scenario` and the report files.
+    pub name: &'static str,
+    /// One line for `sse-load list` and the report.
+    pub description: &'static str,
+    /// Its scale in the `smoke` profile (profiles multiply it).
+    pub smoke: Scale,
+    build: fn(Scale) -> Plan,
+}
+
+impl Definition {
+    /// The plan at `scale`.
+    pub fn plan(&self, scale: Scale) -> Plan {
+        (self.build)(scale)
+    }
+}
+
+/// Send timeout of the embedded server in the backpressure scenario.
+pub const BACKPRESSURE_SEND_TIMEOUT: Duration = Duration::from_secs(2);
+/// Shutdown grace of the embedded server in the graceful-shutdown scenario.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+const STREAM_BASICS: [CheckKind; 3] = [NoLostEvents, NoDuplicates, AllConnected];
+
+/// Every scenario, in suite order.
+pub const ALL: &[Definition] = &[
+    Definition {
+        name: "throughput-single",
+        description: "one client reads a /sse stream sent as fast as possible: events/s and CPU per event",
+        smoke: Scale::new(1, 3),
+        build: |s| {
+            Plan::new(Population::hold(1), Feed::Stream { delay: Duration::ZERO, size: 64 }, s.duration)
+                .check(STREAM_BASICS)
+                .check([NoEarlyEnds])
+        },
+    },
+    Definition {
+        name: "throughput-multi",
+        description: "N clients read /sse streams sent as fast as possible: aggregate and per-client events/s",
+        smoke: Scale::new(20, 3),
+        build: |s| {
+            Plan::new(Population::hold(s.clients), Feed::Stream { delay: Duration::ZERO, size: 64 }, s.duration)
+                .check(STREAM_BASICS)
+                .check([NoEarlyEnds])
+        },
+    },
+    Definition {
+        name: "time-to-first-event",
+        description: "N clients connect at once: time to headers and to the first event",
+        smoke: Scale::new(100, 3),
+        build: |s| {
+            // The duration only caps the run: it ends when every client has its events.
+            let cap = s.duration.max(Duration::from_secs(10));
+            let mut plan = Plan::new(Population::hold(s.clients), Feed::Stream { delay: ms(100), size: 64 }, cap);
+            plan.stop = Stop { duration: cap, events_per_client: Some(3) };
+            plan.check(STREAM_BASICS)
+        },
+    },
+    Definition {
+        name: "inter-event-latency",
+        description: "N clients on 10 ms /sse streams: gaps between events, raw and corrected for coordinated omission",
+        smoke: Scale::new(100, 4),
+        build: |s| {
+            Plan::new(Population::hold(s.clients), Feed::Stream { delay: ms(10), size: 64 }, s.duration)
+                .check(STREAM_BASICS)
+                .check([NoEarlyEnds, FastClientsKeepRate { min_fraction: 0.5 }])
+        },
+    },
+    Definition {
+        name: "fanout",
+        description: "N subscribers of /events at a fixed publish rate: publish-to-receive latency",
+        smoke: Scale::new(100, 4),
+        build: |s| {
+            Plan::new(Population::hold(s.clients), Feed::Hub { rate: 100.0, payload: 64 }, s.duration)
+                .check(STREAM_BASICS)
+                .check([NoEarlyEnds, StreamsReleased])
+        },
+    },
+    Definition {
+        name: "memory-stability",
+        description: "N subscribers held under a steady publish rate: server RSS sampled, growth and slope",
+        smoke: Scale::new(200, 6),
+        build: |s| {
+            let mut population = Population::hold(s.clients);
+            population.ramp = ms(500);
+            Plan::new(population, Feed::Hub { rate: 100.0, payload: 256 }, s.duration)
+                .check(STREAM_BASICS)
+                .check([NoEarlyEnds, StreamsReleased])
+        },
+    },
+    Definition {
+        name: "memory-reclamation",
+        description: "N clients connect, hold, then leave: the server gives their memory and streams back",
+        smoke: Scale::new(500, 3),
+        build: |s| {
+            let mut population = Population::hold(s.clients);
+            population.ramp = ms(500);
+            Plan::new(population, Feed::Stream { delay: ms(500), size: 1024 }, s.duration)
+                .check([AllConnected, NoLostEvents, StreamsReleased, MemoryReclaimed { max_retained: 0.8 }])
+        },
+    },
+    Definition {
+        name: "watcher-scale",
+        description: "N open streams: one shutdown watcher, registered streams equal open streams, then back to 0",
+        smoke: Scale::new(200, 3),
+        build: |s| {
+            Plan::new(Population::hold(s.clients), Feed::Stream { delay: ms(1000), size: 0 }, s.duration)
+                .check([AllConnected, SingleWatcher, RegisteredMatchesOpen, StreamsReleased])
+        },
+    },
+    Definition {
+        name: "churn",
+        description: "N clients connect, wait for the first event and close, over and over: fds and streams come back",
+        smoke: Scale::new(10, 3),
+        build: |s| {
+            let population = Population { behaviour: Behaviour::Churn, ..Population::hold(s.clients) };
+            Plan::new(population, Feed::Stream { delay: ms(10), size: 64 }, s.duration)
+                .check([AllConnected, NoLostEvents, StreamsReleased, FdsReleased])
+        },
+    },
+    Definition {
+        name: "backpressure",
+        description: "frozen clients that never read beside fast ones: frozen evicted within send_timeout, fast keep their rate",
+        smoke: Scale::new(10, 5),
+        build: |s| {
+            let population = Population { frozen: (s.clients / 2).max(1), ..Population::hold(s.clients) };
+            // Eviction cannot be judged in less than the send timeout plus a margin.
+            let duration = s.duration.max(BACKPRESSURE_SEND_TIMEOUT + Duration::from_secs(2));
+            let mut plan = Plan::new(population, Feed::Stream { delay: ms(10), size: 256 }, duration)
+                .check([AllConnected, NoLostEvents, NoEarlyEnds, StreamsReleased])
+                .check([
+                    FrozenEvicted { within: BACKPRESSURE_SEND_TIMEOUT + Duration::from_secs(2) },
+                    FastClientsKeepRate { min_fraction: 0.8 },
+                    MemoryBounded { max_growth_mb: 256.0 },
+                ]);
+            plan.server.send_timeout = Some(BACKPRESSURE_SEND_TIMEOUT);
+            plan
+        },
+    },
+    Definition {
+        name: "graceful-shutdown",
+        description: "SIGTERM the embedded server with N open streams: time until every client sees its end, clean vs reset",
+        smoke: Scale::new(100, 8),
+        build: |s| {
+            // The duration only caps the run: it ends when every stream has ended.
+            let cap = s.duration.max(SHUTDOWN_GRACE + Duration::from_secs(5));
+            let mut plan = Plan::new(Population::hold(s.clients), Feed::Stream { delay: ms(100), size: 64 }, cap)
+                .check([AllConnected, NoLostEvents, CleanShutdown { within: SHUTDOWN_GRACE + Duration::from_secs(1) }]);
+            plan.action = Action::Shutdown { after: ms(500) };
+            plan.server.shutdown_grace = Some(SHUTDOWN_GRACE);
+            plan.settle = false;
+            plan
+        },
+    },
+    Definition {
+        name: "reconnect",
+        description: "subscribers drop their stream every 700 ms and resume with Last-Event-ID: no event lost",
+        smoke: Scale::new(20, 4),
+        build: |s| {
+            let population = Population { behaviour: Behaviour::Reconnect { every: ms(700) }, ..Population::hold(s.clients) };
+            Plan::new(population, Feed::Hub { rate: 100.0, payload: 64 }, s.duration)
+                .check(STREAM_BASICS)
+                .check([StreamsReleased])
+        },
+    },
+    Definition {
+        name: "burst",
+        description: "a sudden spike of concurrent publishes to N subscribers: no drops, no disconnects",
+        smoke: Scale::new(50, 5),
+        build: |s| {
+            // The duration only caps the run: it ends when every subscriber has the burst.
+            let mut plan = Plan::new(
+                Population::hold(s.clients),
+                Feed::Burst { events: 2000, payload: 64, concurrency: 8 },
+                s.duration.max(Duration::from_secs(15)),
+            )
+            .check(STREAM_BASICS)
+            .check([NoEarlyEnds, ReceivedEverything, StreamsReleased]);
+            plan.stop.events_per_client = Some(2000);
+            plan
+        },
+    },
+    Definition {
+        name: "soak",
+        description: "N subscribers over a long run: trends of memory, latency and errors",
+        smoke: Scale::new(50, 6),
+        build: |s| {
+            let mut population = Population::hold(s.clients);
+            population.ramp = ms(500);
+            Plan::new(population, Feed::Hub { rate: 50.0, payload: 128 }, s.duration)
+                .check(STREAM_BASICS)
+                .check([NoEarlyEnds, StreamsReleased])
+        },
+    },
+];
+
+/// The scenario called `name`.
+pub fn find(name: &str) -> Option<&'static Definition> {
+    ALL.iter().find(|d| d.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{Overrides, Profile};
+
+    #[test]
+    fn names_are_unique_and_plans_build_at_every_profile() {
+        for (i, d) in ALL.iter().enumerate() {
+            assert!(ALL[i + 1..].iter().all(|o| o.name != d.name), "duplicate {}", d.name);
+            for profile in Profile::ALL {
+                let plan = d.plan(profile.scale(d.smoke, Overrides::default()));
+                assert!(plan.population.clients >= 1);
+                assert!(!plan.checks.is_empty(), "{} has no checks", d.name);
+            }
+        }
+        assert_eq!(ALL.len(), 14);
+        assert!(find("burst").is_some());
+        assert!(find("nope").is_none());
+    }
+
+    #[test]
+    fn smoke_suite_fits_in_about_a_minute() {
+        // Scenarios that end on an event count or on the shutdown only use their duration as a cap.
+        let capped = ["graceful-shutdown", "time-to-first-event", "burst"];
+        let total: Duration = ALL.iter().filter(|d| !capped.contains(&d.name)).map(|d| d.smoke.duration).sum();
+        assert!(total <= Duration::from_secs(60), "{total:?}");
+    }
+}

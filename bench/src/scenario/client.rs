@@ -1,0 +1,259 @@
+//! The one reading-client loop every scenario uses: connect, read and measure, then hold, churn or reconnect.
+//!
+//! # Hot path
+//! [`Reading::on_item`] runs once per received item. It allocates nothing and takes no
+//! lock: it updates the client's own [`SequenceTracker`] and buffers latency samples in a
+//! fixed [`Pending`] array, which is flushed into the client's worker shard once per
+//! chunk (one short lock, never held across an `.await`). The live event counter is
+//! bumped once per chunk too.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sse_server::publisher::{publish_time, unix_nanos};
+
+use super::context::{Live, RunContext};
+use super::population::Behaviour;
+use crate::client::{ClientError, ConnectOptions, Item, SseConnection, event_number};
+use crate::measure::sequence::SequenceTracker;
+use crate::measure::stats::{ClientSummary, Metric, Pending, lock};
+
+/// The event the reference server sends before a replay that misses events.
+const REPLAY_GAP_EVENT: &str = "replay-gap";
+
+/// Pause before a churning client retries after a failed connect.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// How one stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The run stopped (or the client had its events): the client closed it.
+    Stopped,
+    /// The client dropped it on purpose (churn, reconnect).
+    Dropped,
+    /// The server ended it cleanly.
+    Clean,
+    /// It broke (reset, cut).
+    Broken,
+}
+
+/// Per-stream measurement state, updated by every received item.
+struct Reading<'a> {
+    tracker: &'a mut SequenceTracker,
+    pending: &'a mut Pending,
+    shard: &'a std::sync::Mutex<crate::measure::stats::Shard>,
+    expected_interval: Option<Duration>,
+    connect_started: Instant,
+    /// Set on a resumed stream: when the previous one was dropped.
+    resumed_from: Option<Instant>,
+    last_event: Option<Instant>,
+    events: u64,
+    comments: u64,
+    chunk_events: u64,
+}
+
+impl Reading<'_> {
+    /// Hot path: no allocation, no lock.
+    fn on_item(&mut self, item: Item<'_>, at: Instant) {
+        let event = match item {
+            Item::Event(event) => event,
+            Item::Comment(_) => {
+                self.comments += 1;
+                return;
+            }
+            Item::Retry(_) => return,
+        };
+        if event.event == REPLAY_GAP_EVENT {
+            return;
+        }
+        if self.events == 0 {
+            self.pending.push(self.shard, Metric::TimeToFirstEvent, at - self.connect_started);
+            if let Some(dropped) = self.resumed_from {
+                self.pending.push(self.shard, Metric::ReconnectGap, at.saturating_duration_since(dropped));
+            }
+        }
+        if let Some(last) = self.last_event {
+            self.pending.push_gap(self.shard, at - last, self.expected_interval);
+        }
+        self.last_event = Some(at);
+        self.events += 1;
+        self.chunk_events += 1;
+        match event.id.and_then(event_number) {
+            Some(id) => self.tracker.observe(id),
+            None => self.tracker.observe_untracked(),
+        }
+        if let Some(published) = publish_time(event.data) {
+            let nanos = unix_nanos().saturating_sub(published);
+            self.pending.push(self.shard, Metric::PublishToReceive, Duration::from_nanos(nanos));
+        }
+    }
+}
+
+/// Runs reading client `index` until the run stops; returns what it saw.
+pub async fn run(ctx: Arc<RunContext>, index: usize, start_delay: Duration) -> ClientSummary {
+    let mut summary = ClientSummary::default();
+    tokio::select! {
+        () = ctx.stop.cancelled() => return finish(&ctx, index, summary, Duration::ZERO),
+        () = tokio::time::sleep(start_delay) => {}
+    }
+    let shard = ctx.shard(index);
+    let mut tracker = SequenceTracker::new(ctx.feed.expected_first_id());
+    let mut pending = Pending::default();
+    let mut held = Duration::ZERO;
+    let mut resumed_from = None;
+    let mut ever_connected = false;
+    loop {
+        if ctx.stop.is_cancelled() {
+            break;
+        }
+        summary.connections.attempted += 1;
+        let options = ConnectOptions {
+            // Once per reconnection, not per event: the small allocation is fine.
+            last_event_id: matches!(ctx.behaviour, Behaviour::Reconnect { .. })
+                .then(|| tracker.highest().map(|id| id.to_string()))
+                .flatten(),
+            local_addr: ctx.source_addr(index),
+            timeout: ctx.connect_timeout,
+        };
+        let connecting = SseConnection::open(&ctx.stream, &options);
+        let conn = tokio::select! {
+            () = ctx.stop.cancelled() => break,
+            conn = connecting => conn,
+        };
+        let mut conn = match conn {
+            Ok(conn) => conn,
+            Err(err) => {
+                summary.connections.failed += 1;
+                lock(shard).error(err.kind());
+                if ctx.behaviour == Behaviour::Hold {
+                    break;
+                }
+                tokio::select! {
+                    () = ctx.stop.cancelled() => break,
+                    () = tokio::time::sleep(RETRY_PAUSE) => continue,
+                }
+            }
+        };
+        summary.connections.succeeded += 1;
+        pending.push(shard, Metric::TimeToHeaders, conn.time_to_headers());
+        Live::add(&ctx.live.open_streams, 1);
+        if !ever_connected {
+            ever_connected = true;
+            Live::add(&ctx.live.connected_clients, 1);
+        }
+        let opened = Instant::now();
+        let mut reading = Reading {
+            tracker: &mut tracker,
+            pending: &mut pending,
+            shard,
+            expected_interval: ctx.feed.expected_interval(),
+            connect_started: conn.started_at(),
+            resumed_from: resumed_from.take(),
+            last_event: None,
+            events: 0,
+            comments: 0,
+            chunk_events: 0,
+        };
+        let end = read_stream(&ctx, &mut conn, &mut reading, shard).await;
+        held += opened.elapsed();
+        summary.comments += reading.comments;
+        summary.bytes += conn.bytes_received();
+        Live::sub(&ctx.live.open_streams, 1);
+        drop(conn);
+        match end {
+            End::Clean | End::Broken => {
+                if end == End::Clean {
+                    summary.connections.ended_clean += 1;
+                } else {
+                    summary.connections.ended_reset += 1;
+                }
+                match ctx.shutdown_at.get() {
+                    Some(&signalled) => pending.push(shard, Metric::StreamEnd, signalled.elapsed()),
+                    None if !ctx.stop.is_cancelled() => Live::add(&ctx.live.early_ends, 1),
+                    None => {}
+                }
+                break;
+            }
+            End::Stopped => break,
+            End::Dropped => {
+                resumed_from = Some(Instant::now());
+                if ctx.behaviour == Behaviour::Churn {
+                    resumed_from = None;
+                }
+            }
+        }
+        if ctx.events_per_client.is_some_and(|n| tracker.counts().received >= n) {
+            break;
+        }
+    }
+    pending.flush(shard);
+    summary.events = tracker.counts();
+    finish(&ctx, index, summary, held)
+}
+
+/// Reads one stream until it ends, the run stops, or the behaviour drops it.
+async fn read_stream(
+    ctx: &RunContext,
+    conn: &mut SseConnection,
+    reading: &mut Reading<'_>,
+    shard: &std::sync::Mutex<crate::measure::stats::Shard>,
+) -> End {
+    let drop_at = match ctx.behaviour {
+        Behaviour::Reconnect { every } => Some(tokio::time::Instant::now() + every),
+        Behaviour::Hold | Behaviour::Churn => None,
+    };
+    let drop_timer = async {
+        match drop_at {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(drop_timer);
+    loop {
+        reading.chunk_events = 0;
+        let read = {
+            let mut on_item = |item: Item<'_>, at: Instant| reading.on_item(item, at);
+            tokio::select! {
+                () = ctx.stop.cancelled() => return End::Stopped,
+                () = &mut drop_timer => return End::Dropped,
+                read = conn.read(&mut on_item) => read,
+            }
+        };
+        reading.pending.flush(shard);
+        Live::add(&ctx.live.events, reading.chunk_events);
+        match read {
+            Ok(true) => {}
+            Ok(false) => return End::Clean,
+            Err(err) => {
+                lock(shard).error(stream_error_kind(&err));
+                return End::Broken;
+            }
+        }
+        if ctx.behaviour == Behaviour::Churn && reading.events > 0 {
+            return End::Dropped;
+        }
+        if ctx.events_per_client.is_some_and(|n| reading.tracker.counts().received >= n) {
+            return End::Stopped;
+        }
+    }
+}
+
+/// Errors on an open stream are counted apart from connect errors: `stream_<kind>`.
+fn stream_error_kind(err: &ClientError) -> &'static str {
+    match err.kind() {
+        "reset" => "stream_reset",
+        "incomplete" => "stream_incomplete",
+        "io" => "stream_io",
+        "http" => "stream_http",
+        other => other,
+    }
+}
+
+fn finish(ctx: &RunContext, _index: usize, mut summary: ClientSummary, held: Duration) -> ClientSummary {
+    let secs = held.as_secs_f64();
+    if summary.connections.succeeded > 0 && secs > 0.0 {
+        summary.events_per_sec = Some(summary.events.received as f64 / secs);
+    }
+    Live::add(&ctx.live.finished_clients, 1);
+    summary
+}

@@ -1,0 +1,118 @@
+//! State shared by every client of one run: where to connect, the stop signal, live counters, worker shards.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::feed::Feed;
+use super::population::Behaviour;
+use crate::client::Target;
+use crate::measure::stats::Shard;
+
+/// Concurrent streams one source address carries before the next one of 127.0.0.0/8 is
+/// used (the ephemeral port range is about 28,000 ports per address pair).
+pub const STREAMS_PER_SOURCE_ADDR: usize = 8_000;
+
+/// Counters the timeline samples while clients run (relaxed atomics, bumped once per chunk).
+#[derive(Debug, Default)]
+pub struct Live {
+    /// Events received so far, all clients.
+    pub events: AtomicU64,
+    /// Streams open right now.
+    pub open_streams: AtomicU64,
+    /// Streams that have been opened at least once (clients that got in).
+    pub connected_clients: AtomicU64,
+    /// Clients that finished (stopped, ended or failed for good).
+    pub finished_clients: AtomicU64,
+    /// Streams the server ended while the run was going (not at a shutdown action).
+    pub early_ends: AtomicU64,
+}
+
+impl Live {
+    /// Adds `n` to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Subtracts `n` from a counter.
+    pub fn sub(counter: &AtomicU64, n: u64) {
+        counter.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// Reads a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// Everything the clients of one run share.
+#[derive(Debug)]
+pub struct RunContext {
+    /// The stream endpoint, resolved once.
+    pub stream: Target,
+    /// How events arrive.
+    pub feed: Feed,
+    /// What each client does.
+    pub behaviour: Behaviour,
+    /// Stops every client.
+    pub stop: CancellationToken,
+    /// Per-client event count after which a client is done.
+    pub events_per_client: Option<u64>,
+    /// Worker shards; client `i` records into shard `i % len`.
+    pub shards: Vec<Mutex<Shard>>,
+    /// Counters for the timeline.
+    pub live: Live,
+    /// Set when SIGTERM was sent to the server (stream-end latency is measured from it).
+    pub shutdown_at: OnceLock<Instant>,
+    /// Whether to spread source addresses over 127.0.0.0/8.
+    pub spread_sources: bool,
+    /// Limit for connecting plus headers.
+    pub connect_timeout: Duration,
+}
+
+impl RunContext {
+    /// Number of worker shards for `clients` clients.
+    pub fn shard_count(clients: usize) -> usize {
+        clients.clamp(1, 16)
+    }
+
+    /// The shard of client `index`.
+    pub fn shard(&self, index: usize) -> &Mutex<Shard> {
+        &self.shards[index % self.shards.len()]
+    }
+
+    /// The source address client `index` connects from, when spreading.
+    pub fn source_addr(&self, index: usize) -> Option<IpAddr> {
+        if !self.spread_sources {
+            return None;
+        }
+        let n = u32::try_from(index / STREAMS_PER_SOURCE_ADDR).unwrap_or(0);
+        // 127.0.0.1, 127.0.0.2, ... (skipping .0 host parts is unnecessary on loopback).
+        Some(IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 0, 1)) + n)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_and_sources() {
+        assert_eq!(RunContext::shard_count(0), 1);
+        assert_eq!(RunContext::shard_count(5), 5);
+        assert_eq!(RunContext::shard_count(10_000), 16);
+    }
+}
+
+impl crate::measure::sampler::Counters for RunContext {
+    fn events(&self) -> u64 {
+        Live::get(&self.live.events)
+    }
+
+    fn open_streams(&self) -> u64 {
+        Live::get(&self.live.open_streams)
+    }
+}

@@ -1,0 +1,80 @@
+//! What a run observed, before it becomes a report: the input of the scenario checks.
+
+use std::time::Duration;
+
+use crate::measure::stats::Totals;
+use crate::report::model::Memory;
+
+pub use crate::measure::server::Figures;
+
+/// Frozen (never reading) clients and what happened to them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FrozenOutcome {
+    /// Frozen clients whose request was sent.
+    pub clients: u64,
+    /// `clients_evicted` growth on the server during the run.
+    pub evicted: u64,
+    /// Time from the frozen clients' connect until the server had evicted them all
+    /// (`None` if it never did during the run).
+    pub all_evicted_after: Option<Duration>,
+    /// Frozen sockets found closed by the server when drained at the end.
+    pub closed_by_server: u64,
+}
+
+/// The graceful-shutdown action and what followed it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ShutdownOutcome {
+    /// Streams open when SIGTERM was sent.
+    pub open_at_signal: u64,
+    /// Streams that ended after the signal.
+    pub ended: u64,
+    /// Of those, ended cleanly (final chunk).
+    pub ended_clean: u64,
+    /// Of those, reset or cut.
+    pub ended_reset: u64,
+    /// Signal → the last client saw its end (`None` if some never did).
+    pub all_ended_after: Option<Duration>,
+    /// Server exit: `Some(true)` exit 0, `Some(false)` another status, `None` killed after timeout.
+    pub exit_clean: Option<bool>,
+}
+
+/// Everything a scenario run observed.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Merged client statistics.
+    pub totals: Totals,
+    /// Wall time of the measured phase.
+    pub wall: Duration,
+    /// Server `/metrics` before the clients started.
+    pub server_start: Option<Figures>,
+    /// Server `/metrics` mid-run, with the streams the generator had open at that moment.
+    pub server_mid: Option<(Figures, u64)>,
+    /// Server `/metrics` at the end (after settling, when the plan settles).
+    pub server_end: Option<Figures>,
+    /// Whether the server released every stream after the clients closed (None: not known).
+    pub settled: Option<bool>,
+    /// Server RSS over the run (peak with clients connected; end after they left).
+    pub memory: Option<Memory>,
+    /// Frozen clients.
+    pub frozen: FrozenOutcome,
+    /// Graceful shutdown, when the plan had one.
+    pub shutdown: Option<ShutdownOutcome>,
+    /// Streams the server ended before the run stopped (outside a shutdown action).
+    pub early_ends: u64,
+    /// Events each client should have received, when the feed fixes it (burst).
+    pub expected_events: Option<u64>,
+    /// Events per second one client should get, when the feed fixes it.
+    pub nominal_rate: Option<f64>,
+}
+
+impl Outcome {
+    /// A figure of the final server metrics.
+    pub fn end(&self, key: &str) -> Option<f64> {
+        self.server_end.as_ref()?.get(key).copied()
+    }
+
+    /// A figure of the initial server metrics.
+    pub fn start(&self, key: &str) -> Option<f64> {
+        self.server_start.as_ref()?.get(key).copied()
+    }
+}

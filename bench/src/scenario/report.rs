@@ -1,0 +1,156 @@
+//! Turning a run's measurements into a [`ScenarioReport`]: latencies, throughput, CPU, memory, checks.
+
+use std::collections::BTreeMap;
+
+use super::catalog::Definition;
+use super::outcome::Outcome;
+use super::plan::Plan;
+use super::run::Measured;
+use crate::measure::cpu::{generator_bound, ns_per_event};
+use crate::measure::stats::Metric;
+use crate::report::environment::rfc3339;
+use crate::report::model::{
+    Connections, Cpu, EventCounts, Latency, SCHEMA_VERSION, ScenarioReport, ServerFigures, Spread, Target, Throughput,
+};
+use crate::report::Environment;
+
+/// How a report is labelled.
+#[derive(Debug, Clone)]
+pub struct Labels<'a> {
+    /// Profile label (`smoke`, ..., `custom`).
+    pub profile: &'a str,
+    /// 1-based repeat index.
+    pub repeat: u32,
+    /// The environment captured for this run.
+    pub environment: &'a Environment,
+}
+
+/// Builds the report of one run of `definition` with `plan`.
+pub fn build(definition: &Definition, plan: &Plan, measured: Measured, labels: &Labels<'_>) -> ScenarioReport {
+    let Measured {
+        outcome,
+        started_at,
+        url,
+        capabilities,
+        timeline,
+        generator_cpu,
+        server_cpu,
+        cpu_note,
+        spread_sources,
+    } = measured;
+    let checks = plan.checks.iter().filter_map(|c| c.evaluate(&outcome)).collect();
+    let counts = &outcome.totals.counts;
+    let received = counts.events.received;
+    let wall = outcome.wall.as_secs_f64();
+
+    let mut parameters: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    parameters.insert("clients".into(), plan.population.clients.into());
+    parameters.insert("duration_seconds".into(), plan.stop.duration.as_secs_f64().into());
+    parameters.insert("ramp_seconds".into(), plan.population.ramp.as_secs_f64().into());
+    parameters.insert("behaviour".into(), format!("{:?}", plan.population.behaviour).to_lowercase().into());
+    if plan.population.frozen > 0 {
+        parameters.insert("frozen_clients".into(), plan.population.frozen.into());
+    }
+    if let Some(n) = plan.stop.events_per_client {
+        parameters.insert("events_per_client".into(), n.into());
+    }
+    for (key, value) in plan.feed.parameters() {
+        parameters.insert(key.into(), value);
+    }
+    let flags = plan.server_flags();
+    if let Some(d) = flags.send_timeout {
+        parameters.insert("server_send_timeout_seconds".into(), d.as_secs_f64().into());
+    }
+    if let Some(d) = flags.shutdown_grace {
+        parameters.insert("server_shutdown_grace_seconds".into(), d.as_secs_f64().into());
+    }
+    if spread_sources {
+        parameters.insert("source_addresses".into(), "spread over 127.0.0.0/8".into());
+    }
+
+    let throughput = (received > 0 && wall > 0.0).then(|| Throughput {
+        events_per_sec: received as f64 / wall,
+        bytes_per_sec: counts.bytes as f64 / wall,
+        per_client: Spread::of(&counts.per_client_rates),
+    });
+
+    let server_seconds = server_cpu.map(|(u, s)| u + s);
+    let cpu = Cpu {
+        server_seconds,
+        server_ns_per_event: server_seconds.and_then(|s| ns_per_event(s, received)),
+        server_user_seconds: server_cpu.map(|(u, _)| u),
+        server_system_seconds: server_cpu.map(|(_, s)| s),
+        generator_seconds: generator_cpu.seconds,
+        generator_ns_per_event: ns_per_event(generator_cpu.seconds, received),
+        generator_bound: generator_bound(generator_cpu, server_seconds),
+        note: Some(cpu_note),
+    };
+
+    ScenarioReport {
+        schema_version: SCHEMA_VERSION,
+        scenario: definition.name.to_owned(),
+        description: definition.description.to_owned(),
+        profile: labels.profile.to_owned(),
+        repeat: labels.repeat,
+        started_at: rfc3339(started_at),
+        duration_seconds: wall,
+        environment: labels.environment.clone(),
+        target: Target {
+            url,
+            embedded: capabilities.embedded,
+            server_metrics: capabilities.metrics,
+        },
+        parameters,
+        events: EventCounts {
+            received,
+            lost: counts.events.lost,
+            duplicated: counts.events.duplicated,
+            out_of_order: counts.events.out_of_order,
+            comments: counts.comments,
+        },
+        throughput,
+        latency: latencies(&outcome),
+        connections: connections(&outcome),
+        cpu,
+        memory: outcome.memory.clone(),
+        server: match (&outcome.server_start, &outcome.server_end) {
+            (Some(start), Some(end)) => Some(ServerFigures { start: start.clone(), end: end.clone() }),
+            _ => None,
+        },
+        timeline,
+        checks,
+    }
+}
+
+fn latencies(outcome: &Outcome) -> BTreeMap<String, Latency> {
+    let totals = &outcome.totals;
+    let mut latency = BTreeMap::new();
+    for metric in Metric::ALL {
+        if metric == Metric::InterEventCorrected {
+            continue;
+        }
+        let Some(hist) = totals.histogram(metric) else { continue };
+        let mut summary = Latency::from_histogram(hist, metric.measured());
+        if metric == Metric::InterEvent {
+            if let Some(corrected) = totals.histogram(Metric::InterEventCorrected) {
+                summary = summary.with_corrected(corrected);
+            }
+        }
+        latency.insert(metric.key().to_owned(), summary);
+    }
+    latency
+}
+
+fn connections(outcome: &Outcome) -> Connections {
+    let c = &outcome.totals.counts;
+    let conn = &c.connections;
+    Connections {
+        attempted: conn.attempted,
+        succeeded: conn.succeeded,
+        failed: conn.failed,
+        ended_clean: conn.ended_clean,
+        ended_reset: conn.ended_reset,
+        error_rate: if conn.attempted > 0 { conn.failed as f64 / conn.attempted as f64 } else { 0.0 },
+        errors: c.errors.clone(),
+    }
+}

@@ -1,0 +1,76 @@
+//! Helpers for the scenario tests: run the real `sse-load` binary with a deadline, read and validate reports.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs `sse-load` with `args`; kills it and panics after `limit`.
+pub fn sse_load(args: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sse-load"))
+        .args(args)
+        .env_remove("SSE_LOAD_PROFILE")
+        .env_remove("SSE_LOAD_DURATION")
+        .env_remove("SSE_LOAD_CLIENTS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sse-load");
+    let deadline = Instant::now() + limit;
+    loop {
+        if child.try_wait().expect("poll sse-load").is_some() {
+            return child.wait_with_output().expect("collect sse-load output");
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("collect sse-load output");
+            panic!("sse-load {args:?} did not finish within {limit:?}\n{}", text(&out));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// stdout and stderr of a run, for assertion messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The JSON Schema of reports.
+pub fn schema() -> jsonschema::Validator {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/report.schema.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("schema is JSON");
+    jsonschema::validator_for(&schema).expect("schema compiles")
+}
+
+/// Reads `<dir>/<scenario>.json`, validating it against the schema.
+pub fn report(validator: &jsonschema::Validator, dir: &Path, scenario: &str) -> serde_json::Value {
+    let path: PathBuf = dir.join(format!("{scenario}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let value: serde_json::Value = serde_json::from_str(&text).expect("report is JSON");
+    let errors: Vec<String> = validator.iter_errors(&value).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+    assert!(errors.is_empty(), "{scenario}.json does not match the schema:\n{}", errors.join("\n"));
+    value
+}
+
+/// The check called `name` in a report: `Some(passed)`, or `None` when absent.
+pub fn check(report: &serde_json::Value, name: &str) -> Option<bool> {
+    report["checks"]
+        .as_array()?
+        .iter()
+        .find(|c| c["name"] == name)
+        .and_then(|c| c["passed"].as_bool())
+}
+
+/// A number at a JSON pointer, panicking with the pointer when absent.
+pub fn num(report: &serde_json::Value, pointer: &str) -> f64 {
+    report
+        .pointer(pointer)
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or_else(|| panic!("{pointer} missing in {} report", report["scenario"]))
+}
