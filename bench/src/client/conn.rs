@@ -7,7 +7,7 @@
 //! let mut stream = connect(&url, &ConnectOptions::default()).await?;
 //! println!("headers after {:?}", stream.time_to_headers());
 //! while stream
-//!     .read(|item, received_at| {
+//!     .read(&mut |item, received_at| {
 //!         if let Item::Event(event) = item {
 //!             println!("{:?} at {received_at:?}", event.id);
 //!         }
@@ -196,8 +196,8 @@ impl SseConnection {
 
     /// Reads the next chunk, parses it, and calls `on_item(item, received_at)` for each
     /// complete item in it (`received_at` is taken once per chunk, when it arrived).
-    /// `on_item` may be a closure (moved into the future, handy inside `select!`) or
-    /// `&mut` a closure kept across calls.
+    /// Inside `select!`, bind the closure to a local first (`let mut on = |item, at| ..;`
+    /// then `read(&mut on)`): a `&mut |..| ..` temporary does not live long enough there.
     ///
     /// Returns `Ok(true)` while the stream is open, `Ok(false)` at a clean end (and on
     /// every call after it).
@@ -210,7 +210,7 @@ impl SseConnection {
     /// # Cancel safety
     /// Cancel-safe: a chunk is parsed and reported in the same poll that receives it, so
     /// dropping the future (a timeout around `read`, say) loses nothing.
-    pub async fn read(&mut self, mut on_item: impl FnMut(Item<'_>, Instant)) -> Result<bool, ClientError> {
+    pub async fn read(&mut self, on_item: &mut impl FnMut(Item<'_>, Instant)) -> Result<bool, ClientError> {
         while !self.ended {
             match self.transport.drive(self.body.frame()).await {
                 Some(Ok(frame)) => {

@@ -245,8 +245,8 @@ fn status_kind(status: StatusCode) -> &'static str {
         502 => "http_502",
         503 => "http_503",
         504 => "http_504",
-        400..=499 => "http_4xx",
-        500..=599 => "http_5xx",
+        _ if status.is_client_error() => "http_4xx",
+        _ if status.is_server_error() => "http_5xx",
         _ => "http_other",
     }
 }

@@ -224,16 +224,14 @@ impl Fields {
                 self.event_type.clear();
                 push_lossy(&mut self.event_type, value);
             }
-            b"id" => {
-                if !value.contains(&0) {
-                    self.id_buffer.clear();
-                    push_lossy(&mut self.id_buffer, value);
-                }
+            // An id containing NUL is ignored (browsers ignore it too).
+            b"id" if !value.contains(&0) => {
+                self.id_buffer.clear();
+                push_lossy(&mut self.id_buffer, value);
             }
-            b"retry" => {
-                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-                    sink(Item::Retry(parse_digits_saturating(value)));
-                }
+            // Only ASCII digits; anything else is ignored.
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                sink(Item::Retry(parse_digits_saturating(value)));
             }
             _ => {}
         }
