@@ -1,1 +1,23 @@
-//! Heap and CPU profiling runs of the reference SSE server (work in progress).
+//! Heap (dhat) and CPU (pprof) profiling runs of the reference SSE server.
+//!
+//! Two binaries run the reference server in-process while a separate load-generator
+//! process (the same binary re-executed in a hidden `drive` mode) drives a fixed workload
+//! in phases ([`profile`], [`phases`]):
+//!
+//! * `sse-heap` runs under dhat's global allocator and reports allocations and bytes per
+//!   published event, per delivered event and per connection, heap per idle connection
+//!   and the heap left once everyone disconnected ([`heap`]).
+//! * `sse-cpu` runs under pprof and reports server CPU time per delivered event from
+//!   process CPU clocks (user and system apart), write calls per event, the hottest
+//!   frames, and how long the server's event loop was blocked ([`cpu`], [`blocking`]).
+//!
+//! Memory and CPU are never profiled in the same run: each binary does one.
+//! Summaries are JSON ([`summary`]) and compare against `baselines/profiling/`.
+
+pub mod blocking;
+pub mod driver;
+pub mod generator;
+pub mod phases;
+pub mod profile;
+pub mod protocol;
+pub mod server;

@@ -1,0 +1,360 @@
+//! The load-generator process: reads commands on stdin, drives the server with `sse_bench`'s SSE client, answers on stdout.
+//!
+//! It runs as a separate process (the profiling binary re-executed as `<binary> drive
+//! --url http://127.0.0.1:PORT`), so none of its allocations or CPU time are counted as
+//! the server's. The protocol is in [`crate::protocol`]; each command runs to its end
+//! before the next is read.
+//!
+//! ## Checks
+//! During `fanout` every stream must receive consecutive event ids (the first one it
+//! sees, then +1 each time): a gap, a duplicate or a stream that ends early fails the
+//! phase with an `error` reply naming the stream.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::StreamExt;
+use http::Uri;
+use sse_bench::client::{ClientError, ConnectOptions, Item, SseConnection, Target, event_number};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Stdout};
+use tokio::sync::mpsc;
+
+use crate::phases::Phase;
+use crate::protocol::{Command, Reply};
+
+/// Streams opened at the same time while connecting.
+const CONNECT_CONCURRENCY: usize = 64;
+
+/// Why a command failed (sent to the parent as an `error` line).
+#[derive(Debug, thiserror::Error)]
+pub enum GeneratorError {
+    /// The client failed.
+    #[error("stream {stream}: {source}")]
+    Client {
+        /// Which stream (0-based; cycles count on from the held streams).
+        stream: u64,
+        /// The client's error.
+        #[source]
+        source: ClientError,
+    },
+    /// A stream ended before it received what the phase needs.
+    #[error("stream {stream} ended after {received} events, expected {expected}")]
+    Ended {
+        /// Which stream.
+        stream: u64,
+        /// Events received.
+        received: u64,
+        /// Events expected.
+        expected: u64,
+    },
+    /// Ids were not consecutive.
+    #[error("stream {stream}: expected event id {expected}, got {got:?} (lost, duplicated or reordered events)")]
+    Sequence {
+        /// Which stream.
+        stream: u64,
+        /// The id expected.
+        expected: u64,
+        /// The id received.
+        got: Option<u64>,
+    },
+    /// A reading task panicked.
+    #[error("a reading task failed: {0}")]
+    Task(String),
+    /// A URL could not be built from the base URL.
+    #[error("building the URL of {path}: {source}")]
+    Url {
+        /// The path.
+        path: &'static str,
+        /// The client's error.
+        #[source]
+        source: ClientError,
+    },
+}
+
+/// The generator's state: where to connect and the streams it holds.
+struct Generator {
+    events: Target,
+    cycle: Target,
+    options: ConnectOptions,
+    streams: Vec<SseConnection>,
+    out: Stdout,
+}
+
+/// Runs the generator for the server at `base` (e.g. `http://127.0.0.1:40000`) until `quit`
+/// or the end of stdin. Exit codes: 0 after `quit`, 1 when the server cannot be reached
+/// or stdin/stdout fail.
+pub fn main(base: &Uri) -> ExitCode {
+    if let Err(err) = sse_server::limits::raise_fd_limit() {
+        eprintln!("load generator: warning: could not raise the open-file limit: {err}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("load generator: error: starting the tokio runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(base)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("load generator: error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(base: &Uri) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let base = Target::resolve(base).await?;
+    let target = |path: &'static str| base.with_path(path).map_err(|source| GeneratorError::Url { path, source });
+    let mut generator = Generator {
+        events: target("/events")?,
+        cycle: target("/sse?count=1&delay=0")?,
+        options: ConnectOptions::default(),
+        streams: Vec::new(),
+        out: tokio::io::stdout(),
+    };
+    generator.reply(&Reply::Ready).await?;
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    while let Some(line) = lines.next_line().await? {
+        let command = match Command::parse(&line) {
+            Ok(command) => command,
+            Err(err) => {
+                generator.reply(&Reply::Error(err.to_string())).await?;
+                continue;
+            }
+        };
+        if command == Command::Quit {
+            break;
+        }
+        let reply = match generator.execute(command).await {
+            Ok(reply) => reply,
+            Err(err) => Reply::Error(err.to_string()),
+        };
+        generator.reply(&reply).await?;
+    }
+    Ok(())
+}
+
+impl Generator {
+    async fn reply(&mut self, reply: &Reply) -> std::io::Result<()> {
+        let line = format!("{reply}\n");
+        self.out.write_all(line.as_bytes()).await?;
+        self.out.flush().await
+    }
+
+    async fn execute(&mut self, command: Command) -> Result<Reply, GeneratorError> {
+        let (phase, count) = match command {
+            Command::Warmup { cycles } => (Phase::Warmup, self.warmup(cycles).await?),
+            Command::Connect { streams } => (Phase::Idle, self.connect(streams).await?),
+            Command::Fanout { events, batch } => (Phase::Fanout, self.fanout(events, batch).await?),
+            Command::Cycles { count } => (Phase::Cycles, self.cycles(count).await?),
+            Command::Disconnect => {
+                let closed = self.streams.len() as u64;
+                self.streams.clear();
+                (Phase::Disconnect, closed)
+            }
+            Command::Quit => unreachable!("handled by the command loop"),
+        };
+        Ok(Reply::Done { phase, count })
+    }
+
+    fn stream_number(&self, offset: u64) -> u64 {
+        self.streams.len() as u64 + offset
+    }
+
+    /// Connect/first-event/close on `/sse` plus connect/close on `/events`, two at a time
+    /// so both server workers see connections.
+    async fn warmup(&mut self, cycles: u64) -> Result<u64, GeneratorError> {
+        for i in 0..cycles {
+            let (cycle, subscribe) = tokio::join!(
+                one_cycle(&self.cycle, &self.options),
+                SseConnection::open(&self.events, &self.options)
+            );
+            let stream = self.stream_number(i);
+            cycle.map_err(|e| e.numbered(stream))?;
+            drop(subscribe.map_err(|source| GeneratorError::Client { stream, source })?);
+        }
+        Ok(cycles)
+    }
+
+    /// Opens `streams` idle `/events` streams (response headers received).
+    async fn connect(&mut self, streams: u64) -> Result<u64, GeneratorError> {
+        let first = self.stream_number(0);
+        let (events, options) = (&self.events, &self.options);
+        let mut opened = futures_util::stream::iter(0..streams)
+            .map(|i| async move {
+                SseConnection::open(events, options)
+                    .await
+                    .map_err(|source| GeneratorError::Client {
+                        stream: first + i,
+                        source,
+                    })
+            })
+            .buffer_unordered(CONNECT_CONCURRENCY);
+        let mut held = Vec::with_capacity(streams as usize);
+        while let Some(stream) = opened.next().await {
+            held.push(stream?);
+        }
+        drop(opened);
+        self.streams.extend(held);
+        Ok(streams)
+    }
+
+    /// Reads `events` events on every held stream (one task per stream), reporting
+    /// `progress k` whenever every stream has `k` events (`k` a multiple of `batch`).
+    async fn fanout(&mut self, events: u64, batch: u64) -> Result<u64, GeneratorError> {
+        let streams = std::mem::take(&mut self.streams);
+        let total = streams.len() as u64;
+        let milestones: Arc<[AtomicU64]> = (0..=events / batch).map(|_| AtomicU64::new(0)).collect();
+        // `Some(k)`: every stream has k events; `None`: a stream failed.
+        let (signal, mut signals) = mpsc::unbounded_channel::<Option<u64>>();
+        let mut tasks = Vec::with_capacity(streams.len());
+        for (i, stream) in streams.into_iter().enumerate() {
+            let milestones = Arc::clone(&milestones);
+            let signal = signal.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut stream = stream;
+                let result = read_events(&mut stream, i as u64, events, |received| {
+                    if received % batch == 0 {
+                        let k = received / batch;
+                        if milestones[k as usize].fetch_add(1, Ordering::AcqRel) + 1 == total {
+                            let _ = signal.send(Some(received));
+                        }
+                    }
+                })
+                .await;
+                if result.is_err() {
+                    let _ = signal.send(None);
+                }
+                (stream, result)
+            }));
+        }
+        drop(signal);
+        // Forward progress until every reader is done (the channel closes); on the first
+        // failure stop the others, which would otherwise wait for events never published.
+        while let Some(signal) = signals.recv().await {
+            match signal {
+                Some(received) if received < events => {
+                    let _ = self.reply(&Reply::Progress(received)).await;
+                }
+                Some(_) => {}
+                None => tasks.iter().for_each(|task| task.abort()),
+            }
+        }
+        let mut delivered = 0;
+        let mut failure = None;
+        for task in tasks {
+            match task.await {
+                Ok((stream, result)) => {
+                    self.streams.push(stream);
+                    match result {
+                        Ok(n) => delivered += n,
+                        Err(err) => failure = failure.or(Some(err)),
+                    }
+                }
+                Err(err) if err.is_cancelled() => {}
+                Err(err) => failure = failure.or(Some(GeneratorError::Task(err.to_string()))),
+            }
+        }
+        match failure {
+            Some(err) => Err(err),
+            None => Ok(delivered),
+        }
+    }
+
+    /// `count` connect → first event → close cycles on `/sse?count=1&delay=0`, one after another.
+    async fn cycles(&mut self, count: u64) -> Result<u64, GeneratorError> {
+        for i in 0..count {
+            let stream = self.stream_number(i);
+            one_cycle(&self.cycle, &self.options).await.map_err(|e| e.numbered(stream))?;
+        }
+        Ok(count)
+    }
+}
+
+impl GeneratorError {
+    /// Puts the stream number into an error from a helper that did not know it.
+    fn numbered(self, stream: u64) -> Self {
+        match self {
+            Self::Client { source, .. } => Self::Client { stream, source },
+            Self::Ended { received, expected, .. } => Self::Ended {
+                stream,
+                received,
+                expected,
+            },
+            other => other,
+        }
+    }
+}
+
+/// Opens a stream, reads its first event, closes it.
+async fn one_cycle(target: &Target, options: &ConnectOptions) -> Result<(), GeneratorError> {
+    let mut stream = SseConnection::open(target, options)
+        .await
+        .map_err(|source| GeneratorError::Client { stream: 0, source })?;
+    let mut seen = false;
+    while !seen {
+        let open = stream
+            .read(&mut |item, _| seen |= matches!(item, Item::Event(_)))
+            .await
+            .map_err(|source| GeneratorError::Client { stream: 0, source })?;
+        if !open && !seen {
+            return Err(GeneratorError::Ended {
+                stream: 0,
+                received: 0,
+                expected: 1,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Reads `events` events from `stream`, checking that ids are consecutive; calls
+/// `on_event(received)` after each.
+async fn read_events(
+    stream: &mut SseConnection,
+    number: u64,
+    events: u64,
+    mut on_event: impl FnMut(u64),
+) -> Result<u64, GeneratorError> {
+    let mut received = 0;
+    let mut next_id: Option<u64> = None;
+    let mut broken: Option<GeneratorError> = None;
+    while received < events {
+        let open = stream
+            .read(&mut |item, _| {
+                let Item::Event(event) = item else { return };
+                if broken.is_some() || received >= events {
+                    return;
+                }
+                let id = event.id.and_then(event_number);
+                match (next_id, id) {
+                    (Some(expected), got) if got != Some(expected) => {
+                        broken = Some(GeneratorError::Sequence {
+                            stream: number,
+                            expected,
+                            got,
+                        });
+                        return;
+                    }
+                    _ => next_id = id.map(|id| id + 1),
+                }
+                received += 1;
+                on_event(received);
+            })
+            .await
+            .map_err(|source| GeneratorError::Client { stream: number, source })?;
+        if let Some(err) = broken.take() {
+            return Err(err);
+        }
+        if !open && received < events {
+            return Err(GeneratorError::Ended {
+                stream: number,
+                received,
+                expected: events,
+            });
+        }
+    }
+    Ok(received)
+}

@@ -1,0 +1,238 @@
+//! The phases of a profiling run and the parent's side of running them: the in-process server, the generator, the publisher.
+//!
+//! A [`Session`] runs one phase at a time and returns when the phase is over on both
+//! sides: the generator has answered `done` and the server's hub has the expected number
+//! of subscribers. What is measured around each phase (heap statistics, CPU time) is the
+//! caller's business ([`crate::heap`], [`crate::cpu`]); the phases are the same for both.
+//!
+//! ## Fan-out flow control
+//! The publisher publishes `batch` events, then waits until the generator reports that
+//! every stream has received all but the newest batch, so at most two batches are in
+//! flight. No subscriber can lag behind the hub's channel, no event is lost, and the run
+//! measures delivery rather than the eviction of lagging clients.
+
+use std::time::Duration;
+
+use crate::driver::{Driver, DriverError};
+use crate::profile::Workload;
+use crate::protocol::{Command, Reply};
+use crate::server::{InProcessServer, Publisher, ServerError};
+
+/// A phase of the workload (see [`crate::profile`] for what each does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Unmeasured: initialises per-process and per-thread state, fills the replay ring.
+    Warmup,
+    /// `subscribers` streams opened and left idle.
+    Idle,
+    /// `events` events delivered to every subscriber.
+    Fanout,
+    /// `cycles` connect → first event → close cycles.
+    Cycles,
+    /// Every stream closed.
+    Disconnect,
+}
+
+impl Phase {
+    /// The measured phases, in the order they run.
+    pub const MEASURED: [Phase; 4] = [Self::Idle, Self::Fanout, Self::Cycles, Self::Disconnect];
+
+    /// The phase's name in the protocol and in summaries.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Warmup => "warmup",
+            Self::Idle => "idle",
+            Self::Fanout => "fanout",
+            Self::Cycles => "cycles",
+            Self::Disconnect => "disconnect",
+        }
+    }
+
+    /// The phase named `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Warmup, Self::Idle, Self::Fanout, Self::Cycles, Self::Disconnect]
+            .into_iter()
+            .find(|p| p.name() == name)
+    }
+
+    /// The reply that ends the phase, for messages.
+    pub fn done_line(self) -> &'static str {
+        match self {
+            Self::Warmup => "`done warmup`",
+            Self::Idle => "`done idle`",
+            Self::Fanout => "`done fanout`",
+            Self::Cycles => "`done cycles`",
+            Self::Disconnect => "`done disconnect`",
+        }
+    }
+}
+
+/// Why a phase failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// Talking to the generator failed.
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+    /// The in-process server failed.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// The generator finished a phase with the wrong count.
+    #[error("phase {phase}: the load generator reported {got}, expected {expected}")]
+    Count {
+        /// The phase.
+        phase: &'static str,
+        /// What the workload asks for.
+        expected: u64,
+        /// What the generator reported.
+        got: u64,
+    },
+}
+
+/// The in-process server, the generator and the publisher of one run.
+#[derive(Debug)]
+pub struct Session {
+    server: InProcessServer,
+    driver: Driver,
+    publisher: Publisher,
+    workload: Workload,
+    replay_capacity: u64,
+    timeout: Duration,
+}
+
+impl Session {
+    /// Starts the generator (`generator` is its command; it must answer `ready`).
+    ///
+    /// # Errors
+    /// The generator did not start.
+    pub async fn start(
+        server: InProcessServer,
+        generator: tokio::process::Command,
+        workload: Workload,
+        replay_capacity: usize,
+        timeout: Duration,
+    ) -> Result<Self, SessionError> {
+        let driver = Driver::spawn(generator, timeout).await?;
+        let publisher = Publisher::new(server.hub().clone(), workload.frame_bytes as usize);
+        Ok(Self {
+            server,
+            driver,
+            publisher,
+            workload,
+            replay_capacity: replay_capacity as u64,
+            timeout,
+        })
+    }
+
+    /// The in-process server.
+    pub fn server(&self) -> &InProcessServer {
+        &self.server
+    }
+
+    /// The workload.
+    pub fn workload(&self) -> &Workload {
+        &self.workload
+    }
+
+    /// The generator's process id.
+    pub fn generator_pid(&self) -> Option<u32> {
+        self.driver.pid()
+    }
+
+    /// Runs `phase` to its end; returns the generator's count (streams, events received, cycles).
+    ///
+    /// # Errors
+    /// The generator failed, timed out or miscounted; or the server did not settle.
+    pub async fn run(&mut self, phase: Phase) -> Result<u64, SessionError> {
+        let w = self.workload;
+        let (count, expected) = match phase {
+            Phase::Warmup => {
+                // Fill the replay ring so later publishing frees as much as it allocates.
+                self.publisher.publish(self.replay_capacity)?;
+                let cycles = w.warmup_cycles;
+                (self.command(Command::Warmup { cycles }, phase).await?, cycles)
+            }
+            Phase::Idle => {
+                let streams = w.subscribers;
+                (self.command(Command::Connect { streams }, phase).await?, streams)
+            }
+            Phase::Fanout => (self.fanout().await?, w.deliveries()),
+            Phase::Cycles => {
+                let count = w.cycles;
+                (self.command(Command::Cycles { count }, phase).await?, count)
+            }
+            Phase::Disconnect => (self.command(Command::Disconnect, phase).await?, w.subscribers),
+        };
+        if count != expected {
+            return Err(SessionError::Count {
+                phase: phase.name(),
+                expected,
+                got: count,
+            });
+        }
+        let subscribers = match phase {
+            Phase::Idle | Phase::Fanout | Phase::Cycles => w.subscribers as usize,
+            Phase::Warmup | Phase::Disconnect => 0,
+        };
+        self.server.await_subscribers(subscribers, self.timeout).await?;
+        Ok(count)
+    }
+
+    async fn command(&mut self, command: Command, phase: Phase) -> Result<u64, SessionError> {
+        Ok(self.driver.run(command, phase, self.timeout).await?)
+    }
+
+    /// Publishes `events` events in batches with flow control (see the module docs).
+    async fn fanout(&mut self) -> Result<u64, SessionError> {
+        let Workload { events, batch, .. } = self.workload;
+        self.driver.send(Command::Fanout { events, batch }).await?;
+        let mut published = 0;
+        let mut acked = 0;
+        while published < events {
+            let n = batch.min(events - published);
+            self.publisher.publish(n)?;
+            published += n;
+            while published - acked.min(published) > batch {
+                match self.driver.reply("`progress`", self.timeout).await? {
+                    Reply::Progress(k) => acked = acked.max(k),
+                    other => return Err(self.driver.unexpected("`progress`", &other).into()),
+                }
+            }
+        }
+        loop {
+            match self.driver.reply(Phase::Fanout.done_line(), self.timeout).await? {
+                Reply::Progress(_) => {}
+                Reply::Done {
+                    phase: Phase::Fanout,
+                    count,
+                } => return Ok(count),
+                other => return Err(self.driver.unexpected(Phase::Fanout.done_line(), &other).into()),
+            }
+        }
+    }
+
+    /// Stops the generator and the server.
+    ///
+    /// # Errors
+    /// Either did not stop cleanly.
+    pub async fn finish(self) -> Result<(), SessionError> {
+        self.driver.quit(self.timeout).await?;
+        self.server.stop(self.timeout).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for phase in [Phase::Warmup, Phase::Idle, Phase::Fanout, Phase::Cycles, Phase::Disconnect] {
+            assert_eq!(Phase::from_name(phase.name()), Some(phase));
+            assert!(phase.done_line().contains(phase.name()));
+        }
+        assert_eq!(Phase::from_name("nap"), None);
+        assert_eq!(Phase::MEASURED[0], Phase::Idle);
+    }
+}
