@@ -1,0 +1,355 @@
+//! The JSON Schema (`bench/schema/report.schema.json`) against real reports: one measured here from
+//! the reference server over loopback, and every committed baseline in `baselines/load/`.
+//!
+//! The report is built the way the harness builds one: HDR histograms of real arrival gaps,
+//! `Latency::from_histogram`, the captured environment, the server's own `/metrics`. It is written
+//! with the real writers (JSON and HTML) and read back from disk before validation.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde_json::Value;
+use sse_bench::gate::{self, Status, Thresholds};
+use sse_bench::report::{
+    self, Check, Connections, Cpu, Environment, EventCounts, Latency, Memory, SCHEMA_VERSION, Sample,
+    ScenarioReport, ServerFigures, Spread, Target, Throughput,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Events asked of `/sse/finite`.
+const EVENTS: u64 = 200;
+/// Every network wait is bounded by this.
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+fn validator() -> jsonschema::Validator {
+    let path = workspace_root().join("bench/schema/report.schema.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let schema: Value = serde_json::from_str(&text).unwrap();
+    jsonschema::meta::validate(&schema).unwrap_or_else(|e| panic!("the schema is not valid 2020-12: {e}"));
+    jsonschema::draft202012::new(&schema).unwrap()
+}
+
+/// Every schema violation of `instance`, as "path: message" lines.
+fn violations(validator: &jsonschema::Validator, instance: &Value) -> Vec<String> {
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect()
+}
+
+/// Sends a GET with `Connection: close` and returns the raw response bytes as they arrived, each
+/// read with its arrival time.
+async fn get(addr: SocketAddr, path: &str) -> Vec<(Instant, Vec<u8>)> {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut reads = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = tokio::time::timeout(TIMEOUT, stream.read(&mut buf))
+            .await
+            .expect("read timed out")
+            .unwrap();
+        if n == 0 {
+            return reads;
+        }
+        reads.push((Instant::now(), buf[..n].to_vec()));
+    }
+}
+
+/// The server's `/metrics` as numbers (bools as 0/1), like the harness records them.
+async fn metrics(addr: SocketAddr) -> BTreeMap<String, f64> {
+    let bytes: Vec<u8> = get(addr, "/metrics")
+        .await
+        .into_iter()
+        .flat_map(|(_, b)| b)
+        .collect();
+    let text = String::from_utf8(bytes).unwrap();
+    let body = &text[text.find("\r\n\r\n").expect("HTTP head") + 4..];
+    let json: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("/metrics body {body:?}: {e}"));
+    json.as_object()
+        .unwrap()
+        .iter()
+        .filter_map(|(k, v)| {
+            let n = v
+                .as_f64()
+                .or_else(|| v.as_bool().map(|b| f64::from(u8::from(b))))?;
+            Some((k.clone(), n))
+        })
+        .collect()
+}
+
+/// Measures one `/sse/finite` stream from the reference server and builds its report.
+async fn measured_report() -> ScenarioReport {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = sse_server::Server::new(sse_server::Config::default());
+    let serving = tokio::spawn(server.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    let rss_mb = || sse_server::metrics::ProcessStats::read(None).rss_bytes as f64 / 1_048_576.0;
+    let (rss_start, metrics_start) = (rss_mb(), metrics(addr).await);
+
+    let connected = Instant::now();
+    let reads = get(addr, &format!("/sse/finite?count={EVENTS}&delay=0.001")).await;
+    let mut gaps = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+    let mut corrected = gaps.clone();
+    let mut first_event = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+    let (mut received, mut comments, mut previous) = (0u64, 0u64, None::<Instant>);
+    let mut per_tick: BTreeMap<u64, u64> = BTreeMap::new();
+    // Attribute each event to the read that completed its `id:` line start (a marker may straddle
+    // two reads, so search the whole stream and map offsets back to reads).
+    let all: Vec<u8> = reads.iter().flat_map(|(_, b)| b.iter().copied()).collect();
+    let mut read_ends = Vec::with_capacity(reads.len());
+    let mut end = 0;
+    for (at, bytes) in &reads {
+        end += bytes.len();
+        read_ends.push((end, *at));
+    }
+    let text = String::from_utf8_lossy(&all);
+    comments += text.lines().filter(|l| l.starts_with(':')).count() as u64;
+    for (offset, marker) in text.match_indices("\nid: ") {
+        let done = offset + marker.len();
+        let at = read_ends
+            .iter()
+            .find(|(end, _)| *end >= done)
+            .map(|(_, at)| *at)
+            .unwrap();
+        received += 1;
+        let gap_us = match previous {
+            None => {
+                let us = at.duration_since(connected).as_micros() as u64;
+                first_event.record(us.max(1)).unwrap();
+                us
+            }
+            Some(p) => at.duration_since(p).as_micros() as u64,
+        };
+        gaps.record(gap_us.max(1)).unwrap();
+        corrected.record_correct(gap_us.max(1), 1000).unwrap();
+        previous = Some(at);
+        *per_tick
+            .entry(at.duration_since(connected).as_millis() as u64 / 50)
+            .or_default() += 1;
+    }
+    let duration = previous.map_or(0.0, |p| p.duration_since(connected).as_secs_f64());
+    let metrics_end = metrics(addr).await;
+    let rss_end = rss_mb();
+    stop.send(()).unwrap();
+    tokio::time::timeout(TIMEOUT, serving)
+        .await
+        .expect("server stops")
+        .unwrap()
+        .unwrap();
+
+    let timeline = per_tick
+        .iter()
+        .map(|(tick, n)| Sample {
+            t_seconds: *tick as f64 * 0.05,
+            events_per_sec: *n as f64 / 0.05,
+            open_streams: 1,
+            server_rss_mb: Some(rss_start),
+            server_fds: metrics_start.get("num_fds").map(|f| *f as u64),
+        })
+        .collect();
+    let rate = received as f64 / duration.max(1e-9);
+    let mut parameters = BTreeMap::new();
+    parameters.insert("clients".to_owned(), Value::from(1));
+    parameters.insert("count".to_owned(), Value::from(EVENTS));
+    parameters.insert("delay_seconds".to_owned(), Value::from(0.001));
+    let mut latency = BTreeMap::new();
+    latency.insert(
+        "inter_event".to_owned(),
+        Latency::from_histogram(
+            &gaps,
+            "gap between consecutive events at the client, from socket reads",
+        )
+        .with_corrected(&corrected),
+    );
+    latency.insert(
+        "time_to_first_event".to_owned(),
+        Latency::from_histogram(&first_event, "request sent to first event read"),
+    );
+    ScenarioReport {
+        schema_version: SCHEMA_VERSION,
+        scenario: "schema-probe".into(),
+        description: "One /sse/finite stream read over loopback (report schema test).".into(),
+        profile: "custom".into(),
+        repeat: 1,
+        started_at: report::environment::rfc3339(std::time::SystemTime::now()),
+        duration_seconds: duration,
+        environment: Environment::capture(),
+        target: Target {
+            url: format!("http://{addr}"),
+            embedded: true,
+            server_metrics: true,
+        },
+        parameters,
+        events: EventCounts {
+            received,
+            comments,
+            ..EventCounts::default()
+        },
+        throughput: Some(Throughput {
+            events_per_sec: rate,
+            bytes_per_sec: reads.iter().map(|(_, b)| b.len()).sum::<usize>() as f64 / duration.max(1e-9),
+            per_client: Spread::of(&[rate]),
+        }),
+        latency,
+        connections: Connections {
+            attempted: 1,
+            succeeded: 1,
+            ended_clean: 1,
+            ..Connections::default()
+        },
+        cpu: Cpu {
+            generator_seconds: 0.0,
+            note: Some("not measured by this test".into()),
+            ..Cpu::default()
+        },
+        memory: Some(Memory {
+            start_mb: rss_start,
+            peak_mb: rss_start.max(rss_end),
+            end_mb: rss_end,
+            growth_mb: rss_end - rss_start,
+            slope_mb_per_sec: 0.0,
+        }),
+        server: Some(ServerFigures {
+            start: metrics_start,
+            end: metrics_end,
+        }),
+        timeline,
+        checks: vec![Check {
+            name: "received_every_event".into(),
+            passed: received == EVENTS,
+            detail: format!("{received} of {EVENTS} events"),
+        }],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn measured_report_is_valid_and_survives_the_writers() {
+    let report = measured_report().await;
+    assert_eq!(
+        report.events.received, EVENTS,
+        "every event of the finite stream arrived"
+    );
+    assert_eq!(report.latency["inter_event"].count, EVENTS);
+    assert!(report.latency["inter_event"].corrected.is_some());
+
+    let dir = tempfile::tempdir().unwrap();
+    let judgement = gate::judge(
+        std::slice::from_ref(&report),
+        Some(&report),
+        &Thresholds::default(),
+    );
+    assert_eq!(judgement.status, Status::Pass, "{judgement:#?}");
+    let written = report::write_reports(dir.path(), &report, Some(&judgement), Some(&report)).unwrap();
+
+    let text = std::fs::read_to_string(&written.json).unwrap();
+    let value: Value = serde_json::from_str(&text).unwrap();
+    let problems = violations(&validator(), &value);
+    assert!(problems.is_empty(), "schema violations:\n{}", problems.join("\n"));
+    assert_eq!(
+        report::json::read(&written.json).unwrap(),
+        report,
+        "JSON round trip"
+    );
+
+    let html = std::fs::read_to_string(&written.html).unwrap();
+    assert!(html.contains("<svg") && html.contains("inter_event: latency by percentile"));
+    assert!(html.contains("throughput over time") && html.contains("server memory (RSS) over time"));
+    assert!(html.contains(">received_every_event<") && !html.contains("{{"));
+
+    let deltas = report::compare(&report, &report);
+    assert!(deltas.iter().any(|d| d.metric == "latency.inter_event.p99_ms"));
+    assert!(
+        deltas.iter().all(|d| d.change == 0.0),
+        "a report compared with itself has no change"
+    );
+}
+
+#[test]
+fn committed_baselines_are_valid() {
+    let validator = validator();
+    let dir = workspace_root().join("baselines/load");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let value: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()));
+        let problems = violations(&validator, &value);
+        assert!(
+            problems.is_empty(),
+            "{}:\n{}",
+            path.display(),
+            problems.join("\n")
+        );
+        let stem = path.file_stem().unwrap().to_str().unwrap();
+        let loaded = sse_bench::baseline::load(&dir, stem).unwrap_or_else(|e| panic!("{e}"));
+        assert!(loaded.is_some());
+    }
+}
+
+/// What is broken, and how.
+type Breakage = (&'static str, fn(&mut Value));
+
+#[test]
+fn wrong_types_and_missing_fields_fail_validation() {
+    let validator = validator();
+    let mut report = ScenarioReport {
+        scenario: "s".into(),
+        profile: "smoke".into(),
+        ..ScenarioReport::default()
+    };
+    report.started_at = "2026-01-01T00:00:00Z".into();
+    let mut histogram = Histogram::<u64>::new(3).unwrap();
+    histogram.record(1500).unwrap();
+    report
+        .latency
+        .insert("inter_event".into(), Latency::from_histogram(&histogram, "x"));
+    let valid = serde_json::to_value(&report).unwrap();
+    assert!(
+        violations(&validator, &valid).is_empty(),
+        "{:?}",
+        violations(&validator, &valid)
+    );
+
+    let broken: [Breakage; 7] = [
+        ("count as a string", |v| v["events"]["lost"] = "zero".into()),
+        ("negative count", |v| v["events"]["received"] = (-1).into()),
+        ("missing field", |v| {
+            drop(v.as_object_mut().unwrap().remove("connections"))
+        }),
+        ("unknown field", |v| v["surprise"] = 1.into()),
+        ("NaN serialized as null", |v| {
+            v["latency"]["inter_event"]["p99_ms"] = Value::Null
+        }),
+        ("error rate above 1", |v| {
+            v["connections"]["error_rate"] = 1.5.into()
+        }),
+        ("another schema version", |v| v["schema_version"] = 2.into()),
+    ];
+    for (what, breakage) in broken {
+        let mut value = valid.clone();
+        breakage(&mut value);
+        assert!(
+            !violations(&validator, &value).is_empty(),
+            "{what} must fail validation"
+        );
+    }
+}
