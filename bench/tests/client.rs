@@ -291,6 +291,7 @@ async fn aborted_stream_is_an_error_not_a_clean_end() {
     server.shut_down().await;
     let (_, end) = read_events(&mut stream, usize::MAX).await;
     let err = end.expect_err("an aborted stream is not a clean end");
+    println!("aborted stream: {} ({err})", err.kind());
     assert!(matches!(err.kind(), "reset" | "incomplete"), "{err:?}");
 }
 
@@ -342,6 +343,21 @@ async fn invalid_urls_are_rejected_with_a_reason() {
             .unwrap_err();
         assert_eq!(err.kind(), "invalid_url", "{url}: {err}");
     }
+}
+
+#[tokio::test]
+async fn host_names_resolve_preferring_ipv4() {
+    let server = TestServer::start(Config::default()).await;
+    let url: Uri = format!("http://localhost:{}/sse/finite?count=2", server.addr.port())
+        .parse()
+        .unwrap();
+    let mut stream = within("connect", connect(&url, &ConnectOptions::default()))
+        .await
+        .unwrap();
+    let (seen, end) = read_events(&mut stream, usize::MAX).await;
+    assert!(end.unwrap());
+    assert_eq!(ids(&seen.events), [1, 2]);
+    server.shut_down().await;
 }
 
 #[tokio::test]

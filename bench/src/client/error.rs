@@ -90,28 +90,28 @@ pub enum ClientError {
         content_type: String,
     },
     /// The connection was reset (or aborted) by the peer.
-    #[error("connection reset: {source}")]
+    #[error("connection reset: {}", Chain(&**source))]
     Reset {
         /// The underlying error.
         #[source]
         source: BoxError,
     },
     /// The connection closed before the response was complete (no final chunk).
-    #[error("connection closed before the response was complete: {source}")]
+    #[error("connection closed before the response was complete: {}", Chain(&**source))]
     Incomplete {
         /// The underlying error.
         #[source]
         source: BoxError,
     },
     /// Another IO error on an established connection.
-    #[error("I/O error: {source}")]
+    #[error("I/O error: {}", Chain(&**source))]
     Io {
         /// The underlying error.
         #[source]
         source: BoxError,
     },
     /// The peer broke the HTTP protocol (unparsable response, say).
-    #[error("HTTP error: {source}")]
+    #[error("HTTP error: {}", Chain(source))]
     Http {
         /// hyper's error.
         #[source]
@@ -219,6 +219,27 @@ impl ClientError {
     }
 }
 
+/// Displays an error with its chain of causes (`a: b: c`), skipping a cause whose text
+/// its parent already shows.
+struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.0.to_string();
+        f.write_str(&shown)?;
+        let mut cause = self.0.source();
+        while let Some(err) = cause {
+            let text = err.to_string();
+            if !shown.contains(&text) {
+                write!(f, ": {text}")?;
+            }
+            shown = text;
+            cause = err.source();
+        }
+        Ok(())
+    }
+}
+
 enum IoClass {
     Reset,
     Incomplete,
@@ -248,5 +269,62 @@ fn status_kind(status: StatusCode) -> &'static str {
         _ if status.is_client_error() => "http_4xx",
         _ if status.is_server_error() => "http_5xx",
         _ => "http_other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 9))
+    }
+
+    #[test]
+    fn connect_errors_are_classified() {
+        let kind = |k| ClientError::connect(addr(), io::Error::from(k)).kind();
+        assert_eq!(kind(io::ErrorKind::ConnectionRefused), "connect_refused");
+        assert_eq!(kind(io::ErrorKind::AddrNotAvailable), "addr_not_available");
+        assert_eq!(kind(io::ErrorKind::PermissionDenied), "connect");
+    }
+
+    #[test]
+    fn stream_io_errors_are_classified() {
+        let kind = |k| ClientError::io(io::Error::from(k)).kind();
+        assert_eq!(kind(io::ErrorKind::ConnectionReset), "reset");
+        assert_eq!(kind(io::ErrorKind::ConnectionAborted), "reset");
+        assert_eq!(kind(io::ErrorKind::BrokenPipe), "reset");
+        assert_eq!(kind(io::ErrorKind::UnexpectedEof), "incomplete");
+        assert_eq!(kind(io::ErrorKind::TimedOut), "io");
+    }
+
+    #[test]
+    fn statuses_have_stable_kinds() {
+        let kind = |code: u16| {
+            ClientError::Status {
+                status: StatusCode::from_u16(code).unwrap(),
+                body_excerpt: String::new(),
+            }
+            .kind()
+        };
+        assert_eq!(kind(400), "http_400");
+        assert_eq!(kind(503), "http_503");
+        assert_eq!(kind(418), "http_4xx");
+        assert_eq!(kind(507), "http_5xx");
+        assert_eq!(kind(204), "http_other");
+        assert_eq!(kind(302), "http_other");
+    }
+
+    #[test]
+    fn messages_show_the_cause_chain() {
+        let inner = io::Error::new(io::ErrorKind::ConnectionReset, "peer reset");
+        let outer = io::Error::new(io::ErrorKind::ConnectionReset, inner);
+        let err = ClientError::io(outer);
+        assert_eq!(err.to_string(), "connection reset: peer reset");
+        let err = ClientError::Timeout {
+            phase: "connecting",
+            after: Duration::from_millis(200),
+        };
+        assert_eq!(err.to_string(), "connecting timed out after 200ms");
     }
 }

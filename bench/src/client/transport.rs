@@ -65,15 +65,22 @@ impl Target {
                     host: host.to_owned(),
                     source,
                 };
-                let mut addrs = tokio::net::lookup_host((bare_host, port))
+                let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare_host, port))
                     .await
-                    .map_err(resolve_error)?;
-                addrs.next().ok_or_else(|| {
-                    resolve_error(std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        "no address found",
-                    ))
-                })?
+                    .map_err(resolve_error)?
+                    .collect();
+                // `localhost` often resolves to ::1 first while servers listen on 127.0.0.1.
+                addrs
+                    .iter()
+                    .find(|a| a.is_ipv4())
+                    .or(addrs.first())
+                    .copied()
+                    .ok_or_else(|| {
+                        resolve_error(std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "no address found",
+                        ))
+                    })?
             }
         };
         let authority = HeaderValue::from_str(authority.as_str())
