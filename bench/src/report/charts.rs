@@ -6,6 +6,7 @@
 
 use plotters::prelude::*;
 
+use super::format::num;
 use super::model::{Latency, Sample};
 
 /// Chart size in pixels (the HTML scales it down on narrow screens).
@@ -167,6 +168,7 @@ fn draw(axes: &Axes<'_>, series: &[Series<'_>]) -> Result<String, String> {
             .x_labels(axes.x_labels)
             .y_desc(axes.y_desc)
             .x_label_formatter(axes.x_format)
+            .y_label_formatter(&|y: &f64| num(*y))
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(|e| e.to_string())?;

@@ -1,17 +1,20 @@
 //! Number and text formatting shared by the HTML, terminal and comparison output.
 
-/// A number with precision that suits its size: `12345`, `123.4`, `1.234`, `0.0012`; `—` when
+/// A number with precision that suits its size: `12345`, `123.4`, `1.234`, `0.007`, `1.20e-4`; `—` when
 /// not finite (a missing value).
 pub fn num(value: f64) -> String {
     if !value.is_finite() {
         return "—".to_owned();
     }
     let magnitude = value.abs();
-    if magnitude >= 1000.0 || value == value.trunc() {
+    if magnitude < 1e-9 {
+        // Float noise such as a least-squares slope of -2.7e-15 MiB/s: nothing to show.
+        "0".to_owned()
+    } else if magnitude >= 1000.0 || value == value.trunc() {
         format!("{value:.0}")
     } else if magnitude >= 10.0 {
         format!("{value:.1}")
-    } else if magnitude >= 0.01 {
+    } else if magnitude >= 0.0005 {
         format!("{value:.3}")
     } else {
         format!("{value:.2e}")
@@ -57,7 +60,9 @@ mod tests {
         assert_eq!(num(123.45), "123.5");
         assert_eq!(num(1.23456), "1.235");
         assert_eq!(num(3.0), "3");
-        assert_eq!(num(0.00123), "1.23e-3");
+        assert_eq!(num(0.007), "0.007");
+        assert_eq!(num(0.00012), "1.20e-4");
+        assert_eq!(num(-2.67e-15), "0");
         assert_eq!(num(f64::NAN), "—");
         assert_eq!(pct(Some(12.345)), "+12.3%");
         assert_eq!(pct(Some(-5.0)), "-5.0%");
