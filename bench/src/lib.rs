@@ -1,6 +1,7 @@
 //! Load-test harness for SSE servers (work in progress).
 
 pub mod report;
+pub mod criterion_compare;
 pub mod gate;
 pub mod baseline;
 pub mod client;

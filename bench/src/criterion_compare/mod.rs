@@ -1,0 +1,149 @@
+//! Compares criterion baselines and keeps git-tracked summaries of them (`bench-compare`).
+//!
+//! Criterion reports a regression in its output but never fails a run. This module reads
+//! the baselines criterion saved (`--save-baseline NAME` writes
+//! `target/criterion/<bench>/NAME/{estimates,benchmark}.json`), compares two of them bench
+//! by bench and flags a regression with criterion's own rule: only when the **whole**
+//! confidence interval of the change lies beyond the noise threshold.
+//!
+//! ## How the change and its interval are computed
+//! For every bench, the statistic is the mean time per iteration (the one criterion's
+//! regression verdict uses). With old mean `o` (interval `[o-, o+]`) and new mean `n`
+//! (`[n-, n+]`), the change is `n / o - 1`, and its interval combines the two relative
+//! half-widths in quadrature (the delta method for a ratio of independent estimates):
+//!
+//! ```text
+//! lower = n/o * (1 - sqrt(((n - n-)/n)² + ((o+ - o)/o)²)) - 1
+//! upper = n/o * (1 + sqrt(((n+ - n)/n)² + ((o - o-)/o)²)) - 1
+//! ```
+//!
+//! Why this and not criterion's own `change/estimates.json`: criterion writes that file
+//! only for the run it just made against the baseline it was given, overwrites it on
+//! every run, and does not record which two baselines it compared, so it cannot compare
+//! two saved baselines after the fact; and a git-tracked summary keeps estimates, not
+//! raw samples. Using each baseline's own interval works for both. It is narrower than
+//! plain interval arithmetic (`n-/o+ - 1 … n+/o- - 1`, which assumes both extremes at
+//! once) and close to criterion's bootstrap of the change when the means are roughly
+//! normal, which bootstrapped means are.
+//!
+//! ## Exit codes of `bench-compare`
+//! 0: no regression; 1: error (missing baseline, unreadable file, …); 2: invalid command
+//! line; 3: at least one regression beyond the threshold (as `sse-load`).
+
+mod compare;
+mod layout;
+mod summary;
+
+use std::io;
+use std::path::PathBuf;
+
+pub use compare::{Change, Comparison, Row, Verdict, compare};
+pub use layout::{Baseline, Estimate, default_criterion_dir, load_baseline};
+pub use summary::{Summary, SummaryBench, host_class};
+
+/// Default noise threshold: changes whose interval reaches inside ±5 % are not flagged.
+pub const DEFAULT_THRESHOLD: f64 = 0.05;
+
+/// Exit code for a detected regression.
+pub const EXIT_REGRESSION: u8 = 3;
+
+/// What went wrong reading or writing baselines.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    /// No bench under the criterion directory has a saved baseline of this name.
+    #[error(
+        "Baseline '{name}' not found under {dir}; run `cargo bench -- --save-baseline {name}` first{known}",
+        dir = dir.display(),
+        known = known_hint(known)
+    )]
+    BaselineNotFound {
+        /// The baseline asked for.
+        name: String,
+        /// The criterion directory searched.
+        dir: PathBuf,
+        /// Baselines that do exist there.
+        known: Vec<String>,
+    },
+    /// The criterion output directory does not exist at all.
+    #[error(
+        "no criterion results under {dir}: run `cargo bench -- --save-baseline {name}` first \
+         (or pass --criterion-dir if CARGO_TARGET_DIR/CRITERION_HOME point elsewhere)",
+        dir = dir.display()
+    )]
+    NoCriterionDir {
+        /// The directory that is missing.
+        dir: PathBuf,
+        /// The baseline asked for.
+        name: String,
+    },
+    /// A name criterion uses for its own directories.
+    #[error("'{0}' is a directory criterion uses for itself, not a baseline name; pick another name")]
+    ReservedName(String),
+    /// Reading a file or directory failed.
+    #[error("reading {path}: {source}", path = path.display())]
+    Read {
+        /// What was read.
+        path: PathBuf,
+        /// Why it failed.
+        source: io::Error,
+    },
+    /// A JSON file did not have the expected shape.
+    #[error("{path} is not a valid {what}: {source}", path = path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What it should have been.
+        what: &'static str,
+        /// The parser's complaint.
+        source: serde_json::Error,
+    },
+    /// Writing the summary failed.
+    #[error("writing {path}: {source}", path = path.display())]
+    Write {
+        /// The file being written.
+        path: PathBuf,
+        /// Why it failed.
+        source: io::Error,
+    },
+    /// An existing file at the export path is not a summary; it is left alone.
+    #[error(
+        "{path} exists but is not a readable criterion summary ({reason}); refusing to overwrite it \
+         (move it away or pass --force)",
+        path = path.display()
+    )]
+    RefuseOverwrite {
+        /// The existing file.
+        path: PathBuf,
+        /// Why it could not be read.
+        reason: String,
+    },
+    /// The two sides share no bench, so nothing can be compared.
+    #[error("baselines '{old}' and '{new}' have no benchmark in common; did both runs use the same benches?")]
+    NothingInCommon {
+        /// The old side's name.
+        old: String,
+        /// The new side's name.
+        new: String,
+    },
+    /// A summary file written by something else, or by an incompatible version.
+    #[error("{path} has format {found:?}, expected {expected:?}; re-export it with `bench-compare export`", path = path.display())]
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+        /// Its `format` field.
+        found: String,
+        /// The format this version reads.
+        expected: &'static str,
+    },
+    /// A threshold that is not a non-negative finite fraction.
+    #[error("threshold {0} is not a percentage ≥ 0 (e.g. 5 for 5 %)")]
+    BadThreshold(f64),
+}
+
+fn known_hint(known: &[String]) -> String {
+    if known.is_empty() {
+        String::new()
+    } else {
+        format!(" (baselines found there: {})", known.join(", "))
+    }
+}

@@ -1,0 +1,113 @@
+//! The git-tracked summary of a baseline (`baselines/criterion/<host-class>.json`), so it survives `cargo clean`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::layout::read_json;
+use super::{Baseline, CompareError, Estimate};
+use crate::report::Environment;
+
+/// The `format` tag of summaries this version writes and reads.
+pub const FORMAT: &str = "sse-bench/criterion-summary/1";
+
+/// A baseline's mean estimates with the environment they were measured on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// The criterion baseline it was exported from (`main`, …).
+    pub baseline: String,
+    /// `<arch>-<cpus>cpu`: results only compare within one class.
+    pub host_class: String,
+    /// The statistic recorded per bench (`mean`, as criterion's regression rule uses).
+    pub statistic: String,
+    /// Unit of every estimate (`ns` per iteration).
+    pub unit: String,
+    /// Host, CPU model and count, kernel, rustc, git revision and time of the export.
+    pub environment: Environment,
+    /// Bench id → mean time per iteration with its confidence interval.
+    pub benches: BTreeMap<String, SummaryBench>,
+}
+
+/// One bench in a summary.
+pub type SummaryBench = Estimate;
+
+/// This machine's host class: `<arch>-<logical cpus>cpu`, e.g. `x86_64-2cpu`.
+pub fn host_class() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    format!("{}-{cpus}cpu", std::env::consts::ARCH)
+}
+
+impl Summary {
+    /// A summary of `baseline`, stamped with the current environment.
+    pub fn of(baseline: &Baseline, host_class: String) -> Self {
+        Self {
+            format: FORMAT.to_owned(),
+            baseline: baseline.name.clone(),
+            host_class,
+            statistic: "mean".to_owned(),
+            unit: "ns".to_owned(),
+            environment: Environment::capture(),
+            benches: baseline.benches.clone(),
+        }
+    }
+
+    /// Reads a summary file.
+    ///
+    /// # Errors
+    /// Read and parse errors naming the file; [`CompareError::UnknownFormat`] for another format.
+    pub fn read(path: &Path) -> Result<Self, CompareError> {
+        let summary: Self = read_json(path, "criterion summary")?;
+        if summary.format != FORMAT {
+            return Err(CompareError::UnknownFormat {
+                path: path.to_owned(),
+                found: summary.format,
+                expected: FORMAT,
+            });
+        }
+        Ok(summary)
+    }
+
+    /// The summary as a baseline named after its file, for [`super::compare`].
+    pub fn to_baseline(&self, path: &Path) -> Baseline {
+        Baseline {
+            name: format!("{} ({})", path.display(), self.baseline),
+            benches: self.benches.clone(),
+        }
+    }
+
+    /// Writes the summary atomically (temp file + rename in the same directory).
+    ///
+    /// An existing file that is not a readable summary is left alone unless `force`.
+    ///
+    /// # Errors
+    /// [`CompareError::RefuseOverwrite`] and write errors naming the file.
+    pub fn write(&self, path: &Path, force: bool) -> Result<(), CompareError> {
+        if path.exists() && !force {
+            if let Err(err) = Self::read(path) {
+                return Err(CompareError::RefuseOverwrite {
+                    path: path.to_owned(),
+                    reason: err.to_string(),
+                });
+            }
+        }
+        let write_err = |source| CompareError::Write {
+            path: path.to_owned(),
+            source,
+        };
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        std::fs::create_dir_all(dir).map_err(write_err)?;
+        let mut file = tempfile::NamedTempFile::new_in(dir).map_err(write_err)?;
+        let mut json = serde_json::to_vec_pretty(self).map_err(|err| write_err(err.into()))?;
+        json.push(b'\n');
+        file.write_all(&json).map_err(write_err)?;
+        file.persist(path).map_err(|err| write_err(err.error))?;
+        Ok(())
+    }
+}
