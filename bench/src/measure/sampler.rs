@@ -20,6 +20,11 @@ pub trait Counters: Send + Sync + 'static {
     fn events(&self) -> u64;
     /// Streams open now.
     fn open_streams(&self) -> u64;
+    /// Whether the run is in its steady state (every client connected); the RSS slope is
+    /// fitted over steady samples only, so the ramp-up's allocations do not count as a leak.
+    fn steady(&self) -> bool {
+        true
+    }
 }
 
 /// What the sampler collected.
@@ -29,15 +34,24 @@ pub struct Sampled {
     pub timeline: Vec<Sample>,
     /// Highest RSS seen, MiB.
     pub peak_rss_mb: Option<f64>,
-    /// RSS slope over the run, MiB/s.
+    /// RSS slope over the steady part of the run (the whole run if it never got steady), MiB/s.
     pub rss_slope_mb_per_sec: Option<f64>,
 }
 
-/// Samples every `every` until `stop`.
-pub async fn run<C: Counters>(counters: Arc<C>, server: ServerSource, every: Duration, stop: CancellationToken) -> Sampled {
+/// Samples every `every` until `stop`. The RSS slope is fitted over the samples after
+/// `warmup` taken in the steady state (connection buffers and allocator arenas grow while
+/// clients arrive; that is not a leak).
+pub async fn run<C: Counters>(
+    counters: Arc<C>,
+    server: ServerSource,
+    every: Duration,
+    warmup: Duration,
+    stop: CancellationToken,
+) -> Sampled {
     let started = Instant::now();
     let mut timeline = Timeline::new();
     let mut slope = SlopeAccumulator::default();
+    let mut steady_slope = SlopeAccumulator::default();
     let mut peak: Option<f64> = None;
     let mut last_events = counters.events();
     let mut last_at = started;
@@ -57,6 +71,9 @@ pub async fn run<C: Counters>(counters: Arc<C>, server: ServerSource, every: Dur
         let t = now.duration_since(started).as_secs_f64();
         if let Some(rss) = resources.rss_mb {
             slope.push(t, rss);
+            if counters.steady() && now.duration_since(started) >= warmup {
+                steady_slope.push(t, rss);
+            }
             peak = Some(peak.map_or(rss, |p: f64| p.max(rss)));
         }
         timeline.push(Sample {
@@ -70,7 +87,7 @@ pub async fn run<C: Counters>(counters: Arc<C>, server: ServerSource, every: Dur
     Sampled {
         timeline: timeline.into_points(),
         peak_rss_mb: peak,
-        rss_slope_mb_per_sec: slope.slope(),
+        rss_slope_mb_per_sec: steady_slope.slope().or(slope.slope()),
     }
 }
 
@@ -91,6 +108,11 @@ impl Counters for AtomicCounters {
     fn open_streams(&self) -> u64 {
         self.open.load(Ordering::Relaxed)
     }
+}
+
+/// The warm-up excluded from the RSS slope of a run of `duration`: its first half, at most a minute.
+pub fn warmup_for(duration: Duration) -> Duration {
+    (duration / 2).min(Duration::from_secs(60))
 }
 
 /// The sampling interval for a run of `duration`: 4 per second, fewer on long runs.

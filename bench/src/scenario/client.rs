@@ -15,7 +15,7 @@ use sse_server::publisher::{publish_time, unix_nanos};
 use super::context::{Live, RunContext};
 use super::population::Behaviour;
 use crate::client::{ClientError, ConnectOptions, Item, SseConnection, event_number};
-use crate::measure::sequence::SequenceTracker;
+use crate::measure::sequence::{SequenceCounts, SequenceTracker};
 use crate::measure::stats::{ClientSummary, Metric, Pending, lock};
 
 /// The event the reference server sends before a replay that misses events.
@@ -98,6 +98,8 @@ pub async fn run(ctx: Arc<RunContext>, index: usize, start_delay: Duration) -> C
     }
     let shard = ctx.shard(index);
     let mut tracker = SequenceTracker::new(ctx.feed.expected_first_id());
+    // Counts of the streams already closed, for behaviours that start a fresh stream each time.
+    let mut closed = SequenceCounts::default();
     let mut pending = Pending::default();
     let mut held = Duration::ZERO;
     let mut resumed_from = None;
@@ -168,26 +170,45 @@ pub async fn run(ctx: Arc<RunContext>, index: usize, start_delay: Duration) -> C
                     summary.connections.ended_reset += 1;
                 }
                 match ctx.shutdown_at.get() {
-                    Some(&signalled) => pending.push(shard, Metric::StreamEnd, signalled.elapsed()),
+                    Some(&signalled) => {
+                        pending.push(shard, Metric::StreamEnd, signalled.elapsed());
+                        break;
+                    }
                     None if !ctx.stop.is_cancelled() => Live::add(&ctx.live.early_ends, 1),
-                    None => {}
+                    None => break,
                 }
-                break;
+                // A reconnecting client resumes whatever ended its stream (as EventSource does).
+                if !matches!(ctx.behaviour, Behaviour::Reconnect { .. }) {
+                    break;
+                }
+                resumed_from = Some(Instant::now());
             }
             End::Stopped => break,
             End::Dropped => {
-                resumed_from = Some(Instant::now());
-                if ctx.behaviour == Behaviour::Churn {
-                    resumed_from = None;
+                if matches!(ctx.behaviour, Behaviour::Reconnect { .. }) {
+                    resumed_from = Some(Instant::now());
                 }
             }
         }
-        if ctx.events_per_client.is_some_and(|n| tracker.counts().received >= n) {
+        if ctx.events_per_client.is_some_and(|n| closed.received + tracker.counts().received >= n) {
             break;
+        }
+        if !resumes(ctx.behaviour) {
+            // A new connection is a new stream (ids start again): track it on its own.
+            closed.add(&tracker.counts());
+            tracker = SequenceTracker::new(ctx.feed.expected_first_id());
+        }
+        if ctx.behaviour == Behaviour::Rejoin {
+            // Wait for the runner to call everybody back (or the end of the run).
+            tokio::select! {
+                () = ctx.stop.cancelled() => break,
+                () = ctx.rejoin.cancelled() => {}
+            }
         }
     }
     pending.flush(shard);
-    summary.events = tracker.counts();
+    closed.add(&tracker.counts());
+    summary.events = closed;
     finish(&ctx, index, summary, held)
 }
 
@@ -200,11 +221,13 @@ async fn read_stream(
 ) -> End {
     let drop_at = match ctx.behaviour {
         Behaviour::Reconnect { every } => Some(tokio::time::Instant::now() + every),
-        Behaviour::Hold | Behaviour::Churn => None,
+        Behaviour::Hold | Behaviour::Churn | Behaviour::Rejoin => None,
     };
     let drop_timer = async {
         match drop_at {
             Some(at) => tokio::time::sleep_until(at).await,
+            // A rejoining client leaves when the runner says so, once.
+            None if ctx.behaviour == Behaviour::Rejoin && !ctx.rejoin.is_cancelled() => ctx.leave.cancelled().await,
             None => std::future::pending().await,
         }
     };
@@ -236,6 +259,11 @@ async fn read_stream(
             return End::Stopped;
         }
     }
+}
+
+/// Whether the behaviour resumes one logical stream across connections (Last-Event-ID).
+fn resumes(behaviour: Behaviour) -> bool {
+    matches!(behaviour, Behaviour::Reconnect { .. } | Behaviour::Hold)
 }
 
 /// Errors on an open stream are counted apart from connect errors: `stream_<kind>`.

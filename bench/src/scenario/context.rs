@@ -53,6 +53,8 @@ impl Live {
 pub struct RunContext {
     /// The stream endpoint, resolved once.
     pub stream: Target,
+    /// Reading clients of the run.
+    pub clients: usize,
     /// How events arrive.
     pub feed: Feed,
     /// What each client does.
@@ -65,6 +67,10 @@ pub struct RunContext {
     pub shards: Vec<Mutex<Shard>>,
     /// Counters for the timeline.
     pub live: Live,
+    /// Cancelled when rejoining clients must leave (the pause of [`super::plan::Action::Pause`]).
+    pub leave: CancellationToken,
+    /// Cancelled when they may come back.
+    pub rejoin: CancellationToken,
     /// Set when SIGTERM was sent to the server (stream-end latency is measured from it).
     pub shutdown_at: OnceLock<Instant>,
     /// Whether to spread source addresses over 127.0.0.0/8.
@@ -114,5 +120,9 @@ impl crate::measure::sampler::Counters for RunContext {
 
     fn open_streams(&self) -> u64 {
         Live::get(&self.live.open_streams)
+    }
+
+    fn steady(&self) -> bool {
+        Live::get(&self.live.connected_clients) + Live::get(&self.live.finished_clients) >= self.clients as u64
     }
 }

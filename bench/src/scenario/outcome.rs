@@ -55,6 +55,8 @@ pub struct Outcome {
     pub settled: Option<bool>,
     /// Server RSS over the run (peak with clients connected; end after they left).
     pub memory: Option<Memory>,
+    /// Server RSS (MiB) during the pause, after the first wave of clients left.
+    pub rss_after_leave_mb: Option<f64>,
     /// Frozen clients.
     pub frozen: FrozenOutcome,
     /// Graceful shutdown, when the plan had one.

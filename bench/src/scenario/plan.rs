@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::checks::CheckKind;
 use super::feed::Feed;
 use super::population::Population;
+use crate::measure::stats::Metric;
 use crate::target::ServerFlags;
 
 /// When the measured phase ends.
@@ -31,6 +32,10 @@ impl Stop {
 pub enum Action {
     /// Nothing.
     None,
+    /// Halfway through, every client leaves; once the server released their streams,
+    /// its RSS is read, and the clients come back for the second half
+    /// ([`super::population::Behaviour::Rejoin`]).
+    Pause,
     /// Send the embedded server SIGTERM this long after every client connected, then wait
     /// for every stream to end (needs the embedded server).
     Shutdown {
@@ -55,6 +60,13 @@ pub struct Plan {
     /// After the clients close, wait until the server released every stream (and fd)
     /// before reading its final figures.
     pub settle: bool,
+    /// Whether the report carries a memory trend (growth and slope). Off where a slope
+    /// means nothing (a burst; two waves of clients); RSS stays in the timeline and the
+    /// memory checks still see it.
+    pub track_memory: bool,
+    /// What to measure: the latencies reported (`None`: every one recorded). A scenario
+    /// about connecting reports connect latencies only, so gates judge what it is about.
+    pub latencies: Option<&'static [Metric]>,
     /// The scenario's absolute checks.
     pub checks: Vec<CheckKind>,
 }
@@ -69,6 +81,8 @@ impl Plan {
             action: Action::None,
             server: ServerFlags::default(),
             settle: true,
+            latencies: None,
+            track_memory: true,
             checks: Vec::new(),
         }
     }

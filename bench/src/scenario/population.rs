@@ -14,6 +14,9 @@ pub enum Behaviour {
         /// Time a stream is held before it is dropped.
         every: Duration,
     },
+    /// Hold, leave all together when the run pauses ([`crate::scenario::plan::Action::Pause`]),
+    /// and come back with new streams when it resumes.
+    Rejoin,
 }
 
 /// The clients of a scenario.

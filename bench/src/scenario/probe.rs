@@ -31,6 +31,19 @@ pub async fn wait_healthy(base: &Uri, limit: Duration) -> Result<(), ClientError
     }
 }
 
+/// Checks that something accepts TCP connections at `target`'s address.
+///
+/// # Errors
+/// [`ClientError::ConnectRefused`] and friends, or a timeout.
+pub async fn reachable(target: &Target) -> Result<(), ClientError> {
+    let addr = target.addr();
+    match tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(err)) => Err(ClientError::connect(addr, err)),
+        Err(_) => Err(ClientError::Timeout { phase: "connecting", after: PROBE_TIMEOUT }),
+    }
+}
+
 /// Probes an external target for `/metrics`, `/events` and `/publish`. The embedded
 /// server offers everything.
 pub async fn capabilities(base: &Uri, embedded: bool) -> Capabilities {

@@ -109,10 +109,10 @@ pub fn build(definition: &Definition, plan: &Plan, measured: Measured, labels: &
             comments: counts.comments,
         },
         throughput,
-        latency: latencies(&outcome),
+        latency: latencies(&outcome, plan.latencies),
         connections: connections(&outcome),
         cpu,
-        memory: outcome.memory.clone(),
+        memory: outcome.memory.clone().filter(|_| plan.track_memory),
         server: match (&outcome.server_start, &outcome.server_end) {
             (Some(start), Some(end)) => Some(ServerFigures { start: start.clone(), end: end.clone() }),
             _ => None,
@@ -122,11 +122,11 @@ pub fn build(definition: &Definition, plan: &Plan, measured: Measured, labels: &
     }
 }
 
-fn latencies(outcome: &Outcome) -> BTreeMap<String, Latency> {
+fn latencies(outcome: &Outcome, wanted: Option<&[Metric]>) -> BTreeMap<String, Latency> {
     let totals = &outcome.totals;
     let mut latency = BTreeMap::new();
     for metric in Metric::ALL {
-        if metric == Metric::InterEventCorrected {
+        if metric == Metric::InterEventCorrected || wanted.is_some_and(|w| !w.contains(&metric)) {
             continue;
         }
         let Some(hist) = totals.histogram(metric) else { continue };

@@ -125,18 +125,23 @@ pub async fn run_plan(plan: &Plan, spec: &TargetSpec) -> Result<RunResult, RunEr
         })
     };
     let stream = Target::resolve(&url(&plan.feed.path())?).await.map_err(unreachable)?;
+    probe::reachable(&stream).await.map_err(unreachable)?;
     let metrics_url = url("/metrics")?;
     let source = ServerSource {
         metrics: caps.metrics.then(|| metrics_url.clone()),
         pid: server.as_ref().map(EmbeddedServer::pid),
     };
-    let mut runner = Runner { plan, caps, server, source, base: base.clone() };
+    let mut runner = Runner { plan, signal_cpu: OnceLock::new(), pause_rss: OnceLock::new(), caps, server, source, base: base.clone() };
     let measured = runner.measure(stream).await?;
     Ok(RunResult::Done(Box::new(measured)))
 }
 
 struct Runner<'a> {
     plan: &'a Plan,
+    /// Server CPU (user, system) read just before SIGTERM, by the shutdown action.
+    signal_cpu: OnceLock<(f64, f64)>,
+    /// Server RSS read during the pause action.
+    pause_rss: OnceLock<f64>,
     caps: Capabilities,
     server: Option<EmbeddedServer>,
     source: ServerSource,
@@ -155,12 +160,15 @@ impl Runner<'_> {
         let stop = CancellationToken::new();
         let ctx = Arc::new(RunContext {
             stream,
+            clients,
             feed: plan.feed,
             behaviour: plan.population.behaviour,
             stop: stop.clone(),
             events_per_client: plan.stop.events_per_client,
             shards: (0..RunContext::shard_count(clients)).map(|_| Mutex::new(Shard::default())).collect(),
             live: Live::default(),
+            leave: CancellationToken::new(),
+            rejoin: CancellationToken::new(),
             shutdown_at: OnceLock::new(),
             spread_sources,
             connect_timeout: crate::client::DEFAULT_CONNECT_TIMEOUT,
@@ -175,6 +183,7 @@ impl Runner<'_> {
             Arc::clone(&ctx),
             self.source.clone(),
             sampler::interval_for(plan.stop.duration),
+            sampler::warmup_for(plan.stop.duration),
             sampler_stop.clone(),
         ));
 
@@ -189,20 +198,16 @@ impl Runner<'_> {
         // The measured phase: until the duration is over, every client is done, or the
         // shutdown action has ended every stream.
         let mut summaries = Vec::with_capacity(clients);
-        let mut server_cpu_end = None;
         {
             let deadline = tokio::time::sleep(plan.stop.duration);
             tokio::pin!(deadline);
-            let action = self.shutdown_action(&ctx);
+            let action = self.action(&ctx);
             tokio::pin!(action);
-            let mut action_done = !matches!(plan.action, Action::Shutdown { .. });
+            let mut action_done = plan.action == Action::None;
             loop {
                 tokio::select! {
                     () = &mut deadline => break,
-                    cpu = &mut action, if !action_done => {
-                        action_done = true;
-                        server_cpu_end = cpu;
-                    }
+                    () = &mut action, if !action_done => action_done = true,
                     joined = tasks.join_next() => match joined {
                         Some(Ok(summary)) => summaries.push(summary),
                         Some(Err(err)) => tracing::warn!(%err, "client task failed"),
@@ -220,9 +225,10 @@ impl Runner<'_> {
         tasks.abort_all();
         let wall = started.elapsed();
         let generator_cpu = generator.elapsed();
-        if server_cpu_end.is_none() {
-            server_cpu_end = self.source.cpu().await;
-        }
+        let server_cpu_end = match self.signal_cpu.get() {
+            Some(&cpu) => Some(cpu),
+            None => self.source.cpu().await,
+        };
         if let Some(publisher) = publisher {
             let _ = publisher.await;
         }
@@ -314,6 +320,7 @@ impl Runner<'_> {
             server_end,
             settled,
             memory,
+            rss_after_leave_mb: self.pause_rss.get().copied(),
             frozen: frozen_outcome,
             shutdown,
             early_ends,
@@ -412,17 +419,44 @@ impl Runner<'_> {
         })))
     }
 
+    /// The plan's mid-run action (never completes when there is none).
+    async fn action(&self, ctx: &Arc<RunContext>) {
+        match self.plan.action {
+            Action::None => std::future::pending().await,
+            Action::Pause => self.pause_action(ctx).await,
+            Action::Shutdown { .. } => self.shutdown_action(ctx).await,
+        }
+    }
+
+    /// The pause: halfway through, every client leaves; once the server released their
+    /// streams its RSS is read; then they come back.
+    async fn pause_action(&self, ctx: &Arc<RunContext>) {
+        tokio::time::sleep(self.plan.stop.duration / 2).await;
+        ctx.leave.cancel();
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        while Live::get(&ctx.live.open_streams) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if let Some(metrics) = &self.source.metrics {
+            probe::settle(metrics, None, SETTLE_TIMEOUT).await;
+        }
+        if let Some(rss) = self.source.resources().await.rss_mb {
+            let _ = self.pause_rss.set(rss);
+        }
+        ctx.rejoin.cancel();
+    }
+
     /// The shutdown action: once every client is connected and `after` passed, SIGTERM
-    /// the embedded server and wait until every stream ended. Returns the server's CPU
-    /// (user, system) read at the signal.
-    async fn shutdown_action(&self, ctx: &Arc<RunContext>) -> Option<(f64, f64)> {
-        let Action::Shutdown { after } = self.plan.action else {
-            return std::future::pending().await;
-        };
-        let server = self.server.as_ref()?;
+    /// the embedded server and wait until every stream ended. The server's CPU is read
+    /// just before the signal (afterwards the process is gone).
+    async fn shutdown_action(&self, ctx: &Arc<RunContext>) {
+        let Action::Shutdown { after } = self.plan.action else { return };
+        let Some(server) = self.server.as_ref() else { return };
         wait_connected(ctx, self.plan.population.clients as u64).await;
         tokio::time::sleep(after).await;
-        let cpu = self.source.cpu().await;
+        if let Some(cpu) = self.source.cpu().await {
+            let _ = self.signal_cpu.set(cpu);
+        }
         let _ = ctx.shutdown_at.set(Instant::now());
         if let Err(err) = server.terminate() {
             tracing::warn!(%err, "could not signal the server");
@@ -430,7 +464,6 @@ impl Runner<'_> {
         while Live::get(&ctx.live.open_streams) > 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        cpu
     }
 }
 

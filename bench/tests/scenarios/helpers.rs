@@ -4,6 +4,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// Serializes the tests that run whole suites, so they do not compete for the 2 cores.
+pub static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Holds [`HEAVY`] (a failed test poisoning it must not fail the others).
+pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Runs `sse-load` with `args`; kills it and panics after `limit`.
 pub fn sse_load(args: &[&str], limit: Duration) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sse-load"))
