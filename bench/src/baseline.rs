@@ -157,7 +157,7 @@ impl fmt::Display for Saved {
 ///
 /// # Errors
 /// [`BaselineError::InvalidName`] when the name is not a valid file stem
-/// ([`is_valid_file_stem`](crate::report::json::is_valid_file_stem)).
+/// ([`is_valid_file_stem`]).
 pub fn path_for(dir: &Path, scenario: &str) -> Result<PathBuf, BaselineError> {
     if !is_valid_file_stem(scenario) {
         return Err(BaselineError::InvalidName(scenario.to_owned()));

@@ -12,8 +12,8 @@
 //!
 //! ## Relative checks
 //! Latency p99, throughput and memory growth are compared with the baseline. Latency means the
-//! scenario's *primary* latency ([`ScenarioReport::primary_latency`]): `publish_to_receive` when
-//! measured, else `inter_event`, else `time_to_first_event`. A change is a regression only when it is
+//! scenario's *primary* latency ([`primary_latency`]): `publish_to_receive` when measured, else
+//! `inter_event`, else `time_to_first_event`. A change is a regression only when it is
 //! past the percentage threshold **and** larger than the absolute floor ([`Thresholds`]), so a
 //! 0.1 ms → 0.2 ms p99 on loopback is not called +100%. Without a baseline, or with one recorded
 //! under another profile, relative checks are skipped and a note-finding says so.
@@ -23,6 +23,8 @@
 //!
 //! A [`Status::Warn`] is not a failure: only [`Status::Fail`] makes `--fail-on-regression` exit
 //! with the regression code.
+//!
+//! [`primary_latency`]: crate::report::ScenarioReport::primary_latency
 
 mod judge;
 mod thresholds;

@@ -1,6 +1,6 @@
 //! Self-contained HTML report of one scenario: summary tables, inline SVG charts, gate findings.
 //!
-//! The page structure is one template ([`TEMPLATE`]) with `{{name}}` placeholders; this module
+//! The page structure is one template (`TEMPLATE`) with `{{name}}` placeholders; this module
 //! renders the pieces (tables, charts) and fills them in. Every piece of text from the report is
 //! escaped; the SVG comes from `plotters`, which escapes its own text. No external assets: the file
 //! can be mailed or attached to a CI run as is.
