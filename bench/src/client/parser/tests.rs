@@ -384,6 +384,97 @@ fn encodable_event() -> impl Strategy<Value = (Option<String>, Option<String>, V
     )
 }
 
+/// The standard's algorithm written as literally as possible, over the whole input at
+/// once: split into lines first, then interpret them. The streaming parser must agree.
+fn reference(input: &[u8]) -> (Vec<Owned>, Option<String>) {
+    let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
+    let mut lines = Vec::new();
+    let (mut start, mut i) = (0, 0);
+    while i < input.len() {
+        if input[i] == b'\r' || input[i] == b'\n' {
+            lines.push(&input[start..i]);
+            if input[i] == b'\r' && input.get(i + 1) == Some(&b'\n') {
+                i += 1;
+            }
+            start = i + 1;
+        }
+        i += 1;
+    }
+    // Bytes after the last line end form an incomplete line: discarded at the end.
+    let lossy = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
+    let (mut items, mut data, mut event_type) = (Vec::new(), Vec::new(), String::new());
+    let (mut id_buffer, mut last_id) = (String::new(), String::new());
+    for line in lines {
+        if line.is_empty() {
+            last_id = id_buffer.clone();
+            if !data.is_empty() {
+                if data.last() == Some(&b'\n') {
+                    data.pop();
+                }
+                let event = if event_type.is_empty() {
+                    "message".to_owned()
+                } else {
+                    event_type.clone()
+                };
+                let id = (!last_id.is_empty()).then(|| last_id.clone());
+                items.push(Owned::Event {
+                    id,
+                    event,
+                    data: std::mem::take(&mut data),
+                });
+            }
+            data.clear();
+            event_type.clear();
+        } else if line[0] == b':' {
+            items.push(Owned::Comment(line[1..].to_vec()));
+        } else {
+            let (field, value) = match line.iter().position(|&b| b == b':') {
+                Some(colon) => {
+                    let value = &line[colon + 1..];
+                    (
+                        &line[..colon],
+                        if value.first() == Some(&b' ') {
+                            &value[1..]
+                        } else {
+                            value
+                        },
+                    )
+                }
+                None => (line, &line[line.len()..]),
+            };
+            match field {
+                b"event" => event_type = lossy(value),
+                b"data" => {
+                    data.extend_from_slice(value);
+                    data.push(b'\n');
+                }
+                b"id" if !value.contains(&0) => id_buffer = lossy(value),
+                b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                    items.push(Owned::Retry(lossy(value).parse().unwrap_or(u64::MAX)));
+                }
+                _ => {}
+            }
+        }
+    }
+    (items, (!last_id.is_empty()).then_some(last_id))
+}
+
+#[test]
+fn reference_model_agrees_on_a_known_stream() {
+    let input = b"\xEF\xBB\xBF: c\r\nid: 1\revent: e\ndata: a\r\ndata\n\nretry: 7\n\ndata: b\n";
+    let (items, last_id) = reference(input);
+    assert_eq!(
+        items,
+        [
+            Owned::Comment(b" c".to_vec()),
+            ev(Some("1"), "e", "a\n"),
+            Owned::Retry(7)
+        ]
+    );
+    assert_eq!(last_id.as_deref(), Some("1"));
+    assert_eq!(parse(input), items);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -404,6 +495,18 @@ proptest! {
         let split = parse_chunks(&mut parser, split_at_cuts(&input, &cuts).iter().map(Vec::as_slice));
         prop_assert_eq!(&split, &whole);
         prop_assert_eq!(parse_bytewise(&input), whole);
+    }
+
+    #[test]
+    fn streaming_parser_matches_the_reference_model(
+        input in prop_oneof![sse_like_bytes(), prop::collection::vec(any::<u8>(), 0..256)],
+        cuts in prop::collection::vec(any::<usize>(), 0..16),
+    ) {
+        let (expected, expected_last_id) = reference(&input);
+        let mut parser = Parser::new();
+        let items = parse_chunks(&mut parser, split_at_cuts(&input, &cuts).iter().map(Vec::as_slice));
+        prop_assert_eq!(items, expected);
+        prop_assert_eq!(parser.last_event_id(), expected_last_id.as_deref());
     }
 
     #[test]
