@@ -181,16 +181,21 @@ enum Cell {
     Num(String),
 }
 
-/// An HTML table; `rows` carry an optional row class (`warn`, `fail`).
+/// An HTML table (no header row when `head` is empty); `rows` carry an optional row class
+/// (`warn`, `fail`).
 fn table(head: &[&str], rows: Vec<(Option<&str>, Vec<Cell>)>) -> String {
     if rows.is_empty() {
         return r#"<p class="empty">none</p>"#.to_owned();
     }
-    let mut out = String::from("<table><thead><tr>");
-    for h in head {
-        out.push_str(&format!("<th>{}</th>", html_escape(h)));
+    let mut out = String::from("<table>");
+    if !head.is_empty() {
+        out.push_str("<thead><tr>");
+        for h in head {
+            out.push_str(&format!("<th>{}</th>", html_escape(h)));
+        }
+        out.push_str("</tr></thead>");
     }
-    out.push_str("</tr></thead><tbody>\n");
+    out.push_str("<tbody>\n");
     for (class, cells) in rows {
         match class {
             Some(class) => out.push_str(&format!(r#"<tr class="{class}">"#)),
@@ -208,10 +213,10 @@ fn table(head: &[&str], rows: Vec<(Option<&str>, Vec<Cell>)>) -> String {
     out
 }
 
-/// A two-column name/value table.
+/// A two-column name/value table without a header row.
 fn pairs(rows: Vec<(String, String)>) -> String {
     table(
-        &["", ""],
+        &[],
         rows.into_iter()
             .map(|(k, v)| (None, vec![Cell::Text(k), Cell::Num(v)]))
             .collect(),
@@ -453,12 +458,11 @@ fn server_table(r: &ScenarioReport) -> String {
 }
 
 fn parameters_table(r: &ScenarioReport) -> String {
-    pairs(
-        r.parameters
-            .iter()
-            .map(|(k, v)| (k.clone(), v.to_string()))
-            .collect(),
-    )
+    let shown = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    pairs(r.parameters.iter().map(|(k, v)| (k.clone(), shown(v))).collect())
 }
 
 fn environment_table(r: &ScenarioReport) -> String {
@@ -512,5 +516,9 @@ mod tests {
         );
         assert!(page.contains(r#"class="verdict warn""#));
         assert!(!page.contains("{{"), "every placeholder filled");
+        assert!(
+            !page.contains("<th></th>"),
+            "name/value tables have no empty header row"
+        );
     }
 }
