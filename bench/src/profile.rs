@@ -145,14 +145,21 @@ mod tests {
         assert_eq!(Profile::Smoke.scale(smoke, Overrides::default()), smoke);
         assert_eq!(Profile::Large.scale(smoke, Overrides::default()).clients, 10_000);
         assert_eq!(
-            Profile::Large.scale(Scale::new(500, 3), Overrides::default()).clients,
+            Profile::Large
+                .scale(Scale::new(500, 3), Overrides::default())
+                .clients,
             MAX_PROFILE_CLIENTS
         );
         assert_eq!(
             Profile::Soak.scale(smoke, Overrides::default()).duration,
             Duration::from_secs(240)
         );
-        assert_eq!(Profile::Large.scale(Scale::new(1, 3), Overrides::default()).clients, 1);
+        assert_eq!(
+            Profile::Large
+                .scale(Scale::new(1, 3), Overrides::default())
+                .clients,
+            1
+        );
     }
 
     #[test]
@@ -162,7 +169,13 @@ mod tests {
             duration: Some(Duration::from_millis(500)),
         };
         let scale = Profile::Medium.scale(Scale::new(100, 4), overrides);
-        assert_eq!(scale, Scale { clients: 7, duration: Duration::from_millis(500) });
+        assert_eq!(
+            scale,
+            Scale {
+                clients: 7,
+                duration: Duration::from_millis(500)
+            }
+        );
         assert_eq!(Profile::Medium.label(overrides), "custom");
         assert_eq!(Profile::Medium.label(Overrides::default()), "medium");
     }
@@ -172,6 +185,12 @@ mod tests {
         for profile in Profile::ALL {
             assert_eq!(profile.name().parse::<Profile>().unwrap(), profile);
         }
-        assert!("huge".parse::<Profile>().unwrap_err().to_string().contains("smoke"));
+        assert!(
+            "huge"
+                .parse::<Profile>()
+                .unwrap_err()
+                .to_string()
+                .contains("smoke")
+        );
     }
 }

@@ -44,7 +44,9 @@ pub enum TargetError {
         source: std::io::Error,
     },
     /// The child did not print its address.
-    #[error("the embedded server did not report its address within {0:?} (it printed: {1:?}); run with RUST_LOG=info to see its log")]
+    #[error(
+        "the embedded server did not report its address within {0:?} (it printed: {1:?}); run with RUST_LOG=info to see its log"
+    )]
     NoAddress(Duration, String),
     /// The child exited before serving.
     #[error("the embedded server exited before serving: {0}")]
@@ -197,11 +199,18 @@ impl EmbeddedServer {
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let url = format!("http://{addr}").parse::<Uri>().map_err(|err| TargetError::BadUrl {
-            url: addr.to_string(),
-            reason: err.to_string(),
-        })?;
-        Ok(Self { child, pid, addr, url })
+        let url = format!("http://{addr}")
+            .parse::<Uri>()
+            .map_err(|err| TargetError::BadUrl {
+                url: addr.to_string(),
+                reason: err.to_string(),
+            })?;
+        Ok(Self {
+            child,
+            pid,
+            addr,
+            url,
+        })
     }
 
     /// The child's process id (for `/proc/<pid>`).
@@ -288,7 +297,9 @@ pub fn parse_target_url(raw: &str) -> Result<Uri, TargetError> {
         return Err(bad("the URL has no host"));
     }
     if uri.path() != "/" && !uri.path().is_empty() {
-        return Err(bad("give the server's base URL, without a path (scenarios pick /sse, /events, ...)"));
+        return Err(bad(
+            "give the server's base URL, without a path (scenarios pick /sse, /events, ...)",
+        ));
     }
     let base = format!("http://{}", uri.authority().map_or("", |a| a.as_str()));
     base.parse().map_err(|_| bad("not a URL"))
@@ -309,14 +320,38 @@ mod tests {
 
     #[test]
     fn target_urls_are_checked() {
-        assert_eq!(parse_target_url("http://127.0.0.1:8000").unwrap().to_string(), "http://127.0.0.1:8000/");
-        assert_eq!(parse_target_url("http://localhost:9/").unwrap().to_string(), "http://localhost:9/");
-        assert!(parse_target_url("https://x").unwrap_err().to_string().contains("https"));
-        assert!(parse_target_url("127.0.0.1:8000").unwrap_err().to_string().contains("http://"));
-        assert!(parse_target_url("http://h/sse").unwrap_err().to_string().contains("without a path"));
+        assert_eq!(
+            parse_target_url("http://127.0.0.1:8000").unwrap().to_string(),
+            "http://127.0.0.1:8000/"
+        );
+        assert_eq!(
+            parse_target_url("http://localhost:9/").unwrap().to_string(),
+            "http://localhost:9/"
+        );
+        assert!(
+            parse_target_url("https://x")
+                .unwrap_err()
+                .to_string()
+                .contains("https")
+        );
+        assert!(
+            parse_target_url("127.0.0.1:8000")
+                .unwrap_err()
+                .to_string()
+                .contains("http://")
+        );
+        assert!(
+            parse_target_url("http://h/sse")
+                .unwrap_err()
+                .to_string()
+                .contains("without a path")
+        );
         assert!(parse_target_url("").is_err());
         let base = parse_target_url("http://127.0.0.1:8000").unwrap();
-        assert_eq!(join(&base, "/sse?delay=0").unwrap().to_string(), "http://127.0.0.1:8000/sse?delay=0");
+        assert_eq!(
+            join(&base, "/sse?delay=0").unwrap().to_string(),
+            "http://127.0.0.1:8000/sse?delay=0"
+        );
     }
 
     #[test]
@@ -327,8 +362,22 @@ mod tests {
             publish_rate: Some(100.0),
             ..ServerFlags::default()
         };
-        let args: Vec<String> = flags.to_args().into_iter().map(|a| a.into_string().unwrap()).collect();
-        assert_eq!(args, ["--bind", "127.0.0.1:0", "--send-timeout", "2000ms", "--publish-rate", "100"]);
+        let args: Vec<String> = flags
+            .to_args()
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "--bind",
+                "127.0.0.1:0",
+                "--send-timeout",
+                "2000ms",
+                "--publish-rate",
+                "100"
+            ]
+        );
         let parsed = sse_server::Args::try_parse_from(std::iter::once("x".to_owned()).chain(args));
         assert!(parsed.is_ok(), "{parsed:?}");
     }

@@ -49,16 +49,28 @@ fn list_names_every_scenario_once() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.lines().count(), SCENARIOS.len());
     for name in SCENARIOS {
-        assert!(stdout.lines().any(|l| l.starts_with(name)), "{name} missing from:\n{stdout}");
+        assert!(
+            stdout.lines().any(|l| l.starts_with(name)),
+            "{name} missing from:\n{stdout}"
+        );
     }
 }
 
 #[test]
 fn bad_input_is_a_usage_error_not_a_panic() {
-    for args in [&["--scenario", "nope"][..], &["--profile", "huge"], &["--target", "ftp://x"], &["--repeat", "0"]] {
+    for args in [
+        &["--scenario", "nope"][..],
+        &["--profile", "huge"],
+        &["--target", "ftp://x"],
+        &["--repeat", "0"],
+    ] {
         let out = sse_load(args, Duration::from_secs(10));
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
-        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{}", text(&out));
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+            "{}",
+            text(&out)
+        );
     }
     let out = sse_load(&["--help"], Duration::from_secs(10));
     assert!(out.status.success());
@@ -68,16 +80,33 @@ fn bad_input_is_a_usage_error_not_a_panic() {
 #[test]
 fn unreachable_target_is_an_error() {
     // Bind and drop a listener: nothing listens on that port afterwards.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{port}");
     let out_dir = dir.path().join("out");
     let out = sse_load(
-        &["--target", &url, "--scenario", "throughput-single", "--duration", "1s", "--output-dir", out_dir.to_str().unwrap()],
+        &[
+            "--target",
+            &url,
+            "--scenario",
+            "throughput-single",
+            "--duration",
+            "1s",
+            "--output-dir",
+            out_dir.to_str().unwrap(),
+        ],
         Duration::from_secs(30),
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not reachable"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not reachable"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -88,10 +117,14 @@ fn every_scenario_runs_at_tiny_scale_and_reports_match_the_schema() {
     let baselines = dir.path().join("baselines");
     let out = sse_load(
         &[
-            "--duration", "1s",
-            "--clients", "4",
-            "--output-dir", out_dir.to_str().unwrap(),
-            "--baselines-dir", baselines.to_str().unwrap(),
+            "--duration",
+            "1s",
+            "--clients",
+            "4",
+            "--output-dir",
+            out_dir.to_str().unwrap(),
+            "--baselines-dir",
+            baselines.to_str().unwrap(),
         ],
         Duration::from_secs(150),
     );
@@ -99,14 +132,22 @@ fn every_scenario_runs_at_tiny_scale_and_reports_match_the_schema() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let validator = schema();
     for name in SCENARIOS {
-        assert!(stdout.contains(name), "{name} missing from the summary:\n{stdout}");
+        assert!(
+            stdout.contains(name),
+            "{name} missing from the summary:\n{stdout}"
+        );
         let r = report(&validator, &out_dir, name);
         assert_eq!(r["scenario"], name);
         assert_eq!(r["profile"], "custom");
         assert!(r["target"]["embedded"].as_bool().unwrap());
         assert!(out_dir.join(format!("{name}.html")).exists());
         for check_name in COUNT_CHECKS {
-            assert_ne!(check(&r, check_name), Some(false), "{name}: check {check_name} failed: {}", r["checks"]);
+            assert_ne!(
+                check(&r, check_name),
+                Some(false),
+                "{name}: check {check_name} failed: {}",
+                r["checks"]
+            );
         }
         assert!(r["timeline"].as_array().unwrap().len() <= 600);
         assert!(num(&r, "/cpu/generator_seconds") > 0.0, "{name}");
@@ -116,10 +157,16 @@ fn every_scenario_runs_at_tiny_scale_and_reports_match_the_schema() {
     let r = report(&validator, &out_dir, "throughput-single");
     assert!(num(&r, "/events/received") > 0.0);
     assert!(r["latency"]["inter_event"]["count"].as_u64().unwrap() > 0);
-    assert!(r["cpu"]["server_seconds"].as_f64().is_some(), "embedded server CPU from /proc");
+    assert!(
+        r["cpu"]["server_seconds"].as_f64().is_some(),
+        "embedded server CPU from /proc"
+    );
 
     let r = report(&validator, &out_dir, "inter-event-latency");
-    assert!(r["latency"]["inter_event"]["corrected"].is_object(), "fixed schedule: corrected figures");
+    assert!(
+        r["latency"]["inter_event"]["corrected"].is_object(),
+        "fixed schedule: corrected figures"
+    );
 
     let r = report(&validator, &out_dir, "fanout");
     assert!(num(&r, "/latency/publish_to_receive/count") > 0.0);
@@ -130,7 +177,11 @@ fn every_scenario_runs_at_tiny_scale_and_reports_match_the_schema() {
 
     let r = report(&validator, &out_dir, "backpressure");
     let frozen = num(&r, "/parameters/frozen_clients");
-    assert!(num(&r, "/server/end/clients_evicted") >= frozen, "every frozen client evicted: {}", r["checks"]);
+    assert!(
+        num(&r, "/server/end/clients_evicted") >= frozen,
+        "every frozen client evicted: {}",
+        r["checks"]
+    );
 
     let r = report(&validator, &out_dir, "graceful-shutdown");
     assert_eq!(num(&r, "/connections/ended_reset"), 0.0, "{}", r["checks"]);
@@ -156,10 +207,14 @@ fn the_gate_fails_against_a_deliberately_slowed_server() {
     let out_dir = dir.path().join("results");
     let baselines = dir.path().join("baselines");
     let common = [
-        "--scenario", "throughput-single",
-        "--duration", "1s",
-        "--output-dir", out_dir.to_str().unwrap(),
-        "--baselines-dir", baselines.to_str().unwrap(),
+        "--scenario",
+        "throughput-single",
+        "--duration",
+        "1s",
+        "--output-dir",
+        out_dir.to_str().unwrap(),
+        "--baselines-dir",
+        baselines.to_str().unwrap(),
     ];
     let record: Vec<&str> = common.iter().copied().chain(["--update-baseline"]).collect();
     let out = sse_load(&record, Duration::from_secs(60));
@@ -180,6 +235,15 @@ fn the_gate_fails_against_a_deliberately_slowed_server() {
         ])
         .collect();
     let out = sse_load(&slowed, Duration::from_secs(60));
-    assert_eq!(out.status.code(), Some(3), "regression exit code expected: {}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL"), "{}", text(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "regression exit code expected: {}",
+        text(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("FAIL"),
+        "{}",
+        text(&out)
+    );
 }

@@ -55,7 +55,10 @@ fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<u8> {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let mut stdout = std::io::stdout().lock();
     match mode {
         Mode::List => stdout.write_all(cli::list().as_bytes())?,

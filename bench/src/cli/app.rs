@@ -94,10 +94,12 @@ pub async fn run(config: &RunConfig) -> Result<Verdict, AppError> {
         let mut runs = Vec::new();
         for repeat in 1..=config.repeat {
             progress.set_message(format!("{} ({repeat}/{})", definition.name, config.repeat));
-            let result = run_plan(&plan, &config.target).await.map_err(|source| AppError::Run {
-                scenario: definition.name,
-                source,
-            })?;
+            let result = run_plan(&plan, &config.target)
+                .await
+                .map_err(|source| AppError::Run {
+                    scenario: definition.name,
+                    source,
+                })?;
             progress.inc(1);
             match result {
                 RunResult::Skipped(reason) => {
@@ -106,7 +108,11 @@ pub async fn run(config: &RunConfig) -> Result<Verdict, AppError> {
                     break;
                 }
                 RunResult::Done(measured) => {
-                    let labels = Labels { profile, repeat, environment: &environment };
+                    let labels = Labels {
+                        profile,
+                        repeat,
+                        environment: &environment,
+                    };
                     runs.push(build(definition, &plan, *measured, &labels));
                 }
             }
@@ -159,7 +165,9 @@ fn progress_bar(len: u64) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+    {
         bar.set_style(style);
     }
     bar.enable_steady_tick(Duration::from_millis(200));

@@ -117,11 +117,18 @@ fn select_scenarios(names: &[String]) -> Result<Vec<&'static Definition>, Config
         if scenario::find(name).is_none() {
             return Err(ConfigError::UnknownScenario {
                 name: name.clone(),
-                known: scenario::ALL.iter().map(|d| d.name).collect::<Vec<_>>().join(", "),
+                known: scenario::ALL
+                    .iter()
+                    .map(|d| d.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         }
     }
-    Ok(scenario::ALL.iter().filter(|d| names.iter().any(|n| n == d.name)).collect())
+    Ok(scenario::ALL
+        .iter()
+        .filter(|d| names.iter().any(|n| n == d.name))
+        .collect())
 }
 
 /// Thresholds: defaults, then the file, then the flags; validated once.
@@ -158,12 +165,16 @@ mod tests {
     use clap::Parser as _;
 
     fn mode(args: &[&str]) -> Result<Mode, ConfigError> {
-        Mode::from_flags(Flags::try_parse_from(std::iter::once("sse-load").chain(args.iter().copied())).unwrap())
+        Mode::from_flags(
+            Flags::try_parse_from(std::iter::once("sse-load").chain(args.iter().copied())).unwrap(),
+        )
     }
 
     #[test]
     fn defaults_run_every_scenario_embedded() {
-        let Mode::Run(config) = mode(&[]).unwrap() else { panic!("expected a run") };
+        let Mode::Run(config) = mode(&[]).unwrap() else {
+            panic!("expected a run")
+        };
         assert_eq!(config.scenarios.len(), scenario::ALL.len());
         assert!(matches!(config.target, TargetSpec::Embedded(_)));
         assert_eq!(config.thresholds, Thresholds::default());
@@ -172,7 +183,15 @@ mod tests {
 
     #[test]
     fn scenarios_are_checked_and_kept_in_suite_order() {
-        let Mode::Run(config) = mode(&["--scenario", "burst", "--scenario", "fanout", "--scenario", "burst"]).unwrap() else {
+        let Mode::Run(config) = mode(&[
+            "--scenario",
+            "burst",
+            "--scenario",
+            "fanout",
+            "--scenario",
+            "burst",
+        ])
+        .unwrap() else {
             panic!("expected a run")
         };
         let names: Vec<_> = config.scenarios.iter().map(|d| d.name).collect();
@@ -188,7 +207,7 @@ mod tests {
         };
         assert_eq!(config.thresholds.latency_p99_warn_pct, 10.0);
         assert_eq!(config.thresholds.lost_events_fail, 3);
-        assert!(mode(&["--p99-warn-pct", "-5"]).is_err());
+        assert!(mode(&["--p99-warn-pct=-5"]).is_err());
         assert!(mode(&["--error-rate-fail", "2"]).is_err());
     }
 
@@ -196,7 +215,9 @@ mod tests {
     fn bad_target_is_a_clear_error() {
         let err = mode(&["--target", "localhost:8000"]).unwrap_err().to_string();
         assert!(err.contains("http://"), "{err}");
-        let Mode::Run(config) = mode(&["--target", "http://127.0.0.1:9"]).unwrap() else { panic!() };
+        let Mode::Run(config) = mode(&["--target", "http://127.0.0.1:9"]).unwrap() else {
+            panic!()
+        };
         assert!(matches!(config.target, TargetSpec::External(_)));
     }
 }

@@ -115,7 +115,13 @@ pub struct Flags {
     pub lost_events_fail: Option<u64>,
 
     /// Test only: an extra flag for the embedded server, e.g. `--embedded-server-arg=--test-frame-delay=5ms`.
-    #[arg(long, value_name = "FLAG", hide = true, allow_hyphen_values = true, conflicts_with = "target")]
+    #[arg(
+        long,
+        value_name = "FLAG",
+        hide = true,
+        allow_hyphen_values = true,
+        conflicts_with = "target"
+    )]
     pub embedded_server_arg: Vec<String>,
 }
 
@@ -153,9 +159,11 @@ mod tests {
 
     #[test]
     fn hidden_server_flag_takes_hyphen_values() {
-        let flags = Flags::try_parse_from(["sse-load", "--embedded-server-arg", "--test-frame-delay=5ms"]).unwrap();
+        let flags =
+            Flags::try_parse_from(["sse-load", "--embedded-server-arg", "--test-frame-delay=5ms"]).unwrap();
         assert_eq!(flags.embedded_server_arg, ["--test-frame-delay=5ms"]);
-        let err = Flags::try_parse_from(["sse-load", "--target", "http://x", "--embedded-server-arg=-x"]).unwrap_err();
+        let err = Flags::try_parse_from(["sse-load", "--target", "http://x", "--embedded-server-arg=-x"])
+            .unwrap_err();
         assert_eq!(err.exit_code(), 2);
     }
 

@@ -49,5 +49,9 @@ pub fn compare_files(a: &Path, b: &Path) -> Result<String, ReportError> {
 
 /// The exit code of a finished run.
 pub fn exit_code(verdict: app::Verdict, fail_on_regression: bool) -> u8 {
-    if verdict.regression && fail_on_regression { EXIT_REGRESSION } else { EXIT_OK }
+    if verdict.regression && fail_on_regression {
+        EXIT_REGRESSION
+    } else {
+        EXIT_OK
+    }
 }

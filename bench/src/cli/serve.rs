@@ -30,7 +30,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), ServeError> {
     let config = sse_server::Config::from(sse_server::Args::try_parse_from(argv)?);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(sse_server::run_until_signal(config, |addr| {
         // stdout is line-buffered: the parent sees the line at once.

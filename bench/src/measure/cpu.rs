@@ -78,7 +78,8 @@ impl CpuStopwatch {
 /// Whether the generator, not the server, limited the run: it used more CPU than the
 /// server, or more than 90 % of a core.
 pub fn generator_bound(generator: CpuSpent, server_seconds: Option<f64>) -> bool {
-    generator.cores() > 0.9 || server_seconds.is_some_and(|server| generator.seconds > server && generator.seconds > 0.05)
+    generator.cores() > 0.9
+        || server_seconds.is_some_and(|server| generator.seconds > server && generator.seconds > 0.05)
 }
 
 /// Nanoseconds of CPU per event, `None` without events.
@@ -108,8 +109,14 @@ mod tests {
 
     #[test]
     fn bound_rules() {
-        let busy = CpuSpent { seconds: 0.95, wall: Duration::from_secs(1) };
-        let light = CpuSpent { seconds: 0.2, wall: Duration::from_secs(1) };
+        let busy = CpuSpent {
+            seconds: 0.95,
+            wall: Duration::from_secs(1),
+        };
+        let light = CpuSpent {
+            seconds: 0.2,
+            wall: Duration::from_secs(1),
+        };
         assert!(generator_bound(busy, None));
         assert!(generator_bound(light, Some(0.1)));
         assert!(!generator_bound(light, Some(0.5)));

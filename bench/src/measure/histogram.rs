@@ -22,7 +22,9 @@ pub fn new_histogram() -> Histogram<u64> {
 
 /// Microseconds of `d`, clamped to the histogram range.
 pub fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(MAX_MICROS).clamp(1, MAX_MICROS)
+    u64::try_from(d.as_micros())
+        .unwrap_or(MAX_MICROS)
+        .clamp(1, MAX_MICROS)
 }
 
 /// Records `d` (saturating at the range).
@@ -33,7 +35,12 @@ pub fn record(hist: &mut Histogram<u64>, d: Duration) {
 /// Records `d` into `hist`, and into `corrected` with coordinated-omission correction
 /// for an intended interval of `expected` between samples: a gap of k intervals also
 /// records the k-1 samples the schedule would have produced meanwhile.
-pub fn record_with_schedule(hist: &mut Histogram<u64>, corrected: &mut Histogram<u64>, d: Duration, expected: Duration) {
+pub fn record_with_schedule(
+    hist: &mut Histogram<u64>,
+    corrected: &mut Histogram<u64>,
+    d: Duration,
+    expected: Duration,
+) {
     let value = micros(d);
     hist.saturating_record(value);
     // The value is clamped into range, so only an interval of 0 could be rejected.
@@ -69,7 +76,12 @@ mod tests {
         let mut raw = new_histogram();
         let mut corrected = new_histogram();
         // One 100 ms stall on a 10 ms schedule: 9 more samples the schedule implies.
-        record_with_schedule(&mut raw, &mut corrected, Duration::from_millis(100), Duration::from_millis(10));
+        record_with_schedule(
+            &mut raw,
+            &mut corrected,
+            Duration::from_millis(100),
+            Duration::from_millis(10),
+        );
         assert_eq!(raw.len(), 1);
         assert_eq!(corrected.len(), 10);
         let mut merged = new_histogram();

@@ -9,9 +9,9 @@
 
 pub mod cpu;
 pub mod histogram;
+pub mod sampler;
 pub mod sequence;
+pub mod server;
 pub mod slope;
 pub mod stats;
 pub mod timeline;
-pub mod sampler;
-pub mod server;

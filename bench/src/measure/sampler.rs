@@ -65,7 +65,11 @@ pub async fn run<C: Counters>(
         let now = Instant::now();
         let events = counters.events();
         let dt = now.duration_since(last_at).as_secs_f64();
-        let rate = if dt > 0.0 { (events - last_events) as f64 / dt } else { 0.0 };
+        let rate = if dt > 0.0 {
+            (events - last_events) as f64 / dt
+        } else {
+            0.0
+        };
         (last_events, last_at) = (events, now);
         let resources = server.resources().await;
         let t = now.duration_since(started).as_secs_f64();

@@ -123,7 +123,8 @@ impl SequenceTracker {
             let carry = if bits == 0 {
                 0
             } else {
-                i.checked_sub(words + 1).map_or(0, |j| self.seen[j] >> (64 - bits))
+                i.checked_sub(words + 1)
+                    .map_or(0, |j| self.seen[j] >> (64 - bits))
             };
             self.seen[i] = if bits == 0 { lower } else { (lower << bits) | carry };
         }
@@ -146,7 +147,13 @@ mod tests {
     fn in_order_is_clean() {
         let ids: Vec<u64> = (1..=5000).collect();
         let c = run(Some(1), &ids);
-        assert_eq!(c, SequenceCounts { received: 5000, ..Default::default() });
+        assert_eq!(
+            c,
+            SequenceCounts {
+                received: 5000,
+                ..Default::default()
+            }
+        );
     }
 
     #[test]

@@ -27,7 +27,9 @@ mod tests {
 
     #[test]
     fn slope_of_a_line_and_of_noise() {
-        let line: Vec<(f64, f64)> = (0..10).map(|i| (f64::from(i), 3.0 + 0.5 * f64::from(i))).collect();
+        let line: Vec<(f64, f64)> = (0..10)
+            .map(|i| (f64::from(i), 3.0 + 0.5 * f64::from(i)))
+            .collect();
         let slope = least_squares_slope(line.iter().copied()).unwrap();
         assert!((slope - 0.5).abs() < 1e-9);
         let flat = [(0.0, 1.0), (1.0, 2.0), (2.0, 1.0), (3.0, 2.0)];
@@ -60,7 +62,8 @@ impl SlopeAccumulator {
     /// The slope so far, `None` with fewer than two distinct x values.
     pub fn slope(&self) -> Option<f64> {
         let denominator = self.n * self.sxx - self.sx * self.sx;
-        (self.n >= 2.0 && denominator.abs() > f64::EPSILON).then(|| (self.n * self.sxy - self.sx * self.sy) / denominator)
+        (self.n >= 2.0 && denominator.abs() > f64::EPSILON)
+            .then(|| (self.n * self.sxy - self.sx * self.sy) / denominator)
     }
 }
 
@@ -70,7 +73,14 @@ mod accumulator_tests {
 
     #[test]
     fn running_sums_match_the_batch_slope() {
-        let points: Vec<(f64, f64)> = (0..50).map(|i| (f64::from(i) * 0.25, 10.0 + 0.1 * f64::from(i % 7) + 0.02 * f64::from(i))).collect();
+        let points: Vec<(f64, f64)> = (0..50)
+            .map(|i| {
+                (
+                    f64::from(i) * 0.25,
+                    10.0 + 0.1 * f64::from(i % 7) + 0.02 * f64::from(i),
+                )
+            })
+            .collect();
         let mut acc = SlopeAccumulator::default();
         for &(x, y) in &points {
             acc.push(x, y);

@@ -74,10 +74,16 @@ impl Metric {
             Self::InterEvent | Self::InterEventCorrected => {
                 "client: receive time of an event -> receive time of the next event on the same stream"
             }
-            Self::PublishToReceive => "server publish stamp (t=unix-nanos in the data) -> client parse time, same host clock",
+            Self::PublishToReceive => {
+                "server publish stamp (t=unix-nanos in the data) -> client parse time, same host clock"
+            }
             Self::StreamEnd => "generator sent SIGTERM to the server -> client saw its stream end",
-            Self::ReconnectGap => "client dropped its stream -> first event on the stream resumed with Last-Event-ID",
-            Self::Eviction => "frozen client connected -> server counted it evicted (/metrics clients_evicted, polled)",
+            Self::ReconnectGap => {
+                "client dropped its stream -> first event on the stream resumed with Last-Event-ID"
+            }
+            Self::Eviction => {
+                "frozen client connected -> server counted it evicted (/metrics clients_evicted, polled)"
+            }
         }
     }
 
@@ -162,7 +168,8 @@ impl Shard {
     pub fn record_scheduled(&mut self, gap: Duration, expected: Duration) {
         let raw = self.histograms[Metric::InterEvent.index()].get_or_insert_with(histogram::new_histogram);
         raw.saturating_record(micros(gap));
-        let corrected = self.histograms[Metric::InterEventCorrected.index()].get_or_insert_with(histogram::new_histogram);
+        let corrected =
+            self.histograms[Metric::InterEventCorrected.index()].get_or_insert_with(histogram::new_histogram);
         if corrected.record_correct(micros(gap), micros(expected)).is_err() {
             corrected.saturating_record(micros(gap));
         }
@@ -298,7 +305,7 @@ impl Totals {
 
     /// The merged histogram of `metric`, if anything was recorded.
     pub fn histogram(&self, metric: Metric) -> Option<&Histogram<u64>> {
-        self.histograms.get(&metric).filter(|h| h.len() > 0)
+        self.histograms.get(&metric).filter(|h| !h.is_empty())
     }
 }
 
@@ -311,8 +318,16 @@ mod tests {
         let shards: Vec<Mutex<Shard>> = (0..2).map(|_| Mutex::new(Shard::default())).collect();
         let mut pending = Pending::default();
         for i in 0..200u64 {
-            pending.push(&shards[0], Metric::TimeToFirstEvent, Duration::from_micros(100 + i));
-            pending.push_gap(&shards[1], Duration::from_millis(30), Some(Duration::from_millis(10)));
+            pending.push(
+                &shards[0],
+                Metric::TimeToFirstEvent,
+                Duration::from_micros(100 + i),
+            );
+            pending.push_gap(
+                &shards[1],
+                Duration::from_millis(30),
+                Some(Duration::from_millis(10)),
+            );
         }
         pending.flush(&shards[0]);
         lock(&shards[1]).error("http_503");

@@ -80,18 +80,28 @@ mod tests {
             });
         }
         let points = timeline.points();
-        assert!(points.len() <= MAX_POINTS && points.len() >= MAX_POINTS / 2, "{}", points.len());
+        assert!(
+            points.len() <= MAX_POINTS && points.len() >= MAX_POINTS / 2,
+            "{}",
+            points.len()
+        );
         assert!(points.windows(2).all(|w| w[0].t_seconds < w[1].t_seconds));
         assert_eq!(points[0].t_seconds, 0.0);
         let step = points[1].t_seconds - points[0].t_seconds;
-        assert!(points.windows(2).all(|w| w[1].t_seconds - w[0].t_seconds == step), "evenly spaced");
+        assert!(
+            points.windows(2).all(|w| w[1].t_seconds - w[0].t_seconds == step),
+            "evenly spaced"
+        );
     }
 
     #[test]
     fn short_runs_keep_everything() {
         let mut timeline = Timeline::new();
         for i in 0..10u32 {
-            timeline.push(Sample { t_seconds: f64::from(i), ..Sample::default() });
+            timeline.push(Sample {
+                t_seconds: f64::from(i),
+                ..Sample::default()
+            });
         }
         assert_eq!(timeline.points().len(), 10);
     }

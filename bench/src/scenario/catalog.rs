@@ -49,9 +49,16 @@ pub const ALL: &[Definition] = &[
         description: "one client reads a /sse stream sent as fast as possible: events/s and CPU per event",
         smoke: Scale::new(1, 3),
         build: |s| {
-            Plan::new(Population::hold(1), Feed::Stream { delay: Duration::ZERO, size: 64 }, s.duration)
-                .check(STREAM_BASICS)
-                .check([NoEarlyEnds])
+            Plan::new(
+                Population::hold(1),
+                Feed::Stream {
+                    delay: Duration::ZERO,
+                    size: 64,
+                },
+                s.duration,
+            )
+            .check(STREAM_BASICS)
+            .check([NoEarlyEnds])
         },
     },
     Definition {
@@ -59,9 +66,16 @@ pub const ALL: &[Definition] = &[
         description: "N clients read /sse streams sent as fast as possible: aggregate and per-client events/s",
         smoke: Scale::new(20, 3),
         build: |s| {
-            Plan::new(Population::hold(s.clients), Feed::Stream { delay: Duration::ZERO, size: 64 }, s.duration)
-                .check(STREAM_BASICS)
-                .check([NoEarlyEnds])
+            Plan::new(
+                Population::hold(s.clients),
+                Feed::Stream {
+                    delay: Duration::ZERO,
+                    size: 64,
+                },
+                s.duration,
+            )
+            .check(STREAM_BASICS)
+            .check([NoEarlyEnds])
         },
     },
     Definition {
@@ -71,8 +85,18 @@ pub const ALL: &[Definition] = &[
         build: |s| {
             // The duration only caps the run: it ends when every client has its events.
             let cap = s.duration.max(Duration::from_secs(10));
-            let mut plan = Plan::new(Population::hold(s.clients), Feed::Stream { delay: ms(100), size: 64 }, cap);
-            plan.stop = Stop { duration: cap, events_per_client: Some(3) };
+            let mut plan = Plan::new(
+                Population::hold(s.clients),
+                Feed::Stream {
+                    delay: ms(100),
+                    size: 64,
+                },
+                cap,
+            );
+            plan.stop = Stop {
+                duration: cap,
+                events_per_client: Some(3),
+            };
             plan.latencies = Some(CONNECT_LATENCIES);
             plan.check(STREAM_BASICS)
         },
@@ -82,9 +106,16 @@ pub const ALL: &[Definition] = &[
         description: "N clients on 10 ms /sse streams: gaps between events, raw and corrected for coordinated omission",
         smoke: Scale::new(100, 4),
         build: |s| {
-            Plan::new(Population::hold(s.clients), Feed::Stream { delay: ms(10), size: 64 }, s.duration)
-                .check(STREAM_BASICS)
-                .check([NoEarlyEnds, FastClientsKeepRate { min_fraction: 0.5 }])
+            Plan::new(
+                Population::hold(s.clients),
+                Feed::Stream {
+                    delay: ms(10),
+                    size: 64,
+                },
+                s.duration,
+            )
+            .check(STREAM_BASICS)
+            .check([NoEarlyEnds, FastClientsKeepRate { min_fraction: 0.5 }])
         },
     },
     Definition {
@@ -92,9 +123,16 @@ pub const ALL: &[Definition] = &[
         description: "N subscribers of /events at a fixed publish rate: publish-to-receive latency",
         smoke: Scale::new(100, 4),
         build: |s| {
-            Plan::new(Population::hold(s.clients), Feed::Hub { rate: 100.0, payload: 64 }, s.duration)
-                .check(STREAM_BASICS)
-                .check([NoEarlyEnds, StreamsReleased])
+            Plan::new(
+                Population::hold(s.clients),
+                Feed::Hub {
+                    rate: 100.0,
+                    payload: 64,
+                },
+                s.duration,
+            )
+            .check(STREAM_BASICS)
+            .check([NoEarlyEnds, StreamsReleased])
         },
     },
     Definition {
@@ -104,9 +142,16 @@ pub const ALL: &[Definition] = &[
         build: |s| {
             let mut population = Population::hold(s.clients);
             population.ramp = ms(500);
-            Plan::new(population, Feed::Hub { rate: 100.0, payload: 256 }, s.duration)
-                .check(STREAM_BASICS)
-                .check([NoEarlyEnds, StreamsReleased])
+            Plan::new(
+                population,
+                Feed::Hub {
+                    rate: 100.0,
+                    payload: 256,
+                },
+                s.duration,
+            )
+            .check(STREAM_BASICS)
+            .check([NoEarlyEnds, StreamsReleased])
         },
     },
     Definition {
@@ -114,9 +159,25 @@ pub const ALL: &[Definition] = &[
         description: "N clients connect, leave, and come back: the server releases their streams and reuses their memory",
         smoke: Scale::new(500, 4),
         build: |s| {
-            let population = Population { ramp: ms(500), behaviour: Behaviour::Rejoin, ..Population::hold(s.clients) };
-            let mut plan = Plan::new(population, Feed::Stream { delay: ms(500), size: 1024 }, s.duration)
-                .check([AllConnected, NoLostEvents, StreamsReleased, MemoryReclaimed { max_regrowth: 0.25 }]);
+            let population = Population {
+                ramp: ms(500),
+                behaviour: Behaviour::Rejoin,
+                ..Population::hold(s.clients)
+            };
+            let mut plan = Plan::new(
+                population,
+                Feed::Stream {
+                    delay: ms(500),
+                    size: 1024,
+                },
+                s.duration,
+            )
+            .check([
+                AllConnected,
+                NoLostEvents,
+                StreamsReleased,
+                MemoryReclaimed { max_regrowth: 0.25 },
+            ]);
             plan.action = Action::Pause;
             // Two waves make a slope meaningless; the figures are in the memory_reclaimed check.
             plan.track_memory = false;
@@ -128,8 +189,20 @@ pub const ALL: &[Definition] = &[
         description: "N open streams: one shutdown watcher, registered streams equal open streams, then back to 0",
         smoke: Scale::new(200, 3),
         build: |s| {
-            Plan::new(Population::hold(s.clients), Feed::Stream { delay: ms(1000), size: 0 }, s.duration)
-                .check([AllConnected, SingleWatcher, RegisteredMatchesOpen, StreamsReleased])
+            Plan::new(
+                Population::hold(s.clients),
+                Feed::Stream {
+                    delay: ms(1000),
+                    size: 0,
+                },
+                s.duration,
+            )
+            .check([
+                AllConnected,
+                SingleWatcher,
+                RegisteredMatchesOpen,
+                StreamsReleased,
+            ])
         },
     },
     Definition {
@@ -137,9 +210,19 @@ pub const ALL: &[Definition] = &[
         description: "N clients connect, wait for the first event and close, over and over: fds and streams come back",
         smoke: Scale::new(10, 3),
         build: |s| {
-            let population = Population { behaviour: Behaviour::Churn, ..Population::hold(s.clients) };
-            let mut plan = Plan::new(population, Feed::Stream { delay: ms(10), size: 64 }, s.duration)
-                .check([AllConnected, NoLostEvents, StreamsReleased, FdsReleased]);
+            let population = Population {
+                behaviour: Behaviour::Churn,
+                ..Population::hold(s.clients)
+            };
+            let mut plan = Plan::new(
+                population,
+                Feed::Stream {
+                    delay: ms(10),
+                    size: 64,
+                },
+                s.duration,
+            )
+            .check([AllConnected, NoLostEvents, StreamsReleased, FdsReleased]);
             plan.latencies = Some(CONNECT_LATENCIES);
             plan
         },
@@ -149,16 +232,28 @@ pub const ALL: &[Definition] = &[
         description: "frozen clients that never read beside fast ones: frozen evicted within send_timeout, fast keep their rate",
         smoke: Scale::new(10, 5),
         build: |s| {
-            let population = Population { frozen: (s.clients / 2).clamp(1, 500), ..Population::hold(s.clients) };
+            let population = Population {
+                frozen: (s.clients / 2).clamp(1, 500),
+                ..Population::hold(s.clients)
+            };
             // Eviction cannot be judged in less than the send timeout plus a margin.
             let duration = s.duration.max(BACKPRESSURE_SEND_TIMEOUT + Duration::from_secs(2));
-            let mut plan = Plan::new(population, Feed::Stream { delay: ms(10), size: 256 }, duration)
-                .check([AllConnected, NoLostEvents, NoEarlyEnds, StreamsReleased])
-                .check([
-                    FrozenEvicted { within: BACKPRESSURE_SEND_TIMEOUT + Duration::from_secs(2) },
-                    FastClientsKeepRate { min_fraction: 0.8 },
-                    MemoryBounded { max_growth_mb: 256.0 },
-                ]);
+            let mut plan = Plan::new(
+                population,
+                Feed::Stream {
+                    delay: ms(10),
+                    size: 256,
+                },
+                duration,
+            )
+            .check([AllConnected, NoLostEvents, NoEarlyEnds, StreamsReleased])
+            .check([
+                FrozenEvicted {
+                    within: BACKPRESSURE_SEND_TIMEOUT + Duration::from_secs(2),
+                },
+                FastClientsKeepRate { min_fraction: 0.8 },
+                MemoryBounded { max_growth_mb: 256.0 },
+            ]);
             plan.server.send_timeout = Some(BACKPRESSURE_SEND_TIMEOUT);
             plan
         },
@@ -170,8 +265,21 @@ pub const ALL: &[Definition] = &[
         build: |s| {
             // The duration only caps the run: it ends when every stream has ended.
             let cap = s.duration.max(SHUTDOWN_GRACE + Duration::from_secs(5));
-            let mut plan = Plan::new(Population::hold(s.clients), Feed::Stream { delay: ms(100), size: 64 }, cap)
-                .check([AllConnected, NoLostEvents, CleanShutdown { within: SHUTDOWN_GRACE + Duration::from_secs(1) }]);
+            let mut plan = Plan::new(
+                Population::hold(s.clients),
+                Feed::Stream {
+                    delay: ms(100),
+                    size: 64,
+                },
+                cap,
+            )
+            .check([
+                AllConnected,
+                NoLostEvents,
+                CleanShutdown {
+                    within: SHUTDOWN_GRACE + Duration::from_secs(1),
+                },
+            ]);
             plan.action = Action::Shutdown { after: ms(500) };
             plan.server.shutdown_grace = Some(SHUTDOWN_GRACE);
             plan.settle = false;
@@ -183,10 +291,20 @@ pub const ALL: &[Definition] = &[
         description: "subscribers drop their stream every 700 ms and resume with Last-Event-ID: no event lost",
         smoke: Scale::new(20, 4),
         build: |s| {
-            let population = Population { behaviour: Behaviour::Reconnect { every: ms(700) }, ..Population::hold(s.clients) };
-            Plan::new(population, Feed::Hub { rate: 100.0, payload: 64 }, s.duration)
-                .check(STREAM_BASICS)
-                .check([StreamsReleased])
+            let population = Population {
+                behaviour: Behaviour::Reconnect { every: ms(700) },
+                ..Population::hold(s.clients)
+            };
+            Plan::new(
+                population,
+                Feed::Hub {
+                    rate: 100.0,
+                    payload: 64,
+                },
+                s.duration,
+            )
+            .check(STREAM_BASICS)
+            .check([StreamsReleased])
         },
     },
     Definition {
@@ -197,7 +315,11 @@ pub const ALL: &[Definition] = &[
             // The duration only caps the run: it ends when every subscriber has the burst.
             let mut plan = Plan::new(
                 Population::hold(s.clients),
-                Feed::Burst { events: 2000, payload: 64, concurrency: 8 },
+                Feed::Burst {
+                    events: 2000,
+                    payload: 64,
+                    concurrency: 8,
+                },
                 s.duration.max(Duration::from_secs(15)),
             )
             .check(STREAM_BASICS)
@@ -214,9 +336,16 @@ pub const ALL: &[Definition] = &[
         build: |s| {
             let mut population = Population::hold(s.clients);
             population.ramp = ms(500);
-            Plan::new(population, Feed::Hub { rate: 50.0, payload: 128 }, s.duration)
-                .check(STREAM_BASICS)
-                .check([NoEarlyEnds, StreamsReleased])
+            Plan::new(
+                population,
+                Feed::Hub {
+                    rate: 50.0,
+                    payload: 128,
+                },
+                s.duration,
+            )
+            .check(STREAM_BASICS)
+            .check([NoEarlyEnds, StreamsReleased])
         },
     },
 ];
@@ -234,7 +363,11 @@ mod tests {
     #[test]
     fn names_are_unique_and_plans_build_at_every_profile() {
         for (i, d) in ALL.iter().enumerate() {
-            assert!(ALL[i + 1..].iter().all(|o| o.name != d.name), "duplicate {}", d.name);
+            assert!(
+                ALL[i + 1..].iter().all(|o| o.name != d.name),
+                "duplicate {}",
+                d.name
+            );
             for profile in Profile::ALL {
                 let plan = d.plan(profile.scale(d.smoke, Overrides::default()));
                 assert!(plan.population.clients >= 1);
@@ -250,7 +383,11 @@ mod tests {
     fn smoke_suite_fits_in_about_a_minute() {
         // Scenarios that end on an event count or on the shutdown only use their duration as a cap.
         let capped = ["graceful-shutdown", "time-to-first-event", "burst"];
-        let total: Duration = ALL.iter().filter(|d| !capped.contains(&d.name)).map(|d| d.smoke.duration).sum();
+        let total: Duration = ALL
+            .iter()
+            .filter(|d| !capped.contains(&d.name))
+            .map(|d| d.smoke.duration)
+            .sum();
         assert!(total <= Duration::from_secs(60), "{total:?}");
     }
 }

@@ -76,7 +76,10 @@ impl CheckKind {
             Self::NoLostEvents => check(
                 "no_lost_events",
                 c.events.lost == 0,
-                format!("{} events lost over {} received (expected 0)", c.events.lost, c.events.received),
+                format!(
+                    "{} events lost over {} received (expected 0)",
+                    c.events.lost, c.events.received
+                ),
             ),
             Self::NoDuplicates => check(
                 "no_duplicate_events",
@@ -86,24 +89,37 @@ impl CheckKind {
             Self::AllConnected => check(
                 "all_connected",
                 c.connections.failed == 0 && c.connections.attempted > 0,
-                format!("{} of {} connections failed", c.connections.failed, c.connections.attempted),
+                format!(
+                    "{} of {} connections failed",
+                    c.connections.failed, c.connections.attempted
+                ),
             ),
             Self::NoEarlyEnds => check(
                 "no_disconnects",
                 o.early_ends == 0,
-                format!("{} streams ended by the server before the run stopped (expected 0)", o.early_ends),
+                format!(
+                    "{} streams ended by the server before the run stopped (expected 0)",
+                    o.early_ends
+                ),
             ),
             Self::ReceivedEverything => {
                 let expected = o.expected_events?.saturating_mul(c.connections.succeeded);
                 check(
                     "received_every_event",
                     c.events.received >= expected && expected > 0,
-                    format!("received {} of {expected} events (every subscriber, every event)", c.events.received),
+                    format!(
+                        "received {} of {expected} events (every subscriber, every event)",
+                        c.events.received
+                    ),
                 )
             }
             Self::SingleWatcher => {
                 let watchers = o.end("watcher_count")?;
-                check("single_watcher", watchers == 1.0, format!("watcher_count = {watchers} (expected 1)"))
+                check(
+                    "single_watcher",
+                    watchers == 1.0,
+                    format!("watcher_count = {watchers} (expected 1)"),
+                )
             }
             Self::RegisteredMatchesOpen => {
                 let (mid, open) = o.server_mid.as_ref()?;
@@ -145,7 +161,8 @@ impl CheckKind {
                         "{} of {} frozen clients evicted, all after {}, limit {:.1}s",
                         f.evicted,
                         f.clients,
-                        f.all_evicted_after.map_or("never".into(), |d| format!("{:.2}s", d.as_secs_f64())),
+                        f.all_evicted_after
+                            .map_or("never".into(), |d| format!("{:.2}s", d.as_secs_f64())),
                         within.as_secs_f64()
                     ),
                 )
@@ -168,14 +185,18 @@ impl CheckKind {
                 let in_time = s.all_ended_after.is_some_and(|d| d <= within);
                 check(
                     "clean_shutdown",
-                    in_time && s.ended_reset == 0 && s.ended == s.open_at_signal && s.exit_clean == Some(true),
+                    in_time
+                        && s.ended_reset == 0
+                        && s.ended == s.open_at_signal
+                        && s.exit_clean == Some(true),
                     format!(
                         "{} of {} streams ended ({} clean, {} reset), last after {}, limit {:.1}s, server exit {}",
                         s.ended,
                         s.open_at_signal,
                         s.ended_clean,
                         s.ended_reset,
-                        s.all_ended_after.map_or("never".into(), |d| format!("{:.1} ms", d.as_secs_f64() * 1e3)),
+                        s.all_ended_after
+                            .map_or("never".into(), |d| format!("{:.1} ms", d.as_secs_f64() * 1e3)),
                         within.as_secs_f64(),
                         match s.exit_clean {
                             Some(true) => "0",
@@ -236,8 +257,15 @@ mod tests {
         assert!(CheckKind::NoLostEvents.evaluate(&o).unwrap().passed);
         o.totals.counts.events.lost = 1;
         assert!(!CheckKind::NoLostEvents.evaluate(&o).unwrap().passed);
-        assert!(CheckKind::SingleWatcher.evaluate(&o).is_none(), "no metrics: not judged");
-        o.server_end = Some(figures(&[("watcher_count", 2.0), ("registered_events", 0.0), ("num_fds", 12.0)]));
+        assert!(
+            CheckKind::SingleWatcher.evaluate(&o).is_none(),
+            "no metrics: not judged"
+        );
+        o.server_end = Some(figures(&[
+            ("watcher_count", 2.0),
+            ("registered_events", 0.0),
+            ("num_fds", 12.0),
+        ]));
         o.server_start = Some(figures(&[("num_fds", 11.0)]));
         assert!(!CheckKind::SingleWatcher.evaluate(&o).unwrap().passed);
         assert!(CheckKind::StreamsReleased.evaluate(&o).unwrap().passed);
@@ -249,8 +277,15 @@ mod tests {
     #[test]
     fn frozen_eviction_needs_all_in_time() {
         let within = Duration::from_secs(4);
-        let mut o = Outcome::default();
-        o.frozen = FrozenOutcome { clients: 3, evicted: 3, all_evicted_after: Some(Duration::from_secs(3)), closed_by_server: 3 };
+        let mut o = Outcome {
+            frozen: FrozenOutcome {
+                clients: 3,
+                evicted: 3,
+                all_evicted_after: Some(Duration::from_secs(3)),
+                closed_by_server: 3,
+            },
+            ..Outcome::default()
+        };
         assert!(CheckKind::FrozenEvicted { within }.evaluate(&o).unwrap().passed);
         o.frozen.all_evicted_after = Some(Duration::from_secs(5));
         assert!(!CheckKind::FrozenEvicted { within }.evaluate(&o).unwrap().passed);

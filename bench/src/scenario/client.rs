@@ -67,13 +67,19 @@ impl Reading<'_> {
             return;
         }
         if self.events == 0 {
-            self.pending.push(self.shard, Metric::TimeToFirstEvent, at - self.connect_started);
+            self.pending
+                .push(self.shard, Metric::TimeToFirstEvent, at - self.connect_started);
             if let Some(dropped) = self.resumed_from {
-                self.pending.push(self.shard, Metric::ReconnectGap, at.saturating_duration_since(dropped));
+                self.pending.push(
+                    self.shard,
+                    Metric::ReconnectGap,
+                    at.saturating_duration_since(dropped),
+                );
             }
         }
         if let Some(last) = self.last_event {
-            self.pending.push_gap(self.shard, at - last, self.expected_interval);
+            self.pending
+                .push_gap(self.shard, at - last, self.expected_interval);
         }
         self.last_event = Some(at);
         self.events += 1;
@@ -84,7 +90,8 @@ impl Reading<'_> {
         }
         if let Some(published) = publish_time(event.data) {
             let nanos = unix_nanos().saturating_sub(published);
-            self.pending.push(self.shard, Metric::PublishToReceive, Duration::from_nanos(nanos));
+            self.pending
+                .push(self.shard, Metric::PublishToReceive, Duration::from_nanos(nanos));
         }
     }
 }
@@ -190,7 +197,10 @@ pub async fn run(ctx: Arc<RunContext>, index: usize, start_delay: Duration) -> C
                 }
             }
         }
-        if ctx.events_per_client.is_some_and(|n| closed.received + tracker.counts().received >= n) {
+        if ctx
+            .events_per_client
+            .is_some_and(|n| closed.received + tracker.counts().received >= n)
+        {
             break;
         }
         if !resumes(ctx.behaviour) {
@@ -227,7 +237,9 @@ async fn read_stream(
         match drop_at {
             Some(at) => tokio::time::sleep_until(at).await,
             // A rejoining client leaves when the runner says so, once.
-            None if ctx.behaviour == Behaviour::Rejoin && !ctx.rejoin.is_cancelled() => ctx.leave.cancelled().await,
+            None if ctx.behaviour == Behaviour::Rejoin && !ctx.rejoin.is_cancelled() => {
+                ctx.leave.cancelled().await
+            }
             None => std::future::pending().await,
         }
     };
@@ -255,7 +267,10 @@ async fn read_stream(
         if ctx.behaviour == Behaviour::Churn && reading.events > 0 {
             return End::Dropped;
         }
-        if ctx.events_per_client.is_some_and(|n| reading.tracker.counts().received >= n) {
+        if ctx
+            .events_per_client
+            .is_some_and(|n| reading.tracker.counts().received >= n)
+        {
             return End::Stopped;
         }
     }

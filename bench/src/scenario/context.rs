@@ -97,19 +97,9 @@ impl RunContext {
         }
         let n = u32::try_from(index / STREAMS_PER_SOURCE_ADDR).unwrap_or(0);
         // 127.0.0.1, 127.0.0.2, ... (skipping .0 host parts is unnecessary on loopback).
-        Some(IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 0, 1)) + n)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shards_and_sources() {
-        assert_eq!(RunContext::shard_count(0), 1);
-        assert_eq!(RunContext::shard_count(5), 5);
-        assert_eq!(RunContext::shard_count(10_000), 16);
+        Some(IpAddr::V4(Ipv4Addr::from(
+            u32::from(Ipv4Addr::new(127, 0, 0, 1)) + n,
+        )))
     }
 }
 
@@ -123,6 +113,19 @@ impl crate::measure::sampler::Counters for RunContext {
     }
 
     fn steady(&self) -> bool {
-        Live::get(&self.live.connected_clients) + Live::get(&self.live.finished_clients) >= self.clients as u64
+        Live::get(&self.live.connected_clients) + Live::get(&self.live.finished_clients)
+            >= self.clients as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_and_sources() {
+        assert_eq!(RunContext::shard_count(0), 1);
+        assert_eq!(RunContext::shard_count(5), 5);
+        assert_eq!(RunContext::shard_count(10_000), 16);
     }
 }

@@ -124,7 +124,15 @@ impl Feed {
             Self::Stream { .. } => Publisher::None,
             Self::Hub { .. } if embedded => Publisher::None,
             Self::Hub { rate, payload } => Publisher::Rate { rate, payload },
-            Self::Burst { events, payload, concurrency } => Publisher::Burst { events, payload, concurrency },
+            Self::Burst {
+                events,
+                payload,
+                concurrency,
+            } => Publisher::Burst {
+                events,
+                payload,
+                concurrency,
+            },
         }
     }
 
@@ -141,7 +149,11 @@ impl Feed {
                 ("publish_rate", rate.into()),
                 ("payload_size", payload.into()),
             ],
-            Self::Burst { events, payload, concurrency } => vec![
+            Self::Burst {
+                events,
+                payload,
+                concurrency,
+            } => vec![
                 ("endpoint", "/events".into()),
                 ("burst_events", events.into()),
                 ("payload_size", payload.into()),
@@ -157,22 +169,45 @@ mod tests {
 
     #[test]
     fn feeds_describe_themselves() {
-        let stream = Feed::Stream { delay: Duration::from_millis(10), size: 64 };
+        let stream = Feed::Stream {
+            delay: Duration::from_millis(10),
+            size: 64,
+        };
         assert_eq!(stream.path(), "/sse?delay=0.01&size=64");
         assert_eq!(stream.expected_interval(), Some(Duration::from_millis(10)));
         assert_eq!(stream.expected_first_id(), Some(1));
         assert!(!stream.needs_hub());
-        let hub = Feed::Hub { rate: 100.0, payload: 64 };
+        let hub = Feed::Hub {
+            rate: 100.0,
+            payload: 64,
+        };
         assert_eq!(hub.path(), "/events");
         assert_eq!(hub.publisher(true), Publisher::None);
-        assert_eq!(hub.publisher(false), Publisher::Rate { rate: 100.0, payload: 64 });
+        assert_eq!(
+            hub.publisher(false),
+            Publisher::Rate {
+                rate: 100.0,
+                payload: 64
+            }
+        );
         let mut flags = ServerFlags::default();
         hub.apply(&mut flags);
         assert_eq!(flags.publish_rate, Some(100.0));
-        let burst = Feed::Burst { events: 5000, payload: 64, concurrency: 8 };
+        let burst = Feed::Burst {
+            events: 5000,
+            payload: 64,
+            concurrency: 8,
+        };
         burst.apply(&mut flags);
         assert_eq!(flags.replay_capacity, Some(5064));
         assert!(burst.needs_publish(true));
-        assert_eq!(Feed::Stream { delay: Duration::ZERO, size: 0 }.expected_interval(), None);
+        assert_eq!(
+            Feed::Stream {
+                delay: Duration::ZERO,
+                size: 0
+            }
+            .expected_interval(),
+            None
+        );
     }
 }

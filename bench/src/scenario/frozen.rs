@@ -10,8 +10,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use http::Uri;
 use hdrhistogram::Histogram;
+use http::Uri;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -39,12 +39,15 @@ pub struct Frozen {
 /// # Errors
 /// Connecting or sending the request failed.
 pub async fn connect(addr: SocketAddr, host: &str, path_and_query: &str) -> std::io::Result<Frozen> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
     socket.set_recv_buffer_size(TINY_RCVBUF)?;
     let mut stream = socket.connect(addr).await?;
-    let request = format!(
-        "GET {path_and_query} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n"
-    );
+    let request =
+        format!("GET {path_and_query} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;
     Ok(Frozen { stream })
 }
@@ -78,7 +81,12 @@ pub struct Evictions {
 }
 
 /// Polls `metrics` until the server's `clients_evicted` grew by `expected` or `stop` fires.
-pub async fn watch_evictions(metrics: Uri, expected: u64, since: Instant, stop: CancellationToken) -> Evictions {
+pub async fn watch_evictions(
+    metrics: Uri,
+    expected: u64,
+    since: Instant,
+    stop: CancellationToken,
+) -> Evictions {
     let mut result = Evictions {
         evicted: 0,
         all_after: None,

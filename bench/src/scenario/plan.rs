@@ -112,7 +112,9 @@ impl Plan {
             return Some("graceful shutdown needs to send SIGTERM to the server, possible only for the embedded server".into());
         }
         if self.population.frozen > 0 && !caps.metrics {
-            return Some("judging frozen-client eviction needs the server's /metrics (clients_evicted)".into());
+            return Some(
+                "judging frozen-client eviction needs the server's /metrics (clients_evicted)".into(),
+            );
         }
         None
     }
@@ -138,15 +140,44 @@ mod tests {
 
     #[test]
     fn unmet_requirements_are_named() {
-        let hub = Plan::new(Population::hold(2), Feed::Hub { rate: 10.0, payload: 0 }, Duration::from_secs(1));
+        let hub = Plan::new(
+            Population::hold(2),
+            Feed::Hub {
+                rate: 10.0,
+                payload: 0,
+            },
+            Duration::from_secs(1),
+        );
         let bare = Capabilities::default();
         assert!(hub.unmet(&bare).unwrap().contains("/events"));
         let external_hub = Capabilities { hub: true, ..bare };
         assert!(hub.unmet(&external_hub).unwrap().contains("/publish"));
-        let embedded = Capabilities { embedded: true, metrics: true, hub: true, publish: true };
+        let embedded = Capabilities {
+            embedded: true,
+            metrics: true,
+            hub: true,
+            publish: true,
+        };
         assert_eq!(hub.unmet(&embedded), None);
-        let mut shutdown = Plan::new(Population::hold(2), Feed::Stream { delay: Duration::ZERO, size: 0 }, Duration::from_secs(1));
-        shutdown.action = Action::Shutdown { after: Duration::from_secs(1) };
-        assert!(shutdown.unmet(&Capabilities { metrics: true, ..bare }).unwrap().contains("SIGTERM"));
+        let mut shutdown = Plan::new(
+            Population::hold(2),
+            Feed::Stream {
+                delay: Duration::ZERO,
+                size: 0,
+            },
+            Duration::from_secs(1),
+        );
+        shutdown.action = Action::Shutdown {
+            after: Duration::from_secs(1),
+        };
+        assert!(
+            shutdown
+                .unmet(&Capabilities {
+                    metrics: true,
+                    ..bare
+                })
+                .unwrap()
+                .contains("SIGTERM")
+        );
     }
 }

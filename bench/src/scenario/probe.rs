@@ -40,7 +40,10 @@ pub async fn reachable(target: &Target) -> Result<(), ClientError> {
     match tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(err)) => Err(ClientError::connect(addr, err)),
-        Err(_) => Err(ClientError::Timeout { phase: "connecting", after: PROBE_TIMEOUT }),
+        Err(_) => Err(ClientError::Timeout {
+            phase: "connecting",
+            after: PROBE_TIMEOUT,
+        }),
     }
 }
 

@@ -46,7 +46,13 @@ pub async fn at_rate(publish: Target, rate: f64, payload: usize, stop: Cancellat
 }
 
 /// Publishes `events` events from `concurrency` keep-alive connections at once.
-pub async fn burst(publish: Target, events: u64, payload: usize, concurrency: usize, stop: CancellationToken) -> Published {
+pub async fn burst(
+    publish: Target,
+    events: u64,
+    payload: usize,
+    concurrency: usize,
+    stop: CancellationToken,
+) -> Published {
     let concurrency = concurrency.max(1) as u64;
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..concurrency {

@@ -8,11 +8,12 @@ use super::plan::Plan;
 use super::run::Measured;
 use crate::measure::cpu::{generator_bound, ns_per_event};
 use crate::measure::stats::Metric;
+use crate::report::Environment;
 use crate::report::environment::rfc3339;
 use crate::report::model::{
-    Connections, Cpu, EventCounts, Latency, SCHEMA_VERSION, ScenarioReport, ServerFigures, Spread, Target, Throughput,
+    Connections, Cpu, EventCounts, Latency, SCHEMA_VERSION, ScenarioReport, ServerFigures, Spread, Target,
+    Throughput,
 };
-use crate::report::Environment;
 
 /// How a report is labelled.
 #[derive(Debug, Clone)]
@@ -26,7 +27,12 @@ pub struct Labels<'a> {
 }
 
 /// Builds the report of one run of `definition` with `plan`.
-pub fn build(definition: &Definition, plan: &Plan, measured: Measured, labels: &Labels<'_>) -> ScenarioReport {
+pub fn build(
+    definition: &Definition,
+    plan: &Plan,
+    measured: Measured,
+    labels: &Labels<'_>,
+) -> ScenarioReport {
     let Measured {
         outcome,
         started_at,
@@ -47,7 +53,10 @@ pub fn build(definition: &Definition, plan: &Plan, measured: Measured, labels: &
     parameters.insert("clients".into(), plan.population.clients.into());
     parameters.insert("duration_seconds".into(), plan.stop.duration.as_secs_f64().into());
     parameters.insert("ramp_seconds".into(), plan.population.ramp.as_secs_f64().into());
-    parameters.insert("behaviour".into(), format!("{:?}", plan.population.behaviour).to_lowercase().into());
+    parameters.insert(
+        "behaviour".into(),
+        format!("{:?}", plan.population.behaviour).to_lowercase().into(),
+    );
     if plan.population.frozen > 0 {
         parameters.insert("frozen_clients".into(), plan.population.frozen.into());
     }
@@ -114,7 +123,10 @@ pub fn build(definition: &Definition, plan: &Plan, measured: Measured, labels: &
         cpu,
         memory: outcome.memory.clone().filter(|_| plan.track_memory),
         server: match (&outcome.server_start, &outcome.server_end) {
-            (Some(start), Some(end)) => Some(ServerFigures { start: start.clone(), end: end.clone() }),
+            (Some(start), Some(end)) => Some(ServerFigures {
+                start: start.clone(),
+                end: end.clone(),
+            }),
             _ => None,
         },
         timeline,
@@ -129,7 +141,9 @@ fn latencies(outcome: &Outcome, wanted: Option<&[Metric]>) -> BTreeMap<String, L
         if metric == Metric::InterEventCorrected || wanted.is_some_and(|w| !w.contains(&metric)) {
             continue;
         }
-        let Some(hist) = totals.histogram(metric) else { continue };
+        let Some(hist) = totals.histogram(metric) else {
+            continue;
+        };
         let mut summary = Latency::from_histogram(hist, metric.measured());
         if metric == Metric::InterEvent {
             if let Some(corrected) = totals.histogram(Metric::InterEventCorrected) {
@@ -150,7 +164,11 @@ fn connections(outcome: &Outcome) -> Connections {
         failed: conn.failed,
         ended_clean: conn.ended_clean,
         ended_reset: conn.ended_reset,
-        error_rate: if conn.attempted > 0 { conn.failed as f64 / conn.attempted as f64 } else { 0.0 },
+        error_rate: if conn.attempted > 0 {
+            conn.failed as f64 / conn.attempted as f64
+        } else {
+            0.0
+        },
         errors: c.errors.clone(),
     }
 }

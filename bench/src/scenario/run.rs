@@ -108,9 +108,14 @@ pub async fn run_plan(plan: &Plan, spec: &TargetSpec) -> Result<RunResult, RunEr
         (None, TargetSpec::External(url)) => url.clone(),
         (None, TargetSpec::Embedded(_)) => unreachable!("an embedded spec always starts a server"),
     };
-    let unreachable = |source| RunError::Unreachable { url: base.to_string(), source };
+    let unreachable = |source| RunError::Unreachable {
+        url: base.to_string(),
+        source,
+    };
     if server.is_some() {
-        probe::wait_healthy(&base, HEALTH_TIMEOUT).await.map_err(unreachable)?;
+        probe::wait_healthy(&base, HEALTH_TIMEOUT)
+            .await
+            .map_err(unreachable)?;
     }
     let caps = probe::capabilities(&base, server.is_some()).await;
     if let Some(reason) = plan.unmet(&caps) {
@@ -121,17 +126,30 @@ pub async fn run_plan(plan: &Plan, spec: &TargetSpec) -> Result<RunResult, RunEr
     }
     let url = |path: &str| {
         join(&base, path).map_err(|_| {
-            unreachable(ClientError::InvalidUrl { url: format!("{base}{path}"), reason: "not a valid URL" })
+            unreachable(ClientError::InvalidUrl {
+                url: format!("{base}{path}"),
+                reason: "not a valid URL",
+            })
         })
     };
-    let stream = Target::resolve(&url(&plan.feed.path())?).await.map_err(unreachable)?;
+    let stream = Target::resolve(&url(&plan.feed.path())?)
+        .await
+        .map_err(unreachable)?;
     probe::reachable(&stream).await.map_err(unreachable)?;
     let metrics_url = url("/metrics")?;
     let source = ServerSource {
         metrics: caps.metrics.then(|| metrics_url.clone()),
         pid: server.as_ref().map(EmbeddedServer::pid),
     };
-    let mut runner = Runner { plan, signal_cpu: OnceLock::new(), pause_rss: OnceLock::new(), caps, server, source, base: base.clone() };
+    let mut runner = Runner {
+        plan,
+        signal_cpu: OnceLock::new(),
+        pause_rss: OnceLock::new(),
+        caps,
+        server,
+        source,
+        base: base.clone(),
+    };
     let measured = runner.measure(stream).await?;
     Ok(RunResult::Done(Box::new(measured)))
 }
@@ -165,7 +183,9 @@ impl Runner<'_> {
             behaviour: plan.population.behaviour,
             stop: stop.clone(),
             events_per_client: plan.stop.events_per_client,
-            shards: (0..RunContext::shard_count(clients)).map(|_| Mutex::new(Shard::default())).collect(),
+            shards: (0..RunContext::shard_count(clients))
+                .map(|_| Mutex::new(Shard::default()))
+                .collect(),
             live: Live::default(),
             leave: CancellationToken::new(),
             rejoin: CancellationToken::new(),
@@ -189,11 +209,19 @@ impl Runner<'_> {
 
         let mut tasks = JoinSet::new();
         for index in 0..clients {
-            tasks.spawn(client::run(Arc::clone(&ctx), index, plan.population.start_offset(index)));
+            tasks.spawn(client::run(
+                Arc::clone(&ctx),
+                index,
+                plan.population.start_offset(index),
+            ));
         }
         let (frozen, evictions) = self.start_frozen(&stop).await;
         let publisher = self.start_publisher(&ctx)?;
-        let mid = tokio::spawn(mid_probe(self.source.clone(), Arc::clone(&ctx), plan.stop.duration / 2));
+        let mid = tokio::spawn(mid_probe(
+            self.source.clone(),
+            Arc::clone(&ctx),
+            plan.stop.duration / 2,
+        ));
 
         // The measured phase: until the duration is over, every client is done, or the
         // shutdown action has ended every stream.
@@ -234,7 +262,10 @@ impl Runner<'_> {
         }
         let mid = mid.await.ok().flatten();
 
-        let mut frozen_outcome = FrozenOutcome { clients: frozen.len() as u64, ..FrozenOutcome::default() };
+        let mut frozen_outcome = FrozenOutcome {
+            clients: frozen.len() as u64,
+            ..FrozenOutcome::default()
+        };
         for socket in frozen {
             frozen_outcome.closed_by_server += u64::from(socket.closed_by_server().await);
         }
@@ -253,14 +284,22 @@ impl Runner<'_> {
         // The clients are gone: let the server release them, then read its final figures.
         let mut settled = None;
         let mut server_end = None;
-        if self.server.as_ref().is_none_or(|_| ctx.shutdown_at.get().is_none()) {
+        if self
+            .server
+            .as_ref()
+            .is_none_or(|_| ctx.shutdown_at.get().is_none())
+        {
             if plan.settle && self.caps.metrics {
                 let fds_limit = plan
                     .checks
                     .contains(&CheckKind::FdsReleased)
                     .then(|| server_start.as_ref().and_then(|f| f.get("num_fds").copied()))
                     .flatten();
-                let metrics = self.source.metrics.clone().expect("metrics capability implies a URL");
+                let metrics = self
+                    .source
+                    .metrics
+                    .clone()
+                    .expect("metrics capability implies a URL");
                 let (ok, figures) = probe::settle(&metrics, fds_limit, SETTLE_TIMEOUT).await;
                 settled = Some(ok);
                 server_end = figures;
@@ -268,10 +307,18 @@ impl Runner<'_> {
                 server_end = self.source.figures().await;
             }
         }
-        let rss_end = if ctx.shutdown_at.get().is_none() { self.source.resources().await.rss_mb } else { None };
+        let rss_end = if ctx.shutdown_at.get().is_none() {
+            self.source.resources().await.rss_mb
+        } else {
+            None
+        };
 
         let signalled = ctx.shutdown_at.get().is_some();
-        let early_ends = if signalled { 0 } else { Live::get(&ctx.live.early_ends) };
+        let early_ends = if signalled {
+            0
+        } else {
+            Live::get(&ctx.live.early_ends)
+        };
         let mut shutdown = None;
         if let Some(server) = self.server.take() {
             let exit = server.stop(Duration::from_secs(10)).await?;
@@ -283,9 +330,12 @@ impl Runner<'_> {
             }
         }
 
-        let shards = Arc::try_unwrap(ctx)
-            .map(|ctx| ctx.shards)
-            .unwrap_or_else(|ctx| ctx.shards.iter().map(|m| Mutex::new(std::mem::take(&mut *lock(m)))).collect());
+        let shards = Arc::try_unwrap(ctx).map(|ctx| ctx.shards).unwrap_or_else(|ctx| {
+            ctx.shards
+                .iter()
+                .map(|m| Mutex::new(std::mem::take(&mut *lock(m))))
+                .collect()
+        });
         {
             let first = &shards[0];
             let mut shard = lock(first);
@@ -293,8 +343,12 @@ impl Runner<'_> {
                 shard.finish_client(summary);
             }
         }
-        let mut totals = Totals::merge(shards.into_iter().map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner())));
-        if let Some(e) = evictions.filter(|e| e.latencies.len() > 0) {
+        let mut totals = Totals::merge(
+            shards
+                .into_iter()
+                .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner())),
+        );
+        if let Some(e) = evictions.filter(|e| !e.latencies.is_empty()) {
             totals.histograms.insert(Metric::Eviction, e.latencies);
         }
         if let Some(outcome) = shutdown.as_mut() {
@@ -302,7 +356,9 @@ impl Runner<'_> {
         }
 
         let memory = rss_start.map(|start| {
-            let end = rss_end.or(sampled.timeline.last().and_then(|s| s.server_rss_mb)).unwrap_or(start);
+            let end = rss_end
+                .or(sampled.timeline.last().and_then(|s| s.server_rss_mb))
+                .unwrap_or(start);
             let peak = sampled.peak_rss_mb.unwrap_or(start).max(start).max(end);
             Memory {
                 start_mb: start,
@@ -352,13 +408,20 @@ impl Runner<'_> {
     async fn start_frozen(
         &self,
         stop: &CancellationToken,
-    ) -> (Vec<frozen::Frozen>, Option<tokio::task::JoinHandle<frozen::Evictions>>) {
+    ) -> (
+        Vec<frozen::Frozen>,
+        Option<tokio::task::JoinHandle<frozen::Evictions>>,
+    ) {
         let count = self.plan.population.frozen;
         if count == 0 {
             return (Vec::new(), None);
         }
         let authority = self.base.authority().map_or_else(String::new, |a| a.to_string());
-        let addr = match tokio::net::lookup_host(authority.as_str()).await.ok().and_then(|mut a| a.next()) {
+        let addr = match tokio::net::lookup_host(authority.as_str())
+            .await
+            .ok()
+            .and_then(|mut a| a.next())
+        {
             Some(addr) => addr,
             None => return (Vec::new(), None),
         };
@@ -384,23 +447,36 @@ impl Runner<'_> {
                 stopper.cancel();
             });
             tokio::spawn(async move {
-                tokio::time::timeout(limit, frozen::watch_evictions(metrics, expected, since, watch_stop))
-                    .await
-                    .unwrap_or(frozen::Evictions { evicted: 0, all_after: None, latencies: histogram::new_histogram() })
+                tokio::time::timeout(
+                    limit,
+                    frozen::watch_evictions(metrics, expected, since, watch_stop),
+                )
+                .await
+                .unwrap_or(frozen::Evictions {
+                    evicted: 0,
+                    all_after: None,
+                    latencies: histogram::new_histogram(),
+                })
             })
         });
         (sockets, watch)
     }
 
     /// Starts the generator's publisher, if the feed needs one on this target.
-    fn start_publisher(&self, ctx: &Arc<RunContext>) -> Result<Option<tokio::task::JoinHandle<publish::Published>>, RunError> {
+    fn start_publisher(
+        &self,
+        ctx: &Arc<RunContext>,
+    ) -> Result<Option<tokio::task::JoinHandle<publish::Published>>, RunError> {
         let publisher = self.plan.feed.publisher(self.caps.embedded);
         if publisher == Publisher::None {
             return Ok(None);
         }
         let url = join(&self.base, "/publish").map_err(|_| RunError::Unreachable {
             url: self.base.to_string(),
-            source: ClientError::InvalidUrl { url: self.base.to_string(), reason: "cannot append /publish" },
+            source: ClientError::InvalidUrl {
+                url: self.base.to_string(),
+                reason: "cannot append /publish",
+            },
         })?;
         let ctx = Arc::clone(ctx);
         let clients = self.plan.population.clients as u64;
@@ -410,8 +486,14 @@ impl Runner<'_> {
             };
             match publisher {
                 Publisher::None => publish::Published::default(),
-                Publisher::Rate { rate, payload } => publish::at_rate(target, rate, payload, ctx.stop.clone()).await,
-                Publisher::Burst { events, payload, concurrency } => {
+                Publisher::Rate { rate, payload } => {
+                    publish::at_rate(target, rate, payload, ctx.stop.clone()).await
+                }
+                Publisher::Burst {
+                    events,
+                    payload,
+                    concurrency,
+                } => {
                     wait_connected(&ctx, clients).await;
                     publish::burst(target, events, payload, concurrency, ctx.stop.clone()).await
                 }
@@ -450,8 +532,12 @@ impl Runner<'_> {
     /// the embedded server and wait until every stream ended. The server's CPU is read
     /// just before the signal (afterwards the process is gone).
     async fn shutdown_action(&self, ctx: &Arc<RunContext>) {
-        let Action::Shutdown { after } = self.plan.action else { return };
-        let Some(server) = self.server.as_ref() else { return };
+        let Action::Shutdown { after } = self.plan.action else {
+            return;
+        };
+        let Some(server) = self.server.as_ref() else {
+            return;
+        };
         wait_connected(ctx, self.plan.population.clients as u64).await;
         tokio::time::sleep(after).await;
         if let Some(cpu) = self.source.cpu().await {
@@ -487,7 +573,11 @@ async fn wait_connected(ctx: &RunContext, clients: u64) {
 }
 
 /// Mid-run `/metrics` with the number of streams the generator held at that moment.
-async fn mid_probe(source: ServerSource, ctx: Arc<RunContext>, at: Duration) -> Option<(super::outcome::Figures, u64)> {
+async fn mid_probe(
+    source: ServerSource,
+    ctx: Arc<RunContext>,
+    at: Duration,
+) -> Option<(super::outcome::Figures, u64)> {
     tokio::select! {
         () = ctx.stop.cancelled() => return None,
         () = tokio::time::sleep(at) => {}

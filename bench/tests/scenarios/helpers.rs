@@ -32,7 +32,10 @@ pub fn sse_load(args: &[&str], limit: Duration) -> Output {
         if Instant::now() >= deadline {
             let _ = child.kill();
             let out = child.wait_with_output().expect("collect sse-load output");
-            panic!("sse-load {args:?} did not finish within {limit:?}\n{}", text(&out));
+            panic!(
+                "sse-load {args:?} did not finish within {limit:?}\n{}",
+                text(&out)
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -61,8 +64,15 @@ pub fn report(validator: &jsonschema::Validator, dir: &Path, scenario: &str) -> 
     let path: PathBuf = dir.join(format!("{scenario}.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let value: serde_json::Value = serde_json::from_str(&text).expect("report is JSON");
-    let errors: Vec<String> = validator.iter_errors(&value).map(|e| format!("{} at {}", e, e.instance_path)).collect();
-    assert!(errors.is_empty(), "{scenario}.json does not match the schema:\n{}", errors.join("\n"));
+    let errors: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{scenario}.json does not match the schema:\n{}",
+        errors.join("\n")
+    );
     value
 }
 
