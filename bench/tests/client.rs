@@ -398,6 +398,11 @@ async fn metrics_and_keep_alive_publishing() {
         ids.push(json["id"].as_u64().unwrap());
     }
     assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");
+    assert_eq!(
+        publisher.connects(),
+        1,
+        "keep-alive: one connection for every request"
+    );
     let metrics = within("metrics", get_json(&server.url("/metrics")))
         .await
         .unwrap();
@@ -405,7 +410,20 @@ async fn metrics_and_keep_alive_publishing() {
 
     // An event name with a line break would inject fields: the server refuses it.
     let bad = publisher.target().with_path("/publish?event=a%0Ab").unwrap();
-    let err = within("bad publish", post(bad.uri(), "x")).await.unwrap_err();
+    let mut bad_publisher = HttpConnection::new(bad, WAIT);
+    let err = within("bad publish", bad_publisher.post("x".into()))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), "http_400", "{err}");
+    assert!(
+        err.to_string().contains("event"),
+        "the message names the parameter: {err}"
+    );
+    // After an error the connection is not reused.
+    let err = within("bad publish again", bad_publisher.post("x".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "http_400");
+    assert_eq!(bad_publisher.connects(), 2);
     server.shut_down().await;
 }

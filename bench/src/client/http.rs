@@ -62,6 +62,7 @@ pub struct HttpConnection {
     target: Target,
     timeout: Duration,
     open: Option<(http1::SendRequest<Body>, Transport)>,
+    connects: u64,
 }
 
 impl HttpConnection {
@@ -71,7 +72,13 @@ impl HttpConnection {
             target,
             timeout,
             open: None,
+            connects: 0,
         }
+    }
+
+    /// How many TCP connections this has opened (1 while keep-alive holds).
+    pub fn connects(&self) -> u64 {
+        self.connects
     }
 
     /// The target requests go to.
@@ -129,6 +136,7 @@ impl HttpConnection {
             Some((sender, transport)) if !sender.is_closed() => (sender, transport),
             _ => {
                 let (sender, transport, _) = transport::open(&self.target, None).await?;
+                self.connects += 1;
                 (sender, transport)
             }
         };
