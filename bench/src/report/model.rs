@@ -442,6 +442,19 @@ mod tests {
         assert_eq!(r.primary_latency().unwrap().0, "publish_to_receive");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn summaries_are_ordered_for_any_data(values in proptest::collection::vec(1u64..10_000_000, 1..2000)) {
+            let l = Latency::from_histogram(&histogram(values.iter().copied()), "any");
+            proptest::prop_assert_eq!(l.count, values.len() as u64);
+            let order = [l.min_ms, l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.p999_ms, l.max_ms];
+            proptest::prop_assert!(order.windows(2).all(|w| w[0] <= w[1]), "{:?}", order);
+            proptest::prop_assert!(l.distribution.len() <= Latency::DISTRIBUTION_POINTS);
+            proptest::prop_assert!(l.distribution.windows(2).all(|w| w[0][0] < w[1][0] && w[0][1] <= w[1][1]));
+            proptest::prop_assert_eq!(*l.distribution.last().unwrap(), [100.0, l.max_ms]);
+        }
+    }
+
     #[test]
     fn spread_of_values() {
         let s = Spread::of(&[4.0, 1.0, 3.0, 2.0]);
