@@ -10,7 +10,17 @@ async fn thousand_sequential_connections_leave_nothing_behind() {
     let addr = server.addr;
     let (status, _) = request(addr, "POST", "/publish", &[], bytes::Bytes::from_static(b"hello")).await;
     assert_eq!(status, 200);
-    let start = metrics(addr).await;
+    // The publishing connection closes asynchronously: start once only this request is open.
+    let start = within("the publishing connection to close", async {
+        loop {
+            let m = metrics(addr).await;
+            if m.connections == 1 {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
     assert_eq!(start.watcher_count, 1);
     for i in 0..1000 {
         // Alternate hub subscriptions (replaying the one held event) and generated streams.
@@ -32,6 +42,10 @@ async fn thousand_sequential_connections_leave_nothing_behind() {
         }
     })
     .await;
+    println!(
+        "after 1,000 connections: watcher_count {}, registered_events {}, fds {} -> {}",
+        end.watcher_count, end.registered_events, start.num_fds, end.num_fds
+    );
     assert_eq!(
         end.watcher_count, 1,
         "one watcher, whatever the number of streams"
@@ -92,6 +106,10 @@ async fn shutdown_ends_200_streams_cleanly_within_grace() {
         .await
         .unwrap();
     assert!(status.success(), "{status:?}");
+    println!(
+        "200 streams ended cleanly; exit {:?} after SIGTERM",
+        signalled.elapsed()
+    );
     assert!(signalled.elapsed() < GRACE);
 }
 

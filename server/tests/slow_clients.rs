@@ -128,6 +128,9 @@ async fn frozen_client_is_evicted_and_healthy_clients_get_every_event() {
     };
     publisher.publish(Bytes::from_static(b"last")).await;
     published += 1;
+    println!(
+        "frozen client evicted {evicted_after:?} after the first publish ({published} events of 64 KiB)"
+    );
     // Eviction needs the socket buffers to fill first, then send_timeout to pass.
     assert!(
         evicted_after < SEND_TIMEOUT + Duration::from_secs(5),
@@ -211,6 +214,7 @@ async fn graceful_shutdown_finishes_within_grace_with_a_frozen_client() {
     .await
     .unwrap();
     let took = signalled.elapsed();
+    println!("exit {took:?} after SIGTERM with a frozen client attached (grace {GRACE:?})");
     assert!(status.success(), "exit status {status:?}");
     assert!(
         took < GRACE + Duration::from_millis(1500),
