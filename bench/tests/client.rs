@@ -27,6 +27,8 @@ async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
 /// The reference server serving on `127.0.0.1:0` in this process.
 struct TestServer {
     addr: SocketAddr,
+    /// A handle on the serving server, for its counters.
+    server: Server,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -36,11 +38,13 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(Server::new(config).serve(listener, async move {
+        let server = Server::new(config);
+        let task = tokio::spawn(server.clone().serve(listener, async move {
             let _ = rx.await;
         }));
         Self {
             addr,
+            server,
             shutdown: Some(tx),
             task,
         }
@@ -425,5 +429,68 @@ async fn metrics_and_keep_alive_publishing() {
         .unwrap_err();
     assert_eq!(err.kind(), "http_400");
     assert_eq!(bad_publisher.connects(), 2);
+    server.shut_down().await;
+}
+
+#[tokio::test]
+async fn read_is_cancel_safe() {
+    // Cancelling `read` again and again (a timeout shorter than the event interval) must
+    // neither lose nor repeat events.
+    let server = TestServer::start(Config::default()).await;
+    let url = server.url("/sse?delay=0.002&count=200");
+    let mut stream = within("connect", connect(&url, &ConnectOptions::default()))
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    let mut cancelled = 0u32;
+    within("the stream", async {
+        loop {
+            let mut on_item = |item: Item<'_>, _| {
+                if let Item::Event(e) = item {
+                    received.push(event_number(e.id.unwrap()).unwrap());
+                }
+            };
+            match tokio::time::timeout(Duration::from_micros(500), stream.read(&mut on_item)).await {
+                Err(_) => cancelled += 1,
+                Ok(open) => {
+                    if !open.unwrap() {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    assert_eq!(received, (1..=200).collect::<Vec<_>>());
+    assert!(cancelled > 0, "no read was cancelled; the test proved nothing");
+    server.shut_down().await;
+}
+
+#[tokio::test]
+async fn dropping_a_stream_frees_its_server_connection() {
+    let server = TestServer::start(Config::default()).await;
+    let url = server.url("/sse?delay=0.005");
+    let mut streams = Vec::new();
+    for _ in 0..5 {
+        streams.push(
+            within("connect", connect(&url, &ConnectOptions::default()))
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(server.server.metrics().connections, 5);
+    for stream in &mut streams {
+        let (seen, end) = read_events(stream, 1).await;
+        assert!(!end.unwrap());
+        assert_eq!(seen.events.len(), 1);
+    }
+    drop(streams);
+    // The server notices at its next write (every 5 ms): poll its counter, bounded.
+    within("the server to close the dropped streams", async {
+        while server.server.metrics().connections > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
     server.shut_down().await;
 }
