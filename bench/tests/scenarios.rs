@@ -10,7 +10,7 @@ mod helpers;
 
 use std::time::Duration;
 
-use helpers::{check, heavy, num, report, schema, sse_load, text};
+use helpers::{check, foreign_sse_server, heavy, num, report, schema, sse_load, text};
 
 const SCENARIOS: [&str; 14] = [
     "throughput-single",
@@ -246,4 +246,48 @@ fn the_gate_fails_against_a_deliberately_slowed_server() {
         "{}",
         text(&out)
     );
+}
+
+#[test]
+fn a_foreign_target_runs_what_it_can_and_says_what_it_skipped() {
+    let url = foreign_sse_server();
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("results");
+    let out = sse_load(
+        &[
+            "--target",
+            &url,
+            "--scenario",
+            "throughput-multi",
+            "--scenario",
+            "fanout",
+            "--scenario",
+            "graceful-shutdown",
+            "--duration",
+            "1s",
+            "--clients",
+            "2",
+            "--output-dir",
+            out_dir.to_str().unwrap(),
+            "--baselines-dir",
+            dir.path().join("baselines").to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("skipped fanout: the target has no hub endpoint"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("skipped graceful-shutdown:"), "{stdout}");
+    let r = report(&schema(), &out_dir, "throughput-multi");
+    assert_eq!(r["target"]["embedded"], false);
+    assert_eq!(r["target"]["server_metrics"], false);
+    assert!(r["cpu"]["server_seconds"].is_null());
+    assert!(r["cpu"]["note"].as_str().unwrap().contains("not available"));
+    assert!(r["server"].is_null());
+    assert!(num(&r, "/events/received") > 0.0);
+    assert_eq!(num(&r, "/events/lost"), 0.0);
+    assert!(!out_dir.join("fanout.json").exists());
 }

@@ -98,6 +98,8 @@ pub const ALL: &[Definition] = &[
                 events_per_client: Some(3),
             };
             plan.latencies = Some(CONNECT_LATENCIES);
+            // It ends after a few events: too short for a memory trend.
+            plan.track_memory = false;
             plan.check(STREAM_BASICS)
         },
     },
@@ -281,6 +283,8 @@ pub const ALL: &[Definition] = &[
                 },
             ]);
             plan.action = Action::Shutdown { after: ms(500) };
+            // The server exits mid-run: there is no trend to fit.
+            plan.track_memory = false;
             plan.server.shutdown_grace = Some(SHUTDOWN_GRACE);
             plan.settle = false;
             plan
@@ -295,7 +299,7 @@ pub const ALL: &[Definition] = &[
                 behaviour: Behaviour::Reconnect { every: ms(700) },
                 ..Population::hold(s.clients)
             };
-            Plan::new(
+            let mut plan = Plan::new(
                 population,
                 Feed::Hub {
                     rate: 100.0,
@@ -304,7 +308,12 @@ pub const ALL: &[Definition] = &[
                 s.duration,
             )
             .check(STREAM_BASICS)
-            .check([StreamsReleased])
+            .check([StreamsReleased]);
+            // Under constant reconnection RSS climbs for ~10 s while allocator arenas warm up
+            // (measured: a plateau at +1.25 MiB with 20 clients), so a smoke-length slope is
+            // warm-up, not a leak. Memory trends are judged by memory-stability and soak.
+            plan.track_memory = false;
+            plan
         },
     },
     Definition {

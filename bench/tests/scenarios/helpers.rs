@@ -92,3 +92,41 @@ pub fn num(report: &serde_json::Value, pointer: &str) -> f64 {
         .and_then(serde_json::Value::as_f64)
         .unwrap_or_else(|| panic!("{pointer} missing in {} report", report["scenario"]))
 }
+
+/// A minimal SSE server that is not the reference server: `GET /sse` streams numbered events
+/// every 10 ms (HTTP/1.0, body ended by close), everything else is 404 (no `/metrics`, no hub).
+/// Serves from background threads until the test process exits; returns its base URL.
+pub fn foreign_sse_server() -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut request_line = String::new();
+                if reader.read_line(&mut request_line).is_err() {
+                    return;
+                }
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let mut stream = stream;
+                if !request_line.starts_with("GET /sse") {
+                    let _ = stream.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                    return;
+                }
+                let _ = stream.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\n\r\n");
+                for id in 1u64.. {
+                    let event = format!("id: {id}\r\ndata: event-{id}\r\n\r\n");
+                    if stream.write_all(event.as_bytes()).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            });
+        }
+    });
+    url
+}
