@@ -291,3 +291,101 @@ fn a_foreign_target_runs_what_it_can_and_says_what_it_skipped() {
     assert_eq!(num(&r, "/events/lost"), 0.0);
     assert!(!out_dir.join("fanout.json").exists());
 }
+
+/// Counts allocations made on threads that opted in (other tests' threads are not counted).
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    pub struct Counting;
+
+    pub static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+    thread_local! {
+        pub static COUNTING: Cell<bool> = const { Cell::new(false) };
+    }
+
+    // SAFETY: delegates every call to the system allocator unchanged; only counts.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            if COUNTING.with(Cell::get) {
+                ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            }
+            // SAFETY: same contract as the caller's.
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: same contract as the caller's.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            if COUNTING.with(Cell::get) {
+                ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            }
+            // SAFETY: same contract as the caller's.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: counting::Counting = counting::Counting;
+
+#[test]
+fn recording_events_allocates_nothing() {
+    use std::sync::Mutex;
+    use std::sync::atomic::Ordering;
+    use std::time::Instant;
+
+    use sse_bench::client::Parser;
+    use sse_bench::measure::sequence::SequenceTracker;
+    use sse_bench::measure::stats::{Pending, Shard};
+    use sse_bench::scenario::recorder::Recorder;
+
+    // Hub-style events: an id and a publish stamp, as the reference publisher sends them.
+    let mut wire = Vec::new();
+    for id in 1..=10_000u64 {
+        let mut data = Vec::new();
+        sse_server::publisher::stamp(&mut data, 64);
+        wire.extend_from_slice(format!("id: {id}\ndata: ").as_bytes());
+        wire.extend_from_slice(&data);
+        wire.extend_from_slice(b"\n\n: ping\n\n");
+    }
+    let shard = Mutex::new(Shard::default());
+    let mut tracker = SequenceTracker::new(Some(1));
+    let mut pending = Pending::default();
+    let mut parser = Parser::new();
+    let start = Instant::now();
+    let mut recorder = Recorder::new(
+        &mut tracker,
+        &mut pending,
+        &shard,
+        Some(Duration::from_millis(10)),
+        start,
+        Some(start),
+    );
+    let (warm_up, rest) = wire.split_at(wire.len() / 10);
+    // Warm-up: the parser's buffers (a line split across chunks) and the shard's histograms
+    // are allocated once.
+    for chunk in warm_up.chunks(1500) {
+        parser.feed(chunk, &mut |item| recorder.on_item(item, Instant::now()));
+        recorder.flush();
+    }
+
+    counting::COUNTING.with(|c| c.set(true));
+    for chunk in rest.chunks(1500) {
+        let at = Instant::now();
+        parser.feed(chunk, &mut |item| recorder.on_item(item, at));
+        recorder.flush();
+    }
+    counting::COUNTING.with(|c| c.set(false));
+    let allocations = counting::ALLOCATIONS.load(Ordering::Relaxed);
+
+    assert_eq!(recorder.events(), 10_000);
+    assert_eq!(recorder.comments(), 10_000);
+    assert_eq!(tracker.counts().lost, 0);
+    assert_eq!(allocations, 0, "the per-event path allocated");
+}

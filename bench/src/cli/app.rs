@@ -69,9 +69,9 @@ pub async fn run(config: &RunConfig) -> Result<Verdict, AppError> {
         .max()
         .unwrap_or(0);
     if most_clients > 500 {
-        // Thousands of streams need thousands of fds on the generator side too.
+        // One fd per stream on the generator side (the server is another process).
         match sse_server::limits::raise_fd_limit() {
-            Ok(limit) if (limit as usize) < most_clients * 2 + 64 => eprintln!(
+            Ok(limit) if (limit as usize) < most_clients + 256 => eprintln!(
                 "warning: the open-file limit is {limit}, too low for {most_clients} streams; raise it (ulimit -n)"
             ),
             Ok(_) => {}

@@ -1,25 +1,20 @@
 //! The one reading-client loop every scenario uses: connect, read and measure, then hold, churn or reconnect.
 //!
 //! # Hot path
-//! [`Reading::on_item`] runs once per received item. It allocates nothing and takes no
-//! lock: it updates the client's own [`SequenceTracker`] and buffers latency samples in a
-//! fixed [`Pending`] array, which is flushed into the client's worker shard once per
-//! chunk (one short lock, never held across an `.await`). The live event counter is
-//! bumped once per chunk too.
+//! Each received item goes to [`Recorder::on_item`] (allocation-free, lock-free); the
+//! buffered samples are flushed into the client's worker shard once per chunk (one short
+//! lock, never held across an `.await`), and the live event counter is bumped once per
+//! chunk too.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sse_server::publisher::{publish_time, unix_nanos};
-
 use super::context::{Live, RunContext};
 use super::population::Behaviour;
-use crate::client::{ClientError, ConnectOptions, Item, SseConnection, event_number};
+use super::recorder::Recorder;
+use crate::client::{ClientError, ConnectOptions, Item, SseConnection};
 use crate::measure::sequence::{SequenceCounts, SequenceTracker};
 use crate::measure::stats::{ClientSummary, Metric, Pending, lock};
-
-/// The event the reference server sends before a replay that misses events.
-const REPLAY_GAP_EVENT: &str = "replay-gap";
 
 /// Pause before a churning client retries after a failed connect.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
@@ -35,65 +30,6 @@ enum End {
     Clean,
     /// It broke (reset, cut).
     Broken,
-}
-
-/// Per-stream measurement state, updated by every received item.
-struct Reading<'a> {
-    tracker: &'a mut SequenceTracker,
-    pending: &'a mut Pending,
-    shard: &'a std::sync::Mutex<crate::measure::stats::Shard>,
-    expected_interval: Option<Duration>,
-    connect_started: Instant,
-    /// Set on a resumed stream: when the previous one was dropped.
-    resumed_from: Option<Instant>,
-    last_event: Option<Instant>,
-    events: u64,
-    comments: u64,
-    chunk_events: u64,
-}
-
-impl Reading<'_> {
-    /// Hot path: no allocation, no lock.
-    fn on_item(&mut self, item: Item<'_>, at: Instant) {
-        let event = match item {
-            Item::Event(event) => event,
-            Item::Comment(_) => {
-                self.comments += 1;
-                return;
-            }
-            Item::Retry(_) => return,
-        };
-        if event.event == REPLAY_GAP_EVENT {
-            return;
-        }
-        if self.events == 0 {
-            self.pending
-                .push(self.shard, Metric::TimeToFirstEvent, at - self.connect_started);
-            if let Some(dropped) = self.resumed_from {
-                self.pending.push(
-                    self.shard,
-                    Metric::ReconnectGap,
-                    at.saturating_duration_since(dropped),
-                );
-            }
-        }
-        if let Some(last) = self.last_event {
-            self.pending
-                .push_gap(self.shard, at - last, self.expected_interval);
-        }
-        self.last_event = Some(at);
-        self.events += 1;
-        self.chunk_events += 1;
-        match event.id.and_then(event_number) {
-            Some(id) => self.tracker.observe(id),
-            None => self.tracker.observe_untracked(),
-        }
-        if let Some(published) = publish_time(event.data) {
-            let nanos = unix_nanos().saturating_sub(published);
-            self.pending
-                .push(self.shard, Metric::PublishToReceive, Duration::from_nanos(nanos));
-        }
-    }
 }
 
 /// Runs reading client `index` until the run stops; returns what it saw.
@@ -151,21 +87,17 @@ pub async fn run(ctx: Arc<RunContext>, index: usize, start_delay: Duration) -> C
             Live::add(&ctx.live.connected_clients, 1);
         }
         let opened = Instant::now();
-        let mut reading = Reading {
-            tracker: &mut tracker,
-            pending: &mut pending,
+        let mut reading = Recorder::new(
+            &mut tracker,
+            &mut pending,
             shard,
-            expected_interval: ctx.feed.expected_interval(),
-            connect_started: conn.started_at(),
-            resumed_from: resumed_from.take(),
-            last_event: None,
-            events: 0,
-            comments: 0,
-            chunk_events: 0,
-        };
+            ctx.feed.expected_interval(),
+            conn.started_at(),
+            resumed_from.take(),
+        );
         let end = read_stream(&ctx, &mut conn, &mut reading, shard).await;
         held += opened.elapsed();
-        summary.comments += reading.comments;
+        summary.comments += reading.comments();
         summary.bytes += conn.bytes_received();
         Live::sub(&ctx.live.open_streams, 1);
         drop(conn);
@@ -226,7 +158,7 @@ pub async fn run(ctx: Arc<RunContext>, index: usize, start_delay: Duration) -> C
 async fn read_stream(
     ctx: &RunContext,
     conn: &mut SseConnection,
-    reading: &mut Reading<'_>,
+    reading: &mut Recorder<'_>,
     shard: &std::sync::Mutex<crate::measure::stats::Shard>,
 ) -> End {
     let drop_at = match ctx.behaviour {
@@ -245,7 +177,7 @@ async fn read_stream(
     };
     tokio::pin!(drop_timer);
     loop {
-        reading.chunk_events = 0;
+        let before = reading.events();
         let read = {
             let mut on_item = |item: Item<'_>, at: Instant| reading.on_item(item, at);
             tokio::select! {
@@ -254,8 +186,8 @@ async fn read_stream(
                 read = conn.read(&mut on_item) => read,
             }
         };
-        reading.pending.flush(shard);
-        Live::add(&ctx.live.events, reading.chunk_events);
+        reading.flush();
+        Live::add(&ctx.live.events, reading.events() - before);
         match read {
             Ok(true) => {}
             Ok(false) => return End::Clean,
@@ -264,13 +196,10 @@ async fn read_stream(
                 return End::Broken;
             }
         }
-        if ctx.behaviour == Behaviour::Churn && reading.events > 0 {
+        if ctx.behaviour == Behaviour::Churn && reading.events() > 0 {
             return End::Dropped;
         }
-        if ctx
-            .events_per_client
-            .is_some_and(|n| reading.tracker.counts().received >= n)
-        {
+        if ctx.events_per_client.is_some_and(|n| reading.received() >= n) {
             return End::Stopped;
         }
     }

@@ -24,6 +24,7 @@ pub mod plan;
 pub mod population;
 pub mod probe;
 pub mod publish;
+pub mod recorder;
 pub mod report;
 pub mod run;
 
