@@ -9,8 +9,9 @@
 //! * what counts as failure — [`checks`], judged on the run's [`outcome`].
 //!
 //! [`run::run_plan`] executes any plan with the same parts: one reading-client loop
-//! ([`client`]), frozen raw-TCP clients ([`frozen`]), a generator publisher ([`publish`]),
-//! the sampler, and the target [`probe`]s. [`report::build`] turns the result into a
+//! ([`client`], recording through [`recorder`]), frozen raw-TCP clients ([`frozen`]), a
+//! generator publisher ([`publish`]), mid-run actions ([`phases`]), the sampler, and the
+//! target [`probe`]s. [`report::build`] turns the result into a
 //! [`crate::report::model::ScenarioReport`].
 
 pub mod catalog;
@@ -20,6 +21,7 @@ pub mod context;
 pub mod feed;
 pub mod frozen;
 pub mod outcome;
+pub mod phases;
 pub mod plan;
 pub mod population;
 pub mod probe;
