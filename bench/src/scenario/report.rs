@@ -73,6 +73,11 @@ pub fn build(
     if let Some(d) = flags.shutdown_grace {
         parameters.insert("server_shutdown_grace_seconds".into(), d.as_secs_f64().into());
     }
+    // Other work on the host skews every figure: record how busy it was (the 1-minute
+    // load average at the end of the run, sse-load and the server included).
+    if let Some(load) = host_load() {
+        parameters.insert("host_load_1m".into(), load.into());
+    }
     if spread_sources {
         parameters.insert("source_addresses".into(), "spread over 127.0.0.0/8".into());
     }
@@ -171,4 +176,14 @@ fn connections(outcome: &Outcome) -> Connections {
         },
         errors: c.errors.clone(),
     }
+}
+
+/// The 1-minute load average of the host (`/proc/loadavg`).
+fn host_load() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
