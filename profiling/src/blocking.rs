@@ -24,6 +24,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -46,13 +47,17 @@ type SharedHistogram = Arc<Mutex<Histogram<u64>>>;
 fn histogram() -> SharedHistogram {
     let max = u64::try_from(MAX_TRACKED.as_nanos()).unwrap_or(u64::MAX);
     // 3 significant digits over 1 ns ..= 60 s: fixed size, recording never allocates.
-    let histogram = Histogram::new_with_bounds(1, max, 3).expect("1 ns ..= 60 s at 3 significant figures is valid");
+    let histogram =
+        Histogram::new_with_bounds(1, max, 3).expect("1 ns ..= 60 s at 3 significant figures is valid");
     Arc::new(Mutex::new(histogram))
 }
 
 fn record(histogram: &SharedHistogram, value: Duration) {
     let nanos = u64::try_from(value.as_nanos()).unwrap_or(u64::MAX);
-    histogram.lock().unwrap_or_else(PoisonError::into_inner).saturating_record(nanos.max(1));
+    histogram
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .saturating_record(nanos.max(1));
 }
 
 /// Watches the server runtime for blocking (see the module docs).
@@ -64,6 +69,8 @@ pub struct BlockingMonitor {
     polls: SharedHistogram,
     delays: SharedHistogram,
     lateness: SharedHistogram,
+    /// Bumped by every window start; the probe drops a sample whose wait spanned one.
+    generation: Arc<AtomicU64>,
     runtime: RuntimeIntervals,
     window: Option<Window>,
 }
@@ -94,6 +101,7 @@ impl BlockingMonitor {
             polls: histogram(),
             delays: histogram(),
             lateness: histogram(),
+            generation: Arc::new(AtomicU64::new(0)),
             runtime: RuntimeMonitor::new(handle).intervals(),
             window: None,
         }
@@ -114,19 +122,29 @@ impl BlockingMonitor {
     pub fn spawn_probe(&self, stop: CancellationToken) -> JoinHandle<()> {
         let delays = Arc::clone(&self.delays);
         let lateness = Arc::clone(&self.lateness);
+        let generation = Arc::clone(&self.generation);
         tokio::spawn(self.probe.instrument(async move {
             let mut deadline = tokio::time::Instant::now() + PROBE_INTERVAL;
             loop {
                 let before = TaskScheduling::try_current();
+                let window = generation.load(Ordering::Acquire);
                 tokio::select! {
                     () = stop.cancelled() => break,
                     () = tokio::time::sleep_until(deadline) => {}
                 }
                 let now = tokio::time::Instant::now();
+                if generation.load(Ordering::Acquire) != window {
+                    // The wait began before the current window: not the window's sample.
+                    deadline = now + PROBE_INTERVAL;
+                    continue;
+                }
                 record(&lateness, now - deadline);
                 if let (Some(before), Some(after)) = (before, TaskScheduling::try_current()) {
                     if after.scheduled_count > before.scheduled_count {
-                        record(&delays, after.total_scheduled_duration - before.total_scheduled_duration);
+                        record(
+                            &delays,
+                            after.total_scheduled_duration - before.total_scheduled_duration,
+                        );
                     }
                 }
                 deadline = now + PROBE_INTERVAL;
@@ -136,6 +154,7 @@ impl BlockingMonitor {
 
     /// Starts the measured window: clears the histograms and remembers the counters.
     pub fn start_window(&mut self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         for histogram in [&self.polls, &self.delays, &self.lateness] {
             histogram.lock().unwrap_or_else(PoisonError::into_inner).reset();
         }
@@ -167,7 +186,10 @@ impl BlockingMonitor {
             flagged.push(format!("a task poll took {:.1} ms", polls.max_us / 1e3));
         }
         if delays.max_us > threshold_us {
-            flagged.push(format!("a woken task waited {:.1} ms to be polled", delays.max_us / 1e3));
+            flagged.push(format!(
+                "a woken task waited {:.1} ms to be polled",
+                delays.max_us / 1e3
+            ));
         }
         let resolution_us = TIMER_RESOLUTION.as_secs_f64() * 1e6;
         if lateness.max_us - resolution_us > threshold_us {
@@ -312,10 +334,15 @@ mod tests {
         // Let the probe run a few rounds, then measure a window with one blocking poll.
         tokio::time::sleep(Duration::from_millis(20)).await;
         monitor.start_window();
+        // Let the probe start a wait inside the window (waits spanning its start are dropped).
+        tokio::time::sleep(Duration::from_millis(5)).await;
         let blocker = tokio::spawn(monitor.instrument(async {
             std::thread::sleep(Duration::from_millis(30));
         }));
-        tokio::time::timeout(Duration::from_secs(10), blocker).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), blocker)
+            .await
+            .unwrap()
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
         stop.cancel();
         probe.await.unwrap();
@@ -325,7 +352,10 @@ mod tests {
         assert_eq!(report.task_polls.slow_polls, 1);
         assert!(report.task_polls.figures.max_us >= 30_000.0, "{report:?}");
         assert!(report.flagged, "{report:?}");
-        assert!(report.flagged_because.iter().any(|r| r.contains("task poll")), "{report:?}");
+        assert!(
+            report.flagged_because.iter().any(|r| r.contains("task poll")),
+            "{report:?}"
+        );
         // The probe shares the only worker with the blocker, so it was held up too.
         assert!(report.timer_lateness.max_us >= 20_000.0, "{report:?}");
         assert!(report.scheduling_delay.figures.samples > 0);
@@ -334,11 +364,14 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_quiet_runtime_is_not_flagged() {
-        let mut monitor = BlockingMonitor::new(&tokio::runtime::Handle::current(), Duration::from_millis(500));
+        let mut monitor =
+            BlockingMonitor::new(&tokio::runtime::Handle::current(), Duration::from_millis(500));
         let stop = CancellationToken::new();
         let probe = monitor.spawn_probe(stop.clone());
         monitor.start_window();
-        monitor.instrument(tokio::time::sleep(Duration::from_millis(20))).await;
+        monitor
+            .instrument(tokio::time::sleep(Duration::from_millis(20)))
+            .await;
         stop.cancel();
         probe.await.unwrap();
         let report = monitor.report();

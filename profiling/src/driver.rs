@@ -41,7 +41,9 @@ pub enum DriverError {
         source: std::io::Error,
     },
     /// No reply came in time.
-    #[error("the load generator did not answer {waiting_for} within {after:?} (raise --phase-timeout for big profiles)")]
+    #[error(
+        "the load generator did not answer {waiting_for} within {after:?} (raise --phase-timeout for big profiles)"
+    )]
     Timeout {
         /// What was awaited.
         waiting_for: &'static str,
@@ -97,7 +99,9 @@ impl Driver {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
-        let mut child = command.spawn().map_err(|source| DriverError::Spawn { exe, source })?;
+        let mut child = command
+            .spawn()
+            .map_err(|source| DriverError::Spawn { exe, source })?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(DriverError::Io {
                 what: "taking the pipes",
@@ -142,7 +146,11 @@ impl Driver {
     ///
     /// # Errors
     /// Timeout, a closed pipe or a malformed line.
-    pub async fn reply(&mut self, waiting_for: &'static str, timeout: Duration) -> Result<Reply, DriverError> {
+    pub async fn reply(
+        &mut self,
+        waiting_for: &'static str,
+        timeout: Duration,
+    ) -> Result<Reply, DriverError> {
         self.line.clear();
         let read = tokio::time::timeout(timeout, self.stdout.read_line(&mut self.line)).await;
         match read {
@@ -163,7 +171,12 @@ impl Driver {
     ///
     /// # Errors
     /// See [`Driver::reply`]; an `error` reply becomes [`DriverError::Generator`].
-    pub async fn run(&mut self, command: Command, phase: Phase, timeout: Duration) -> Result<u64, DriverError> {
+    pub async fn run(
+        &mut self,
+        command: Command,
+        phase: Phase,
+        timeout: Duration,
+    ) -> Result<u64, DriverError> {
         self.send(command).await?;
         self.expect_done(phase, timeout).await
     }
@@ -251,9 +264,15 @@ mod tests {
     #[tokio::test]
     async fn a_scripted_generator_is_driven_through_a_phase() {
         let script = "echo ready; read cmd; [ \"$cmd\" = 'connect 3' ] && echo 'done idle 3'; read q; exit 0";
-        let mut driver = Driver::spawn(shell(script), Duration::from_secs(10)).await.unwrap();
+        let mut driver = Driver::spawn(shell(script), Duration::from_secs(10))
+            .await
+            .unwrap();
         let count = driver
-            .run(Command::Connect { streams: 3 }, Phase::Idle, Duration::from_secs(10))
+            .run(
+                Command::Connect { streams: 3 },
+                Phase::Idle,
+                Duration::from_secs(10),
+            )
             .await
             .unwrap();
         assert_eq!(count, 3);
@@ -262,18 +281,32 @@ mod tests {
 
     #[tokio::test]
     async fn silence_times_out_and_exit_is_reported() {
-        let mut driver = Driver::spawn(shell("echo ready; sleep 30"), Duration::from_secs(10)).await.unwrap();
-        let err = driver.reply("`done idle`", Duration::from_millis(50)).await.unwrap_err();
-        assert!(matches!(err, DriverError::Timeout { .. }), "{err}");
-
-        let err = Driver::spawn(shell("exit 7"), Duration::from_secs(10)).await.unwrap_err();
-        assert!(err.to_string().contains("exit code 7"), "{err}");
-
-        let mut driver = Driver::spawn(shell("echo ready; read c; echo 'error boom'"), Duration::from_secs(10))
+        let mut driver = Driver::spawn(shell("echo ready; sleep 30"), Duration::from_secs(10))
             .await
             .unwrap();
         let err = driver
-            .run(Command::Cycles { count: 1 }, Phase::Cycles, Duration::from_secs(10))
+            .reply("`done idle`", Duration::from_millis(50))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DriverError::Timeout { .. }), "{err}");
+
+        let err = Driver::spawn(shell("exit 7"), Duration::from_secs(10))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("exit code 7"), "{err}");
+
+        let mut driver = Driver::spawn(
+            shell("echo ready; read c; echo 'error boom'"),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+        let err = driver
+            .run(
+                Command::Cycles { count: 1 },
+                Phase::Cycles,
+                Duration::from_secs(10),
+            )
             .await
             .unwrap_err();
         assert!(err.to_string().contains("boom"), "{err}");

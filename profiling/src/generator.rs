@@ -49,7 +49,9 @@ pub enum GeneratorError {
         expected: u64,
     },
     /// Ids were not consecutive.
-    #[error("stream {stream}: expected event id {expected}, got {got:?} (lost, duplicated or reordered events)")]
+    #[error(
+        "stream {stream}: expected event id {expected}, got {got:?} (lost, duplicated or reordered events)"
+    )]
     Sequence {
         /// Which stream.
         stream: u64,
@@ -106,7 +108,10 @@ pub fn main(base: &Uri) -> ExitCode {
 
 async fn run(base: &Uri) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let base = Target::resolve(base).await?;
-    let target = |path: &'static str| base.with_path(path).map_err(|source| GeneratorError::Url { path, source });
+    let target = |path: &'static str| {
+        base.with_path(path)
+            .map_err(|source| GeneratorError::Url { path, source })
+    };
     let mut generator = Generator {
         events: target("/events")?,
         cycle: target("/sse?count=1&delay=0")?,
@@ -267,7 +272,9 @@ impl Generator {
     async fn cycles(&mut self, count: u64) -> Result<u64, GeneratorError> {
         for i in 0..count {
             let stream = self.stream_number(i);
-            one_cycle(&self.cycle, &self.options).await.map_err(|e| e.numbered(stream))?;
+            one_cycle(&self.cycle, &self.options)
+                .await
+                .map_err(|e| e.numbered(stream))?;
         }
         Ok(count)
     }
@@ -278,7 +285,9 @@ impl GeneratorError {
     fn numbered(self, stream: u64) -> Self {
         match self {
             Self::Client { source, .. } => Self::Client { stream, source },
-            Self::Ended { received, expected, .. } => Self::Ended {
+            Self::Ended {
+                received, expected, ..
+            } => Self::Ended {
                 stream,
                 received,
                 expected,
@@ -344,7 +353,10 @@ async fn read_events(
                 on_event(received);
             })
             .await
-            .map_err(|source| GeneratorError::Client { stream: number, source })?;
+            .map_err(|source| GeneratorError::Client {
+                stream: number,
+                source,
+            })?;
         if let Some(err) = broken.take() {
             return Err(err);
         }

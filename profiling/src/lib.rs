@@ -14,10 +14,25 @@
 //! Memory and CPU are never profiled in the same run: each binary does one.
 //! Summaries are JSON ([`summary`]) and compare against `baselines/profiling/`.
 
+pub mod baseline;
 pub mod blocking;
+pub mod cli;
+pub mod cpu;
 pub mod driver;
 pub mod generator;
+pub mod heap;
 pub mod phases;
 pub mod profile;
 pub mod protocol;
 pub mod server;
+pub mod summary;
+
+/// Logs warnings and errors to stderr (`RUST_LOG` overrides), for the binaries.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}

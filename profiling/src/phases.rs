@@ -18,6 +18,9 @@ use crate::profile::Workload;
 use crate::protocol::{Command, Reply};
 use crate::server::{InProcessServer, Publisher, ServerError};
 
+/// Batches of fan-out in the warm-up.
+pub const WARMUP_BATCHES: u64 = 4;
+
 /// A phase of the workload (see [`crate::profile`] for what each does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -51,9 +54,15 @@ impl Phase {
 
     /// The phase named `name`.
     pub fn from_name(name: &str) -> Option<Self> {
-        [Self::Warmup, Self::Idle, Self::Fanout, Self::Cycles, Self::Disconnect]
-            .into_iter()
-            .find(|p| p.name() == name)
+        [
+            Self::Warmup,
+            Self::Idle,
+            Self::Fanout,
+            Self::Cycles,
+            Self::Disconnect,
+        ]
+        .into_iter()
+        .find(|p| p.name() == name)
     }
 
     /// The reply that ends the phase, for messages.
@@ -150,26 +159,40 @@ impl Session {
                 // Fill the replay ring so later publishing frees as much as it allocates.
                 self.publisher.publish(self.replay_capacity)?;
                 let cycles = w.warmup_cycles;
-                (self.command(Command::Warmup { cycles }, phase).await?, cycles)
+                self.command(Command::Warmup { cycles }, phase).await?;
+                // One small round of everything at full concurrency, so containers that
+                // size themselves by the peak number of connections or queued writes
+                // have grown before the first measurement.
+                self.expect(
+                    Command::Connect {
+                        streams: w.subscribers,
+                    },
+                    Phase::Idle,
+                    w.subscribers,
+                )
+                .await?;
+                self.server
+                    .await_subscribers(w.subscribers as usize, self.timeout)
+                    .await?;
+                let events = WARMUP_BATCHES * w.batch;
+                let delivered = self.fanout(events).await?;
+                self.check(Phase::Fanout, events * w.subscribers, delivered)?;
+                self.expect(Command::Disconnect, Phase::Disconnect, w.subscribers)
+                    .await?;
+                (cycles, cycles)
             }
             Phase::Idle => {
                 let streams = w.subscribers;
                 (self.command(Command::Connect { streams }, phase).await?, streams)
             }
-            Phase::Fanout => (self.fanout().await?, w.deliveries()),
+            Phase::Fanout => (self.fanout(w.events).await?, w.deliveries()),
             Phase::Cycles => {
                 let count = w.cycles;
                 (self.command(Command::Cycles { count }, phase).await?, count)
             }
             Phase::Disconnect => (self.command(Command::Disconnect, phase).await?, w.subscribers),
         };
-        if count != expected {
-            return Err(SessionError::Count {
-                phase: phase.name(),
-                expected,
-                got: count,
-            });
-        }
+        self.check(phase, expected, count)?;
         let subscribers = match phase {
             Phase::Idle | Phase::Fanout | Phase::Cycles => w.subscribers as usize,
             Phase::Warmup | Phase::Disconnect => 0,
@@ -182,9 +205,26 @@ impl Session {
         Ok(self.driver.run(command, phase, self.timeout).await?)
     }
 
+    async fn expect(&mut self, command: Command, phase: Phase, expected: u64) -> Result<(), SessionError> {
+        let count = self.command(command, phase).await?;
+        self.check(phase, expected, count)
+    }
+
+    fn check(&self, phase: Phase, expected: u64, got: u64) -> Result<(), SessionError> {
+        if got == expected {
+            Ok(())
+        } else {
+            Err(SessionError::Count {
+                phase: phase.name(),
+                expected,
+                got,
+            })
+        }
+    }
+
     /// Publishes `events` events in batches with flow control (see the module docs).
-    async fn fanout(&mut self) -> Result<u64, SessionError> {
-        let Workload { events, batch, .. } = self.workload;
+    async fn fanout(&mut self, events: u64) -> Result<u64, SessionError> {
+        let batch = self.workload.batch;
         self.driver.send(Command::Fanout { events, batch }).await?;
         let mut published = 0;
         let mut acked = 0;
@@ -228,7 +268,13 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for phase in [Phase::Warmup, Phase::Idle, Phase::Fanout, Phase::Cycles, Phase::Disconnect] {
+        for phase in [
+            Phase::Warmup,
+            Phase::Idle,
+            Phase::Fanout,
+            Phase::Cycles,
+            Phase::Disconnect,
+        ] {
             assert_eq!(Phase::from_name(phase.name()), Some(phase));
             assert!(phase.done_line().contains(phase.name()));
         }

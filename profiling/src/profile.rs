@@ -10,10 +10,13 @@
 //! | `cycles` | `cycles` times, one after another: connect to `/sse?count=1&delay=0`, read the first event, close | cost of a short-lived connection, and whether it leaks |
 //! | `disconnect` | closes the `subscribers` streams | heap left after everyone is gone: leak per connection |
 //!
-//! Before the measured phases, a `warmup` of `warmup_cycles` connect/close cycles on both
-//! endpoints initialises what is built once per process or per worker thread (hyper's
-//! cached date header, tokio's I/O driver pages, ...), and the replay ring is filled, so
-//! that what stays allocated afterwards is what the workload itself left behind.
+//! Before the measured phases, an unmeasured `warmup` fills the replay ring, runs
+//! `warmup_cycles` connect/close cycles on both endpoints (initialising what is built
+//! once per process or per worker thread), then one small round of everything at full
+//! concurrency: `subscribers` streams, four batches of fan-out, all closed. Containers that
+//! size themselves by the peak number of connections or queued writes (and keep their
+//! capacity) have then grown, so what stays allocated after the measured phases is what
+//! the workload itself left behind, not a high-water mark.
 //!
 //! Heap runs are slower (dhat records a backtrace per allocation) and count rather than
 //! time, so they use fewer events than CPU runs, which need enough work for the sampler.
@@ -93,8 +96,8 @@ impl Profile {
             (RunKind::Heap, Self::Small) => (500, 2_000, 1_000),
             (RunKind::Heap, Self::Medium) => (2_000, 2_000, 4_000),
             (RunKind::Heap, Self::Large) => (10_000, 1_000, 10_000),
-            (RunKind::Cpu, Self::Smoke) => (100, 5_000, 1_000),
-            (RunKind::Cpu, Self::Small) => (500, 5_000, 2_000),
+            (RunKind::Cpu, Self::Smoke) => (100, 20_000, 1_000),
+            (RunKind::Cpu, Self::Small) => (500, 10_000, 2_000),
             (RunKind::Cpu, Self::Medium) => (2_000, 5_000, 5_000),
             (RunKind::Cpu, Self::Large) => (10_000, 2_000, 10_000),
         };
@@ -134,7 +137,10 @@ mod tests {
     #[test]
     fn profiles_grow_and_keep_batches_far_below_the_replay_ring() {
         for kind in [RunKind::Heap, RunKind::Cpu] {
-            let sizes: Vec<u64> = Profile::ALL.iter().map(|p| p.workload(kind).subscribers).collect();
+            let sizes: Vec<u64> = Profile::ALL
+                .iter()
+                .map(|p| p.workload(kind).subscribers)
+                .collect();
             assert!(sizes.windows(2).all(|w| w[0] < w[1]), "{kind:?}: {sizes:?}");
             for profile in Profile::ALL {
                 let w = profile.workload(kind);

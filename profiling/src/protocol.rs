@@ -192,7 +192,10 @@ mod tests {
         let commands = [
             Command::Warmup { cycles: 16 },
             Command::Connect { streams: 100 },
-            Command::Fanout { events: 1000, batch: 64 },
+            Command::Fanout {
+                events: 1000,
+                batch: 64,
+            },
             Command::Cycles { count: 200 },
             Command::Disconnect,
             Command::Quit,
@@ -207,8 +210,14 @@ mod tests {
         let replies = [
             Reply::Ready,
             Reply::Progress(640),
-            Reply::Done { phase: Phase::Fanout, count: 100_000 },
-            Reply::Done { phase: Phase::Disconnect, count: 100 },
+            Reply::Done {
+                phase: Phase::Fanout,
+                count: 100_000,
+            },
+            Reply::Done {
+                phase: Phase::Disconnect,
+                count: 100,
+            },
             Reply::Error("connection 3: expected id 7, got 9".to_owned()),
         ];
         for reply in replies {
@@ -234,7 +243,10 @@ mod tests {
             assert!(err.to_string().contains(&format!("{line:?}")));
         }
         assert_eq!(Reply::parse("done nap 3").unwrap_err().reason, "unknown phase");
-        assert_eq!(Reply::parse("progress").unwrap_err().reason, "expected a whole number");
+        assert_eq!(
+            Reply::parse("progress").unwrap_err().reason,
+            "expected a whole number"
+        );
         assert_eq!(Reply::parse("hello").unwrap_err().reason, "unknown reply");
     }
 }

@@ -226,7 +226,10 @@ mod tests {
         for id in 1..=12 {
             let frame = sub.live.next().await.unwrap().unwrap();
             assert_eq!((frame.id, frame.bytes.len()), (id, 96));
-            let data = frame.bytes.strip_prefix(format!("id: {id}\ndata: ").as_bytes()).unwrap();
+            let data = frame
+                .bytes
+                .strip_prefix(format!("id: {id}\ndata: ").as_bytes())
+                .unwrap();
             assert!(sse_server::publisher::publish_time(data).is_some());
         }
         assert!(Publisher::new(hub, 1).frame_bytes >= MIN_FRAME_BYTES);
@@ -239,7 +242,10 @@ mod tests {
         assert_ne!(server.addr().port(), 0);
         server.await_subscribers(0, Duration::from_secs(1)).await.unwrap();
         let _held = server.hub().subscribe(None);
-        let err = server.await_subscribers(0, Duration::from_millis(20)).await.unwrap_err();
+        let err = server
+            .await_subscribers(0, Duration::from_millis(20))
+            .await
+            .unwrap_err();
         assert!(matches!(err, ServerError::Subscribers { actual: 1, .. }), "{err}");
         server.stop(Duration::from_secs(5)).await.unwrap();
     }

@@ -22,7 +22,10 @@ fn encoding_an_event_allocates_at_most_once() {
         Event::data(b""),
         Event::data(b"hello"),
         Event::data(b"t=1").id("123456789"),
-        Event::data(&multi_line).id("7").event("tick").retry(Duration::from_millis(1500)),
+        Event::data(&multi_line)
+            .id("7")
+            .event("tick")
+            .retry(Duration::from_millis(1500)),
         Event::data(&big).id("18446744073709551615").event("bulk"),
     ];
     for event in events {

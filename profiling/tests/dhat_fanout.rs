@@ -49,7 +49,12 @@ fn measure(subscribers: usize) -> Cost {
     let before_setup = dhat::HeapStats::get();
     for _ in 0..subscribers {
         let source = HubSource::new(hub.subscribe(None), Arc::clone(&counters));
-        streams.push(SseStream::new(source, watcher.register(), Arc::clone(&counters), options));
+        streams.push(SseStream::new(
+            source,
+            watcher.register(),
+            Arc::clone(&counters),
+            options,
+        ));
     }
     let before = dhat::HeapStats::get();
     let mut cx = Context::from_waker(Waker::noop());
@@ -57,7 +62,8 @@ fn measure(subscribers: usize) -> Cost {
     let mut published = 0;
     while published < EVENTS {
         for _ in 0..BATCH {
-            hub.publish(None, b"t=1700000000000000000 payload").expect("valid event");
+            hub.publish(None, b"t=1700000000000000000 payload")
+                .expect("valid event");
         }
         published += BATCH;
         for stream in &mut streams {
@@ -70,7 +76,10 @@ fn measure(subscribers: usize) -> Cost {
                     other => panic!("event {id}: expected a frame, got {other:?}"),
                 }
             }
-            assert!(Pin::new(&mut *stream).poll_next(&mut cx).is_pending(), "no frame beyond the published ones");
+            assert!(
+                Pin::new(&mut *stream).poll_next(&mut cx).is_pending(),
+                "no frame beyond the published ones"
+            );
         }
     }
     let after = dhat::HeapStats::get();

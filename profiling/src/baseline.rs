@@ -1,0 +1,356 @@
+//! Comparing a run with a committed baseline (`baselines/profiling/<kind>-<profile>.json`): deltas, and the gates that fail a run.
+//!
+//! ## Gates
+//! Only figures that do not depend on the machine's speed are gated, and only on growth:
+//!
+//! | figure | fails when the run exceeds the baseline by more than |
+//! | --- | --- |
+//! | `allocations_per_delivered_event` | 0.01 allocations, or 10 % of the baseline if larger |
+//! | `leak_per_connection_bytes` | 16 bytes |
+//!
+//! Both are counts (dhat counts allocations, it does not time them); the slack absorbs
+//! the few per-connection buffers whose growth depends on how many frames were queued
+//! when a write happened. Every other figure, and every CPU figure (timings vary by 40 %
+//! between identical runs on this kind of machine), is printed as information only; a
+//! CPU time per delivered event more than 50 % above the baseline is marked `warn`.
+
+use std::fmt::Write as _;
+
+use crate::profile::{Profile, Workload};
+use crate::summary::{CpuSummary, HeapSummary};
+
+/// What a delta means for the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// A gated figure within its slack.
+    Pass,
+    /// A gated figure that grew past its slack: the run fails.
+    Fail,
+    /// An ungated figure that moved a lot.
+    Warn,
+    /// An ungated figure.
+    Info,
+}
+
+impl Verdict {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Fail => "FAIL",
+            Self::Warn => "warn",
+            Self::Info => "",
+        }
+    }
+}
+
+/// How much a gated figure may grow.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Gate {
+    /// Allowed growth in the figure's unit.
+    pub absolute: f64,
+    /// Allowed growth as a fraction of the baseline (the larger of the two applies).
+    pub relative: f64,
+}
+
+impl Gate {
+    /// The gate on allocations per delivered event.
+    pub const ALLOCATIONS_PER_DELIVERED_EVENT: Gate = Gate {
+        absolute: 0.01,
+        relative: 0.10,
+    };
+    /// The gate on leaked bytes per connection.
+    pub const LEAK_PER_CONNECTION: Gate = Gate {
+        absolute: 16.0,
+        relative: 0.0,
+    };
+
+    /// Whether `current` grew past the slack over `baseline`.
+    pub fn exceeded(&self, baseline: f64, current: f64) -> bool {
+        current > baseline + self.absolute.max(self.relative * baseline.abs())
+    }
+}
+
+/// One compared figure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delta {
+    /// The summary field.
+    pub metric: &'static str,
+    /// Its value in the baseline.
+    pub baseline: f64,
+    /// Its value in this run.
+    pub current: f64,
+    /// What it means.
+    pub verdict: Verdict,
+}
+
+impl Delta {
+    fn gated(metric: &'static str, baseline: f64, current: f64, gate: Gate) -> Self {
+        let verdict = if gate.exceeded(baseline, current) {
+            Verdict::Fail
+        } else {
+            Verdict::Pass
+        };
+        Self {
+            metric,
+            baseline,
+            current,
+            verdict,
+        }
+    }
+
+    fn info(metric: &'static str, baseline: f64, current: f64) -> Self {
+        Self {
+            metric,
+            baseline,
+            current,
+            verdict: Verdict::Info,
+        }
+    }
+
+    /// Relative change, when the baseline is not zero.
+    pub fn change(&self) -> Option<f64> {
+        (self.baseline != 0.0).then(|| (self.current - self.baseline) / self.baseline.abs())
+    }
+}
+
+/// A run compared with its baseline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    /// The baseline's revision and time, for the header.
+    pub baseline_from: String,
+    /// Every compared figure.
+    pub deltas: Vec<Delta>,
+}
+
+/// Why two summaries cannot be compared: they ran different workloads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot compare with this baseline: {reason}")]
+pub struct ProfileMismatch {
+    /// What differs and what to do.
+    pub reason: String,
+}
+
+impl Comparison {
+    /// Whether a gate failed.
+    pub fn failed(&self) -> bool {
+        self.deltas.iter().any(|d| d.verdict == Verdict::Fail)
+    }
+
+    /// A table of the deltas.
+    pub fn render(&self) -> String {
+        let mut out = format!("compared with baseline {}\n", self.baseline_from);
+        let _ = writeln!(
+            out,
+            "  {:<40} {:>14} {:>14} {:>9}  verdict",
+            "figure", "baseline", "this run", "change"
+        );
+        for d in &self.deltas {
+            let change = d
+                .change()
+                .map_or_else(|| "-".to_owned(), |c| format!("{:+.1}%", c * 100.0));
+            let _ = writeln!(
+                out,
+                "  {:<40} {:>14.4} {:>14.4} {:>9}  {}",
+                d.metric,
+                d.baseline,
+                d.current,
+                change,
+                d.verdict.label()
+            );
+        }
+        out
+    }
+}
+
+fn check_comparable(
+    (baseline_profile, baseline_workload): (Profile, &Workload),
+    (profile, workload): (Profile, &Workload),
+) -> Result<(), ProfileMismatch> {
+    if baseline_profile != profile {
+        return Err(ProfileMismatch {
+            reason: format!(
+                "it was measured with --profile {baseline_profile}, this run with --profile {profile}; \
+                 pass --profile {baseline_profile}, or the baseline of profile {profile}"
+            ),
+        });
+    }
+    if baseline_workload != workload {
+        return Err(ProfileMismatch {
+            reason: format!(
+                "its workload differs ({} subscribers, {} events, {} cycles; this run {}, {}, {}); \
+                 drop --subscribers/--events/--cycles, or save a baseline for this workload",
+                baseline_workload.subscribers,
+                baseline_workload.events,
+                baseline_workload.cycles,
+                workload.subscribers,
+                workload.events,
+                workload.cycles
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Compares a heap run with its baseline.
+///
+/// # Errors
+/// [`ProfileMismatch`] when they ran different profiles.
+pub fn compare_heap(baseline: &HeapSummary, current: &HeapSummary) -> Result<Comparison, ProfileMismatch> {
+    check_comparable(
+        (baseline.profile, &baseline.workload),
+        (current.profile, &current.workload),
+    )?;
+    let (b, c) = (&baseline.figures, &current.figures);
+    let deltas = vec![
+        Delta::gated(
+            "allocations_per_delivered_event",
+            b.allocations_per_delivered_event,
+            c.allocations_per_delivered_event,
+            Gate::ALLOCATIONS_PER_DELIVERED_EVENT,
+        ),
+        Delta::gated(
+            "leak_per_connection_bytes",
+            b.leak_per_connection_bytes,
+            c.leak_per_connection_bytes,
+            Gate::LEAK_PER_CONNECTION,
+        ),
+        Delta::info(
+            "allocations_per_published_event",
+            b.allocations_per_published_event,
+            c.allocations_per_published_event,
+        ),
+        Delta::info(
+            "bytes_per_delivered_event",
+            b.bytes_per_delivered_event,
+            c.bytes_per_delivered_event,
+        ),
+        Delta::info(
+            "allocations_per_connection",
+            b.allocations_per_connection,
+            c.allocations_per_connection,
+        ),
+        Delta::info(
+            "heap_per_idle_connection_bytes",
+            b.heap_per_idle_connection_bytes,
+            c.heap_per_idle_connection_bytes,
+        ),
+        Delta::info(
+            "allocations_per_cycle",
+            b.allocations_per_cycle,
+            c.allocations_per_cycle,
+        ),
+        Delta::info(
+            "peak_heap_bytes",
+            b.peak_heap_bytes as f64,
+            c.peak_heap_bytes as f64,
+        ),
+    ];
+    Ok(Comparison {
+        baseline_from: format!(
+            "{} ({})",
+            baseline.environment.git_revision, baseline.environment.timestamp
+        ),
+        deltas,
+    })
+}
+
+/// Compares a CPU run with its baseline (information only, see the module docs).
+///
+/// # Errors
+/// [`ProfileMismatch`] when they ran different profiles.
+pub fn compare_cpu(baseline: &CpuSummary, current: &CpuSummary) -> Result<Comparison, ProfileMismatch> {
+    check_comparable(
+        (baseline.profile, &baseline.workload),
+        (current.profile, &current.workload),
+    )?;
+    let (b, c) = (&baseline.figures, &current.figures);
+    let mut cpu = Delta::info(
+        "cpu_ns_per_delivered_event",
+        b.cpu_ns_per_delivered_event,
+        c.cpu_ns_per_delivered_event,
+    );
+    if cpu.change().is_some_and(|change| change > 0.5) {
+        cpu.verdict = Verdict::Warn;
+    }
+    let deltas = vec![
+        cpu,
+        Delta::info("user_share", b.user_share, c.user_share),
+        Delta::info(
+            "write_calls_per_delivered_event",
+            b.write_calls_per_delivered_event,
+            c.write_calls_per_delivered_event,
+        ),
+        Delta::info("cpu_us_per_cycle", b.cpu_us_per_cycle, c.cpu_us_per_cycle),
+        Delta::info(
+            "cpu_us_per_connection",
+            b.cpu_us_per_connection,
+            c.cpu_us_per_connection,
+        ),
+        Delta::info(
+            "max_poll_us",
+            baseline.blocking.task_polls.figures.max_us,
+            current.blocking.task_polls.figures.max_us,
+        ),
+        Delta::info(
+            "max_scheduling_delay_us",
+            baseline.blocking.scheduling_delay.figures.max_us,
+            current.blocking.scheduling_delay.figures.max_us,
+        ),
+    ];
+    Ok(Comparison {
+        baseline_from: format!(
+            "{} ({})",
+            baseline.environment.git_revision, baseline.environment.timestamp
+        ),
+        deltas,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gates_allow_slack_and_fail_on_growth() {
+        let g = Gate::ALLOCATIONS_PER_DELIVERED_EVENT;
+        assert!(!g.exceeded(0.02, 0.02));
+        assert!(!g.exceeded(0.02, 0.029));
+        assert!(g.exceeded(0.02, 0.031));
+        assert!(!g.exceeded(1.0, 1.09));
+        assert!(g.exceeded(1.0, 1.11));
+        assert!(!g.exceeded(1.0, 0.0), "shrinking never fails");
+        let leak = Gate::LEAK_PER_CONNECTION;
+        assert!(!leak.exceeded(0.0, 16.0));
+        assert!(leak.exceeded(0.0, 16.5));
+        assert!(leak.exceeded(-4.0, 13.0));
+    }
+
+    #[test]
+    fn rendering_marks_failures() {
+        let comparison = Comparison {
+            baseline_from: "abc123 (2026-01-01T00:00:00Z)".to_owned(),
+            deltas: vec![
+                Delta::gated("leak_per_connection_bytes", 0.0, 40.0, Gate::LEAK_PER_CONNECTION),
+                Delta::info("peak_heap_bytes", 100.0, 150.0),
+            ],
+        };
+        assert!(comparison.failed());
+        let text = comparison.render();
+        assert!(text.contains("abc123"), "{text}");
+        assert!(text.contains("FAIL"), "{text}");
+        assert!(text.contains("+50.0%"), "{text}");
+    }
+
+    #[test]
+    fn mismatched_workloads_say_what_to_do() {
+        use crate::profile::RunKind;
+        let smoke = Profile::Smoke.workload(RunKind::Heap);
+        let large = Profile::Large.workload(RunKind::Heap);
+        let err = check_comparable((Profile::Smoke, &smoke), (Profile::Large, &large)).unwrap_err();
+        assert!(err.to_string().contains("--profile smoke"), "{err}");
+        let custom = Workload { events: 7, ..smoke };
+        let err = check_comparable((Profile::Smoke, &smoke), (Profile::Smoke, &custom)).unwrap_err();
+        assert!(err.to_string().contains("--events"), "{err}");
+        assert!(check_comparable((Profile::Smoke, &smoke), (Profile::Smoke, &smoke)).is_ok());
+    }
+}
