@@ -16,7 +16,6 @@
 //! them: compare `sampler.samples` with `sampler.expected_samples`, and take CPU per
 //! event from the figures, not from the flamegraph.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use pprof::protos::Message as _;
@@ -28,7 +27,7 @@ use crate::phases::{Phase, Session, SessionError};
 use crate::profile::{Profile, RunKind, Workload};
 use crate::server::{InProcessServer, ServerError, profiling_config};
 use crate::summary::{
-    CpuFigures, CpuPhase, CpuSummary, Files, SamplerInfo, ServerCounters, ServerSetup, TopFrame, per,
+    CpuFigures, CpuPhase, CpuSummary, Files, SamplerInfo, ServerCounters, ServerSetup, per,
 };
 
 /// Shared libraries whose samples are dropped (pprof's suggestion for a safe unwinder).
@@ -222,7 +221,7 @@ pub async fn run(
         .pprof()?
         .encode(&mut profile_pb)
         .map_err(|e| CpuError::Encode(e.to_string()))?;
-    let (top_frames, samples) = top_frames(&report);
+    let (top_frames, samples) = crate::frames::top_frames(&report, TOP_FRAMES);
     let profiled_cpu_ns: u64 = phases.iter().map(|p| p.cpu_ns).sum();
     let workload = spec.workload;
     let summary = CpuSummary {
@@ -296,101 +295,6 @@ pub fn figures(workload: &Workload, phases: &[CpuPhase]) -> CpuFigures {
         } else {
             0.0
         },
-    }
-}
-
-/// The hottest functions by self time (the function of each sample's innermost frame), and the
-/// total number of samples.
-pub fn top_frames(report: &pprof::Report) -> (Vec<TopFrame>, u64) {
-    let mut by_function: HashMap<String, u64> = HashMap::new();
-    let mut total = 0;
-    for (frames, &count) in &report.data {
-        let count = count.max(0) as u64;
-        total += count;
-        // The innermost frame's function as the binary has it (its last symbol: the
-        // first ones are functions inlined into it), as perf reports self time; frames
-        // of the sampler itself (the unwinder inside the signal handler) are skipped.
-        let leaf = frames
-            .frames
-            .iter()
-            .filter_map(|symbols| symbols.last())
-            .find(|symbol| !is_sampler_frame(&symbol.name()))
-            .map_or_else(
-                || "[unknown]".to_owned(),
-                |symbol| {
-                    let name = symbol.name();
-                    let file = symbol.filename();
-                    match short_path(&file) {
-                        "" => without_generics(strip_hash(&name)),
-                        path => format!("{} ({path})", without_generics(strip_hash(&name))),
-                    }
-                },
-            );
-        *by_function.entry(leaf).or_default() += count;
-    }
-    let mut top: Vec<TopFrame> = by_function
-        .into_iter()
-        .map(|(function, samples)| TopFrame {
-            share: per(samples as f64, total),
-            function,
-            samples,
-        })
-        .collect();
-    top.sort_by(|a, b| {
-        b.samples
-            .cmp(&a.samples)
-            .then_with(|| a.function.cmp(&b.function))
-    });
-    top.truncate(TOP_FRAMES);
-    (top, total)
-}
-
-/// Whether a function belongs to the sampler (pprof's signal handler and its unwinder).
-fn is_sampler_frame(name: &str) -> bool {
-    ["backtrace::", "pprof::", "perf_signal_handler", "__restore_rt"]
-        .iter()
-        .any(|prefix| name.starts_with(prefix))
-}
-
-/// Drops generic argument lists (`poll<hyper::Foo<u8>>` → `poll`) but keeps qualified
-/// paths (`<MapErr<B, F> as Body>::poll_frame` → `<MapErr as Body>::poll_frame`).
-fn without_generics(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut depth = 0usize;
-    let mut prev = ' ';
-    for c in name.chars() {
-        match c {
-            '<' if depth > 0 || prev.is_alphanumeric() || prev == '_' || prev == '}' => depth += 1,
-            '>' if depth > 0 => depth -= 1,
-            _ if depth > 0 => {}
-            _ => out.push(c),
-        }
-        if depth == 0 && c != '>' {
-            prev = c;
-        }
-    }
-    out
-}
-
-/// A source path shortened to `crate-1.2.3/src/file.rs` (registry) or `server/src/file.rs`
-/// (this workspace); empty when unknown.
-fn short_path(path: &str) -> &str {
-    if let Some((_, rest)) = path.split_once("/registry/src/") {
-        // Skip the registry index directory.
-        return rest.split_once('/').map_or(rest, |(_, file)| file);
-    }
-    if let Some((_, rest)) = path.split_once("/rustc/") {
-        return rest.split_once('/').map_or(rest, |(_, file)| file);
-    }
-    let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/../");
-    path.strip_prefix(workspace).unwrap_or(path)
-}
-
-/// `path::to::function::h0123456789abcdef` → `path::to::function`.
-fn strip_hash(name: &str) -> &str {
-    match name.rsplit_once("::h") {
-        Some((head, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => head,
-        _ => name,
     }
 }
 
@@ -498,42 +402,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sampler_frames_are_recognised() {
-        assert!(is_sampler_frame("backtrace::backtrace::trace_unsynchronized"));
-        assert!(is_sampler_frame("pprof::profiler::perf_signal_handler"));
-        assert!(!is_sampler_frame("hyper::proto::h1::io::Buffered::poll_flush"));
+    fn the_empty_flamegraph_is_an_svg() {
         assert!(NO_SAMPLES_SVG.contains("<svg") && NO_SAMPLES_SVG.ends_with("</svg>\n"));
-    }
-
-    #[test]
-    fn hashes_are_stripped_from_symbols() {
-        assert_eq!(
-            strip_hash("hyper::proto::h1::dispatch::poll::h0123456789abcdef"),
-            "hyper::proto::h1::dispatch::poll"
-        );
-        assert_eq!(strip_hash("tokio::runtime::h2"), "tokio::runtime::h2");
-        assert_eq!(strip_hash("write"), "write");
-    }
-
-    #[test]
-    fn names_are_shortened_for_reading() {
-        assert_eq!(without_generics("fold<hyper::X<u8>, usize>"), "fold");
-        assert_eq!(
-            without_generics("<http_body_util::MapErr<B,F> as http_body::Body>::poll_frame"),
-            "<http_body_util::MapErr as http_body::Body>::poll_frame"
-        );
-        assert_eq!(without_generics("core::fmt::write"), "core::fmt::write");
-        assert_eq!(
-            short_path(
-                "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/hyper-1.7.0/src/proto/h1/io.rs"
-            ),
-            "hyper-1.7.0/src/proto/h1/io.rs"
-        );
-        assert_eq!(
-            short_path("/rustc/59807616e1fa/library/core/src/fmt/mod.rs"),
-            "library/core/src/fmt/mod.rs"
-        );
-        assert_eq!(short_path(""), "");
     }
 
     #[test]

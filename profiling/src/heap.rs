@@ -104,14 +104,21 @@ pub async fn run(
         let from = dhat::HeapStats::get();
         let count = session.run(phase).await?;
         let to = end_of_phase(&session, phase, spec.timeout).await?;
+        let allocations = to.total_blocks - from.total_blocks;
+        let allocated_bytes = to.total_bytes - from.total_bytes;
+        let heap_delta_bytes = to.curr_bytes as i64 - from.curr_bytes as i64;
         phases.push(HeapPhase {
             phase,
-            allocations: to.total_blocks - from.total_blocks,
-            allocated_bytes: to.total_bytes - from.total_bytes,
-            heap_delta_bytes: to.curr_bytes as i64 - from.curr_bytes as i64,
+            allocations,
+            allocated_bytes,
+            heap_delta_bytes,
             heap_delta_blocks: to.curr_blocks as i64 - from.curr_blocks as i64,
             heap_end_bytes: to.curr_bytes as u64,
             count,
+            unit: HeapPhase::unit_of(phase).into(),
+            allocations_per_unit: per(allocations as f64, count),
+            bytes_per_unit: per(allocated_bytes as f64, count),
+            heap_delta_per_unit_bytes: per(heap_delta_bytes as f64, count),
             wall_ms: started.elapsed().as_secs_f64() * 1e3,
         });
     }
@@ -201,19 +208,10 @@ pub fn figures(
     after: &dhat::HeapStats,
 ) -> HeapFigures {
     let of = |phase: Phase| phases.iter().find(|p| p.phase == phase);
-    let zero = HeapPhase {
-        phase: Phase::Warmup,
-        allocations: 0,
-        allocated_bytes: 0,
-        heap_delta_bytes: 0,
-        heap_delta_blocks: 0,
-        heap_end_bytes: 0,
-        count: 0,
-        wall_ms: 0.0,
+    let (Some(idle), Some(fanout), Some(cycles)) = (of(Phase::Idle), of(Phase::Fanout), of(Phase::Cycles))
+    else {
+        return HeapFigures::default();
     };
-    let idle = of(Phase::Idle).unwrap_or(&zero);
-    let fanout = of(Phase::Fanout).unwrap_or(&zero);
-    let cycles = of(Phase::Cycles).unwrap_or(&zero);
     let leaked = after.curr_bytes as i64 - before.curr_bytes as i64;
     HeapFigures {
         allocations_per_published_event: per(fanout.allocations as f64, workload.events),
@@ -242,17 +240,21 @@ pub fn render(summary: &HeapSummary) -> String {
         summary.profile, w.subscribers, w.events, w.frame_bytes, w.cycles
     );
     out.push_str(&format!(
-        "  {:<11} {:>12} {:>14} {:>14} {:>10}\n",
-        "phase", "allocations", "bytes", "live heap Δ", "count"
+        "  {:<11} {:>11} {:>12} {:>12} {:>8}   {:<16} {:>9} {:>10} {:>11}\n",
+        "phase", "allocations", "bytes", "live heap Δ", "count", "per", "allocs", "bytes", "live Δ"
     ));
     for p in &summary.phases {
         out.push_str(&format!(
-            "  {:<11} {:>12} {:>14} {:>14} {:>10}\n",
+            "  {:<11} {:>11} {:>12} {:>12} {:>8}   {:<16} {:>9.3} {:>10.1} {:>11.1}\n",
             p.phase.name(),
             p.allocations,
             p.allocated_bytes,
             p.heap_delta_bytes,
-            p.count
+            p.count,
+            p.unit,
+            p.allocations_per_unit,
+            p.bytes_per_unit,
+            p.heap_delta_per_unit_bytes
         ));
     }
     let rows = [

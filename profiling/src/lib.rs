@@ -19,6 +19,7 @@ pub mod blocking;
 pub mod cli;
 pub mod cpu;
 pub mod driver;
+pub mod frames;
 pub mod generator;
 pub mod heap;
 pub mod phases;

@@ -4,6 +4,7 @@
 //! `_ms`), as in the `sse-load` reports. Every summary carries the workload it ran, the
 //! server's configuration and the environment it was measured on.
 
+use std::borrow::Cow;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -123,8 +124,28 @@ pub struct HeapPhase {
     pub heap_end_bytes: u64,
     /// What the phase counts: streams, events delivered or cycles.
     pub count: u64,
+    /// What one `count` is: `connection`, `delivered event` or `cycle` (borrowed when
+    /// made: the run allocates nothing of its own between measurement windows).
+    pub unit: Cow<'static, str>,
+    /// Allocations per unit.
+    pub allocations_per_unit: f64,
+    /// Bytes allocated per unit.
+    pub bytes_per_unit: f64,
+    /// Live heap change per unit, bytes.
+    pub heap_delta_per_unit_bytes: f64,
     /// Wall time of the phase, milliseconds (under dhat: slow, for orientation only).
     pub wall_ms: f64,
+}
+
+impl HeapPhase {
+    /// What one counted item of `phase` is.
+    pub fn unit_of(phase: Phase) -> &'static str {
+        match phase {
+            Phase::Fanout => "delivered event",
+            Phase::Cycles => "cycle",
+            Phase::Warmup | Phase::Idle | Phase::Disconnect => "connection",
+        }
+    }
 }
 
 /// The headline figures of a heap run.
