@@ -37,6 +37,23 @@ const fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// Most event deliveries per second a scenario asks of the generator and the server
+/// together: 2 cores deliver and parse about this many small events per second with room
+/// to spare, so `large` (10,000 streams) lowers the per-stream rate instead of measuring
+/// an overloaded machine. The rate used is in every report's parameters.
+pub const MAX_DELIVERIES_PER_SEC: f64 = 100_000.0;
+
+/// `rate` events per second per subscriber, lowered so `clients` subscribers stay within
+/// [`MAX_DELIVERIES_PER_SEC`].
+pub fn capped_rate(rate: f64, clients: usize) -> f64 {
+    rate.min(MAX_DELIVERIES_PER_SEC / clients.max(1) as f64)
+}
+
+/// A per-stream `delay`, raised so `clients` streams stay within [`MAX_DELIVERIES_PER_SEC`].
+pub fn paced(delay: Duration, clients: usize) -> Duration {
+    delay.max(Duration::from_secs_f64(clients as f64 / MAX_DELIVERIES_PER_SEC))
+}
+
 /// The latencies of scenarios about connecting.
 const CONNECT_LATENCIES: &[Metric] = &[Metric::TimeToHeaders, Metric::TimeToFirstEvent];
 
@@ -111,7 +128,7 @@ pub const ALL: &[Definition] = &[
             Plan::new(
                 Population::hold(s.clients),
                 Feed::Stream {
-                    delay: ms(10),
+                    delay: paced(ms(10), s.clients),
                     size: 64,
                 },
                 s.duration,
@@ -128,7 +145,7 @@ pub const ALL: &[Definition] = &[
             Plan::new(
                 Population::hold(s.clients),
                 Feed::Hub {
-                    rate: 100.0,
+                    rate: capped_rate(100.0, s.clients),
                     payload: 64,
                 },
                 s.duration,
@@ -147,7 +164,7 @@ pub const ALL: &[Definition] = &[
             Plan::new(
                 population,
                 Feed::Hub {
-                    rate: 100.0,
+                    rate: capped_rate(100.0, s.clients),
                     payload: 256,
                 },
                 s.duration,
@@ -302,7 +319,7 @@ pub const ALL: &[Definition] = &[
             let mut plan = Plan::new(
                 population,
                 Feed::Hub {
-                    rate: 100.0,
+                    rate: capped_rate(100.0, s.clients),
                     payload: 64,
                 },
                 s.duration,
@@ -348,7 +365,7 @@ pub const ALL: &[Definition] = &[
             Plan::new(
                 population,
                 Feed::Hub {
-                    rate: 50.0,
+                    rate: capped_rate(50.0, s.clients),
                     payload: 128,
                 },
                 s.duration,
@@ -386,6 +403,24 @@ mod tests {
         assert_eq!(ALL.len(), 14);
         assert!(find("burst").is_some());
         assert!(find("nope").is_none());
+    }
+
+    #[test]
+    fn large_rates_stay_within_the_delivery_budget() {
+        assert_eq!(capped_rate(100.0, 100), 100.0);
+        assert_eq!(capped_rate(100.0, 10_000), 10.0);
+        assert_eq!(paced(ms(10), 100), ms(10));
+        assert_eq!(paced(ms(10), 10_000), ms(100));
+        let large = find("fanout")
+            .unwrap()
+            .plan(Profile::Large.scale(Scale::new(100, 4), Overrides::default()));
+        assert_eq!(
+            large.feed,
+            Feed::Hub {
+                rate: 10.0,
+                payload: 64
+            }
+        );
     }
 
     #[test]
