@@ -6,11 +6,12 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use criterion::profiler::Profiler;
-use pprof::ProfilerGuard;
 use pprof::protos::Message;
+use pprof::{Frames, ProfilerGuard};
 
 /// Samples the whole process while criterion profiles one benchmark.
 pub struct Flamegraph {
@@ -30,9 +31,10 @@ impl Flamegraph {
 
 impl Profiler for Flamegraph {
     fn start_profiling(&mut self, benchmark_id: &str, _benchmark_dir: &Path) {
+        // No blocklist: samples taken inside libc (the send/recv/epoll syscalls that
+        // dominate the e2e benches) must stay in the profile rather than be dropped.
         match pprof::ProfilerGuardBuilder::default()
             .frequency(self.frequency)
-            .blocklist(&["libc", "libgcc", "pthread", "vdso"])
             .build()
         {
             Ok(guard) => self.active = Some(guard),
@@ -60,19 +62,51 @@ impl Profiler for Flamegraph {
 /// Writes `flamegraph.svg` and `profile.pb` (pprof's protobuf, for `pprof -http` and other viewers).
 fn write_reports(guard: &ProfilerGuard<'_>, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     fs::create_dir_all(dir)?;
-    let report = guard.report().build()?;
     let mut svg = Vec::new();
-    report.flamegraph(&mut svg)?;
+    guard
+        .report()
+        .frames_post_processor(name_source_files)
+        .build()?
+        .flamegraph(&mut svg)?;
     write_atomically(dir, "flamegraph.svg", &svg)?;
+    // The protobuf keeps file names in fields of their own: no renaming there.
     let mut pb = Vec::new();
-    report.pprof()?.encode(&mut pb)?;
+    guard.report().build()?.pprof()?.encode(&mut pb)?;
     write_atomically(dir, "profile.pb", &pb)?;
     Ok(())
+}
+
+/// Appends each frame's source file to its name: with `debug = "line-tables-only"` the
+/// names of inlined frames carry no module path (`poll<…>`), and the file says whose
+/// `poll` it is (`poll<…> [tokio/src/sync/broadcast.rs]`).
+fn name_source_files(frames: &mut Frames) {
+    for symbol in frames.frames.iter_mut().flatten() {
+        let Some(file) = &symbol.filename else { continue };
+        let parts: Vec<_> = file.iter().map(|p| p.to_string_lossy()).collect();
+        // `…/tokio-1.48.0/src/sync/broadcast.rs` → `tokio/src/sync/broadcast.rs`.
+        let from = parts
+            .iter()
+            .rposition(|p| p == "src")
+            .map_or(parts.len().saturating_sub(2), |i| i.saturating_sub(1));
+        let mut short = parts[from..].join("/");
+        if let Some((krate, rest)) = short.split_once('/') {
+            let krate = krate
+                .rsplit_once('-')
+                .filter(|(_, v)| v.starts_with(|c: char| c.is_ascii_digit()))
+                .map_or(krate, |(k, _)| k);
+            short = format!("{krate}/{rest}");
+        }
+        let name = format!("{} [{short}]", symbol.name());
+        symbol.name = Some(name.into_bytes());
+    }
 }
 
 fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = tempfile::NamedTempFile::new_in(dir)?;
     file.write_all(bytes)?;
+    // Temporary files are created 0600; these are meant to be opened by viewers.
+    file.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
     file.persist(dir.join(name)).map_err(|err| err.error)?;
     Ok(())
 }

@@ -107,6 +107,10 @@ impl Summary {
         let mut json = serde_json::to_vec_pretty(self).map_err(|err| write_err(err.into()))?;
         json.push(b'\n');
         file.write_all(&json).map_err(write_err)?;
+        // Temporary files are created 0600; a summary is meant to be read by everyone.
+        file.as_file()
+            .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .map_err(write_err)?;
         file.persist(path).map_err(|err| write_err(err.error))?;
         Ok(())
     }
