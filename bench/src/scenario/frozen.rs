@@ -54,7 +54,7 @@ pub async fn connect(addr: SocketAddr, host: &str, path_and_query: &str) -> std:
 
 impl Frozen {
     /// Drains the socket: `true` when it reaches end-of-file or an error (the server
-    /// closed it) within [`DRAIN_LIMIT`], `false` when data keeps coming.
+    /// closed it) within a second, `false` when data keeps coming.
     pub async fn closed_by_server(mut self) -> bool {
         let mut buf = vec![0u8; 64 * 1024];
         let drain = async {
