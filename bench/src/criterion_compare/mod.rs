@@ -26,6 +26,14 @@
 //! once) and close to criterion's bootstrap of the change when the means are roughly
 //! normal, which bootstrapped means are.
 //!
+//! ## Noise between runs
+//! An interval describes the noise *within* one run. On a shared machine the noise
+//! *between* runs can be far larger: on this project's 2-core host, with other builds
+//! running, two identical `cargo bench` runs differed by up to ±55 % (hub fan-out to
+//! 10,000 subscribers) while each run's interval was a few percent wide, so a 5 %
+//! threshold flags noise there. Compare runs made back to back on a quiet machine, or
+//! raise `--threshold` to the host's measured run-to-run spread.
+//!
 //! ## Exit codes of `bench-compare`
 //! 0: no regression; 1: error (missing baseline, unreadable file, …); 2: invalid command
 //! line; 3: at least one regression beyond the threshold (as `sse-load`).
