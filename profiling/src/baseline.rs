@@ -150,15 +150,24 @@ impl Comparison {
                 .map_or_else(|| "-".to_owned(), |c| format!("{:+.1}%", c * 100.0));
             let _ = writeln!(
                 out,
-                "  {:<40} {:>14.4} {:>14.4} {:>9}  {}",
+                "  {:<40} {:>14} {:>14} {:>9}  {}",
                 d.metric,
-                d.baseline,
-                d.current,
+                number(d.baseline),
+                number(d.current),
                 change,
                 d.verdict.label()
             );
         }
         out
+    }
+}
+
+/// A figure with as many decimals as it needs: 34512, 61.76, 0.0230.
+fn number(value: f64) -> String {
+    match value.abs() {
+        v if v >= 1000.0 => format!("{value:.0}"),
+        v if v >= 1.0 => format!("{value:.2}"),
+        _ => format!("{value:.4}"),
     }
 }
 

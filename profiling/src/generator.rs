@@ -5,6 +5,10 @@
 //! the server's. The protocol is in [`crate::protocol`]; each command runs to its end
 //! before the next is read.
 //!
+//! It runs on a current-thread runtime, so it uses at most one core: on a 2-core machine
+//! the server's runtime keeps the other, and the server's event-loop figures are not
+//! mostly the OS preempting it in favour of the generator.
+//!
 //! ## Checks
 //! During `fanout` every stream must receive consecutive event ids (the first one it
 //! sees, then +1 each time): a gap, a duplicate or a stream that ends early fails the
@@ -90,7 +94,7 @@ pub fn main(base: &Uri) -> ExitCode {
     if let Err(err) = sse_server::limits::raise_fd_limit() {
         eprintln!("load generator: warning: could not raise the open-file limit: {err}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("load generator: error: starting the tokio runtime: {err}");
