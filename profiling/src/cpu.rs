@@ -134,24 +134,34 @@ impl CpuTimes {
     }
 }
 
-/// A point in a CPU run: clocks, server counters, generator CPU.
+/// A phase boundary in a CPU run: clocks, server counters, generator CPU.
+///
+/// Reading the counters reads `/proc` (a directory listing of every open fd): it runs
+/// on the blocking pool (not blocking a server worker), and the process clocks are read
+/// just before it (ending the previous phase) and just after it (starting the next), so
+/// that work is counted in neither.
 struct Mark {
     at: Instant,
-    cpu: CpuTimes,
+    ended: CpuTimes,
     counters: Snapshot,
+    starts: CpuTimes,
     generator_ns: u64,
 }
 
 impl Mark {
-    fn take(session: &Session) -> Self {
+    async fn take(session: &Session) -> Self {
+        let at = Instant::now();
+        let ended = CpuTimes::now();
+        let counters = session.server().metrics_off_runtime().await;
         let generator_ns = session
             .generator_pid()
             .and_then(sse_bench::measure::cpu::process_cpu)
             .map_or(0, |(user, system)| ((user + system) * 1e9) as u64);
         Self {
-            at: Instant::now(),
-            cpu: CpuTimes::now(),
-            counters: session.server().metrics(),
+            at,
+            ended,
+            counters,
+            starts: CpuTimes::now(),
             generator_ns,
         }
     }
@@ -160,9 +170,9 @@ impl Mark {
         CpuPhase {
             phase,
             wall_ms: (end.at - self.at).as_secs_f64() * 1e3,
-            cpu_ns: end.cpu.process_ns.saturating_sub(self.cpu.process_ns),
-            user_ns: end.cpu.user_ns.saturating_sub(self.cpu.user_ns),
-            system_ns: end.cpu.system_ns.saturating_sub(self.cpu.system_ns),
+            cpu_ns: end.ended.process_ns.saturating_sub(self.starts.process_ns),
+            user_ns: end.ended.user_ns.saturating_sub(self.starts.user_ns),
+            system_ns: end.ended.system_ns.saturating_sub(self.starts.system_ns),
             generator_cpu_ns: end.generator_ns.saturating_sub(self.generator_ns),
             events_delivered: end.counters.events_delivered - self.counters.events_delivered,
             write_calls: end.counters.write_calls - self.counters.write_calls,
@@ -260,11 +270,11 @@ pub async fn run(
 /// server counters at the start and the end.
 async fn measure(mut session: Session) -> Result<(Session, Vec<CpuPhase>, Snapshot, Snapshot), SessionError> {
     let mut phases = Vec::with_capacity(Phase::MEASURED.len());
-    let mut mark = Mark::take(&session);
+    let mut mark = Mark::take(&session).await;
     let first = mark.counters.clone();
     for phase in Phase::MEASURED {
         session.run(phase).await?;
-        let end = Mark::take(&session);
+        let end = Mark::take(&session).await;
         phases.push(mark.phase(&end, phase));
         mark = end;
     }

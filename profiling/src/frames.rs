@@ -66,17 +66,20 @@ fn is_sampler_frame(name: &str) -> bool {
 fn without_generics(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut depth = 0usize;
-    let mut prev = ' ';
+    // The last character outside generics, and the last character seen at all.
+    let (mut prev, mut last) = (' ', ' ');
     for c in name.chars() {
         match c {
             '<' if depth > 0 || prev.is_alphanumeric() || prev == '_' || prev == '}' => depth += 1,
-            '>' if depth > 0 => depth -= 1,
+            // `->` inside `fn(A) -> B` is not a closing bracket.
+            '>' if depth > 0 && last != '-' => depth -= 1,
             _ if depth > 0 => {}
             _ => out.push(c),
         }
         if depth == 0 && c != '>' {
             prev = c;
         }
+        last = c;
     }
     out
 }
@@ -132,6 +135,10 @@ mod tests {
             "<http_body_util::MapErr as http_body::Body>::poll_frame"
         );
         assert_eq!(without_generics("core::fmt::write"), "core::fmt::write");
+        assert_eq!(
+            without_generics("poll_frame<S, fn(axum::Error) -> axum::Error, axum::Error>"),
+            "poll_frame"
+        );
         assert_eq!(
             short_path(
                 "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/hyper-1.7.0/src/proto/h1/io.rs"

@@ -126,6 +126,17 @@ impl InProcessServer {
         self.server.metrics()
     }
 
+    /// The same, read on tokio's blocking pool: with thousands of open fds the `/proc`
+    /// listing takes milliseconds, which must not block a worker of the server's runtime
+    /// (it would show as event-loop blocking).
+    pub async fn metrics_off_runtime(&self) -> Snapshot {
+        let server = self.server.clone();
+        match tokio::task::spawn_blocking(move || server.metrics()).await {
+            Ok(snapshot) => snapshot,
+            Err(_) => self.server.metrics(),
+        }
+    }
+
     /// Waits until the hub has exactly `expected` subscribers (polling every 2 ms; allocates nothing).
     ///
     /// # Errors
