@@ -29,9 +29,9 @@
 //! ## Noise between runs
 //! An interval describes the noise *within* one run. On a shared machine the noise
 //! *between* runs can be far larger: on this project's 2-core host, with other builds
-//! running, two identical `cargo bench` runs differed by up to ±55 % (hub fan-out to
-//! 10,000 subscribers) while each run's interval was a few percent wide, so a 5 %
-//! threshold flags noise there. Compare runs made back to back on a quiet machine, or
+//! running, two identical `cargo bench` runs differed by up to 2× (the e2e fan-out
+//! benches, which need both cores) and by 15–55 % for in-process benches, while each
+//! run's interval was a few percent wide, so a 5 % threshold flags noise there. Compare runs made back to back on a quiet machine, or
 //! raise `--threshold` to the host's measured run-to-run spread.
 //!
 //! ## Exit codes of `bench-compare`
