@@ -354,7 +354,14 @@ pub fn render(summary: &CpuSummary) -> String {
         ),
         (
             "generator CPU per delivered event",
-            format!("{:.0} ns", f.generator_cpu_ns_per_delivered_event),
+            if f.generator_cpu_ns_per_delivered_event > f.cpu_ns_per_delivered_event {
+                format!(
+                    "{:.0} ns (more than the server's: the generator sets the pace)",
+                    f.generator_cpu_ns_per_delivered_event
+                )
+            } else {
+                format!("{:.0} ns", f.generator_cpu_ns_per_delivered_event)
+            },
         ),
         (
             "longest / p99 task poll",
