@@ -148,6 +148,10 @@ fn thresholds(flags: &Flags) -> Result<Thresholds, ThresholdsError> {
     set(&mut t.throughput_warn_pct, flags.throughput_warn_pct);
     set(&mut t.memory_growth_warn_pct, flags.memory_growth_warn_pct);
     set(&mut t.memory_slope_fail_mb_per_sec, flags.memory_slope_fail);
+    set(
+        &mut t.memory_slope_min_window_seconds,
+        flags.memory_slope_min_window,
+    );
     set(&mut t.error_rate_fail, flags.error_rate_fail);
     if flags.throughput_fail_pct.is_some() {
         t.throughput_fail_pct = flags.throughput_fail_pct;

@@ -106,6 +106,10 @@ pub struct Flags {
     #[arg(long, value_name = "MB_PER_SEC")]
     pub memory_slope_fail: Option<f64>,
 
+    /// Judge the RSS slope only when fitted over at least this many seconds [default: 10].
+    #[arg(long, value_name = "SECONDS")]
+    pub memory_slope_min_window: Option<f64>,
+
     /// Connection error rate that fails, 0..1 [default: 0.05].
     #[arg(long, value_name = "RATE")]
     pub error_rate_fail: Option<f64>,

@@ -262,12 +262,23 @@ fn limit_finding(metric: &str, value: f64, spread: Option<f64>, limit: f64, what
 /// Absolute checks: memory slope (median), error rate and lost events (worst run), scenario checks
 /// (any run).
 fn absolute(runs: &[ScenarioReport], t: &Thresholds, out: &mut Vec<Finding>) {
-    let slopes: Vec<f64> = runs
+    let memories: Vec<&crate::report::model::Memory> =
+        runs.iter().filter_map(|r| r.memory.as_ref()).collect();
+    let window = memories
         .iter()
-        .filter_map(|r| r.memory.as_ref())
-        .map(|m| m.slope_mb_per_sec)
-        .collect();
-    if let Some(s) = stats(&slopes) {
+        .map(|m| m.slope_window_seconds)
+        .fold(f64::INFINITY, f64::min);
+    let slopes: Vec<f64> = memories.iter().map(|m| m.slope_mb_per_sec).collect();
+    if !memories.is_empty() && window < t.memory_slope_min_window_seconds {
+        out.push(Finding::note(
+            "memory.slope_mb_per_sec",
+            format!(
+                "RSS slope not judged: fitted over {window:.1} s, under the {} s a slope needs \
+                 (a shorter window measures allocator warm-up); run a longer profile",
+                t.memory_slope_min_window_seconds
+            ),
+        ));
+    } else if let Some(s) = stats(&slopes) {
         out.push(limit_finding(
             "memory.slope_mb_per_sec",
             s.median,

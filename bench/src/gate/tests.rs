@@ -35,6 +35,7 @@ fn with_memory(mut r: ScenarioReport, growth_mb: f64, slope_mb_per_sec: f64) -> 
     r.memory = Some(Memory {
         growth_mb,
         slope_mb_per_sec,
+        slope_window_seconds: 60.0,
         ..Memory::default()
     });
     r
@@ -177,6 +178,25 @@ fn memory_slope_boundaries_apply_without_baseline() {
     assert_eq!(at(0.1), Status::Pass, "exactly 0.1 MiB/s passes");
     assert_eq!(at(0.1001), Status::Fail);
     assert_eq!(at(-3.0), Status::Pass, "shrinking passes");
+}
+
+#[test]
+fn memory_slope_over_a_short_window_is_a_note_not_a_verdict() {
+    let t = Thresholds::default();
+    let mut short = with_memory(run(1.0), 0.0, 5.0);
+    short.memory.as_mut().unwrap().slope_window_seconds = 9.9;
+    let j = judge(&[short.clone()], None, &t);
+    let f = finding(&j, "memory.slope_mb_per_sec");
+    assert!(f.is_note(), "{f:?}");
+    assert!(f.rule.contains("9.9 s"), "{}", f.rule);
+    assert_eq!(j.status, Status::Pass);
+    short.memory.as_mut().unwrap().slope_window_seconds = 10.0;
+    let f_status = judge(&[short], None, &t).status;
+    assert_eq!(
+        f_status,
+        Status::Fail,
+        "at the minimum window the slope is judged"
+    );
 }
 
 #[test]

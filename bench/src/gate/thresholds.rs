@@ -31,6 +31,9 @@ pub struct Thresholds {
     pub memory_growth_floor_mb: f64,
     /// Server RSS slope above this fails, MiB/s (default 0.1).
     pub memory_slope_fail_mb_per_sec: f64,
+    /// The slope is judged only when fitted over at least this many seconds (default 10):
+    /// over a shorter window, allocator warm-up looks like a leak.
+    pub memory_slope_min_window_seconds: f64,
     /// Connection error rate above this fails, fraction 0..=1 (default 0.05).
     pub error_rate_fail: f64,
     /// More lost events than this fails (default 0: any lost event fails).
@@ -49,6 +52,7 @@ impl Default for Thresholds {
             memory_growth_fail_pct: None,
             memory_growth_floor_mb: 1.0,
             memory_slope_fail_mb_per_sec: 0.1,
+            memory_slope_min_window_seconds: 10.0,
             error_rate_fail: 0.05,
             lost_events_fail: 0,
         }
@@ -119,6 +123,10 @@ impl Thresholds {
             (
                 "memory_slope_fail_mb_per_sec",
                 Some(self.memory_slope_fail_mb_per_sec),
+            ),
+            (
+                "memory_slope_min_window_seconds",
+                Some(self.memory_slope_min_window_seconds),
             ),
             ("error_rate_fail", Some(self.error_rate_fail)),
         ];

@@ -36,6 +36,8 @@ pub struct Sampled {
     pub peak_rss_mb: Option<f64>,
     /// RSS slope over the steady part of the run (the whole run if it never got steady), MiB/s.
     pub rss_slope_mb_per_sec: Option<f64>,
+    /// Seconds of samples the slope was fitted over.
+    pub rss_slope_window_seconds: f64,
 }
 
 /// Samples every `every` until `stop`. The RSS slope is fitted over the samples after
@@ -88,10 +90,16 @@ pub async fn run<C: Counters>(
             server_fds: resources.fds,
         });
     }
+    let fitted = if steady_slope.slope().is_some() {
+        steady_slope
+    } else {
+        slope
+    };
     Sampled {
         timeline: timeline.into_points(),
         peak_rss_mb: peak,
-        rss_slope_mb_per_sec: steady_slope.slope().or(slope.slope()),
+        rss_slope_mb_per_sec: fitted.slope(),
+        rss_slope_window_seconds: fitted.span(),
     }
 }
 

@@ -42,6 +42,8 @@ mod tests {
 /// Running least-squares sums: the slope of a series of any length in constant memory.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SlopeAccumulator {
+    first_x: Option<f64>,
+    last_x: f64,
     n: f64,
     sx: f64,
     sy: f64,
@@ -52,11 +54,18 @@ pub struct SlopeAccumulator {
 impl SlopeAccumulator {
     /// Adds the point `(x, y)`.
     pub fn push(&mut self, x: f64, y: f64) {
+        self.first_x.get_or_insert(x);
+        self.last_x = x;
         self.n += 1.0;
         self.sx += x;
         self.sy += y;
         self.sxy += x * y;
         self.sxx += x * x;
+    }
+
+    /// How far x spans (last minus first point pushed), 0 before two points.
+    pub fn span(&self) -> f64 {
+        self.first_x.map_or(0.0, |first| self.last_x - first)
     }
 
     /// The slope so far, `None` with fewer than two distinct x values.
@@ -88,5 +97,7 @@ mod accumulator_tests {
         let batch = least_squares_slope(points.iter().copied()).unwrap();
         assert!((acc.slope().unwrap() - batch).abs() < 1e-9);
         assert_eq!(SlopeAccumulator::default().slope(), None);
+        assert!((acc.span() - 49.0 * 0.25).abs() < 1e-9);
+        assert_eq!(SlopeAccumulator::default().span(), 0.0);
     }
 }

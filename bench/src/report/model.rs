@@ -332,6 +332,11 @@ pub struct Memory {
     pub growth_mb: f64,
     /// Least-squares slope of RSS over time, MiB per second.
     pub slope_mb_per_sec: f64,
+    /// Seconds of samples the slope was fitted over (the steady part of the run). A slope
+    /// over a few seconds measures allocator warm-up, not a leak; gates judge it only over
+    /// a long enough window (`Thresholds::memory_slope_min_window_seconds`).
+    #[serde(default)]
+    pub slope_window_seconds: f64,
 }
 
 /// The server's `/metrics` at start and end (bools as 0/1, keys as the server names them).

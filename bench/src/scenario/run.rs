@@ -358,6 +358,7 @@ impl Runner<'_> {
                 end_mb: end,
                 growth_mb: end - start,
                 slope_mb_per_sec: sampled.rss_slope_mb_per_sec.unwrap_or(0.0),
+                slope_window_seconds: sampled.rss_slope_window_seconds,
             }
         });
         let outcome = Outcome {
