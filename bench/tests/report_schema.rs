@@ -221,6 +221,7 @@ async fn measured_report() -> ScenarioReport {
             end_mb: rss_end,
             growth_mb: rss_end - rss_start,
             slope_mb_per_sec: 0.0,
+            slope_window_seconds: 0.0,
         }),
         server: Some(ServerFigures {
             start: metrics_start,
