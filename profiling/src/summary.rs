@@ -5,7 +5,6 @@
 //! server's configuration and the environment it was measured on.
 
 use std::borrow::Cow;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -329,24 +328,10 @@ pub fn per(numerator: f64, denominator: u64) -> f64 {
 /// # Errors
 /// [`SummaryError::Write`] naming the file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SummaryError> {
-    let err = |source| SummaryError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(err)?;
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    // Temporary files are private (0600); results and baselines are ordinary files.
-    file.as_file()
-        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .map_err(err)?;
-    file.write_all(bytes).map_err(err)?;
-    file.as_file().sync_all().map_err(err)?;
-    file.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    sse_bench::report::atomic::write_atomic(path, bytes).map_err(|err| SummaryError::Write {
+        path: err.path,
+        source: err.source,
+    })
 }
 
 /// Writes `summary` as pretty JSON to `path`, atomically.

@@ -5,8 +5,6 @@
 //! `target/criterion/<bench>/profile/` as the directory.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use criterion::profiler::Profiler;
@@ -102,11 +100,5 @@ fn name_source_files(frames: &mut Frames) {
 }
 
 fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let mut file = tempfile::NamedTempFile::new_in(dir)?;
-    file.write_all(bytes)?;
-    // Temporary files are created 0600; these are meant to be opened by viewers.
-    file.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    file.persist(dir.join(name)).map_err(|err| err.error)?;
-    Ok(())
+    sse_bench::report::atomic::write_atomic(&dir.join(name), bytes).map_err(|err| err.source)
 }

@@ -1,7 +1,6 @@
 //! The git-tracked summary of a baseline (`baselines/criterion/<host-class>.json`), so it survives `cargo clean`.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -9,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::layout::read_json;
 use super::{Baseline, CompareError, Estimate};
 use crate::report::Environment;
+use crate::report::atomic::write_atomic;
 
 /// The `format` tag of summaries this version writes and reads.
 pub const FORMAT: &str = "sse-bench/criterion-summary/1";
@@ -94,24 +94,14 @@ impl Summary {
                 });
             }
         }
-        let write_err = |source| CompareError::Write {
+        let mut json = serde_json::to_vec_pretty(self).map_err(|err| CompareError::Write {
             path: path.to_owned(),
-            source,
-        };
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        std::fs::create_dir_all(dir).map_err(write_err)?;
-        let mut file = tempfile::NamedTempFile::new_in(dir).map_err(write_err)?;
-        let mut json = serde_json::to_vec_pretty(self).map_err(|err| write_err(err.into()))?;
+            source: err.into(),
+        })?;
         json.push(b'\n');
-        file.write_all(&json).map_err(write_err)?;
-        // Temporary files are created 0600; a summary is meant to be read by everyone.
-        file.as_file()
-            .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-            .map_err(write_err)?;
-        file.persist(path).map_err(|err| write_err(err.error))?;
-        Ok(())
+        write_atomic(path, &json).map_err(|err| CompareError::Write {
+            path: err.path,
+            source: err.source,
+        })
     }
 }
