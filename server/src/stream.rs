@@ -3,8 +3,9 @@
 //! # Hot path
 //! [`SseStream::poll_next`] runs once per event per client. It allocates nothing: a
 //! frame is a shared `Bytes` handed on (a reference-count bump), the ping and the
-//! optional pacing timers are boxed once per stream and then only reset, and counters
-//! are relaxed atomics. When a client is behind, frames are ready back to back and
+//! optional pacing timers are boxed once per stream and then only reset, counters are
+//! relaxed atomics, and shutdown is one atomic load per event (no lock: the shutdown
+//! token, whose state sits behind a mutex, is polled only before the stream sleeps). When a client is behind, frames are ready back to back and
 //! hyper gathers them into one vectored write (up to 16 frames per `writev`), so a
 //! backlog goes out in a few system calls instead of one per event.
 
@@ -93,18 +94,14 @@ impl<S: FrameSource> Stream for SseStream<S> {
         if this.done {
             return Poll::Ready(None);
         }
-        if this.registration.shutdown.as_mut().poll(cx).is_ready() {
-            if let Poll::Ready(Some(frame)) = this.source.poll_drain(cx) {
-                bump(&this.counters.events_delivered);
-                return Poll::Ready(Some(Ok(frame)));
-            }
-            // Ending the body makes hyper write the final chunk: a clean end, not a reset.
-            this.done = true;
-            return Poll::Ready(None);
+        // Per event: one atomic load. The shutdown future (whose token takes a mutex) is
+        // polled only before going to sleep, in `wait`.
+        if this.registration.is_shutting_down() {
+            return this.end(cx);
         }
         if let Some(pacing) = this.pacing.as_mut() {
             if pacing.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
+                return this.wait(cx);
             }
         }
         match this.source.poll_frame(cx) {
@@ -127,6 +124,27 @@ impl<S: FrameSource> Stream for SseStream<S> {
             this.reset_ping();
             return Poll::Ready(Some(Ok(PING)));
         }
+        this.wait(cx)
+    }
+}
+
+impl<S: FrameSource> SseStream<S> {
+    /// Nothing to send: registers for the shutdown wake-up, then waits.
+    fn wait(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Infallible>>> {
+        if self.registration.shutdown.as_mut().poll(cx).is_ready() {
+            return self.end(cx);
+        }
         Poll::Pending
+    }
+
+    /// At shutdown: what is already queued, then the end. Ending the body makes hyper write
+    /// the final chunk: a clean end, not a reset.
+    fn end(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Infallible>>> {
+        if let Poll::Ready(Some(frame)) = self.source.poll_drain(cx) {
+            bump(&self.counters.events_delivered);
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        self.done = true;
+        Poll::Ready(None)
     }
 }

@@ -25,6 +25,9 @@ struct Inner {
     started: AtomicBool,
     tasks_started: AtomicU64,
     registered: AtomicU64,
+    /// Set just before `shutdown` is cancelled: a relaxed-cost check for the per-event
+    /// path, where polling the token (which takes its internal mutex) would be too dear.
+    shutting_down: AtomicBool,
 }
 
 /// A stream's membership in the watcher; dropping it deregisters the stream.
@@ -58,6 +61,7 @@ impl Watcher {
                 streams = inner.registered.load(Ordering::Relaxed),
                 "shutdown: ending every stream"
             );
+            inner.shutting_down.store(true, Ordering::Release);
             inner.shutdown.cancel();
         });
     }
@@ -92,6 +96,14 @@ impl Watcher {
     }
 }
 
+impl Registration {
+    /// Whether shutdown has begun: one atomic load, for checks on every event. Poll
+    /// [`Registration::shutdown`] before going to sleep, to be woken at shutdown.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::Acquire)
+    }
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
         self.inner.registered.fetch_sub(1, Ordering::Relaxed);
@@ -113,11 +125,13 @@ mod tests {
         assert_eq!(watcher.tasks_started(), 1);
         let regs: Vec<_> = (0..3).map(|_| watcher.register()).collect();
         assert_eq!(watcher.registered(), 3);
+        assert!(!regs[0].is_shutting_down());
         tx.send(()).unwrap();
         for mut reg in regs {
             tokio::time::timeout(std::time::Duration::from_secs(5), &mut reg.shutdown)
                 .await
                 .expect("stream ended by the watcher");
+            assert!(reg.is_shutting_down(), "the flag is set before the token is cancelled");
         }
         assert_eq!(watcher.registered(), 0);
     }
