@@ -131,7 +131,10 @@ mod tests {
             tokio::time::timeout(std::time::Duration::from_secs(5), &mut reg.shutdown)
                 .await
                 .expect("stream ended by the watcher");
-            assert!(reg.is_shutting_down(), "the flag is set before the token is cancelled");
+            assert!(
+                reg.is_shutting_down(),
+                "the flag is set before the token is cancelled"
+            );
         }
         assert_eq!(watcher.registered(), 0);
     }
