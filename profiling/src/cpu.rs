@@ -25,7 +25,6 @@ use tokio_util::sync::CancellationToken;
 use crate::blocking::BlockingMonitor;
 use crate::phases::{Phase, Session, SessionError};
 use crate::profile::{Profile, RunKind, Workload};
-use crate::server::{InProcessServer, ServerError, profiling_config};
 use crate::summary::{
     CpuFigures, CpuPhase, CpuSummary, Files, SamplerInfo, ServerCounters, ServerSetup, per,
 };
@@ -50,9 +49,6 @@ pub enum CpuError {
     /// A phase failed.
     #[error(transparent)]
     Session(#[from] SessionError),
-    /// The in-process server failed to start.
-    #[error(transparent)]
-    Server(#[from] ServerError),
     /// pprof failed.
     #[error("CPU profiler: {0}")]
     Profiler(#[from] pprof::Error),
@@ -190,17 +186,14 @@ pub async fn run(
     generator: impl FnOnce(&str) -> tokio::process::Command,
 ) -> Result<CpuOutcome, CpuError> {
     let mut monitor = BlockingMonitor::new(&tokio::runtime::Handle::current(), spec.block_threshold);
-    let config = profiling_config();
-    let server = InProcessServer::start(config.clone(), |serve| monitor.instrument(serve)).await?;
-    let command = generator(&server.base_url());
-    let mut session = Session::start(
-        server,
-        command,
+    let mut session = Session::launch(
         spec.workload,
-        config.replay_capacity,
         spec.timeout,
+        |serve| monitor.instrument(serve),
+        generator,
     )
     .await?;
+    let config = session.config().clone();
     let stop_probe = CancellationToken::new();
     let probe = monitor.spawn_probe(stop_probe.clone());
     session.run(Phase::Warmup).await?;

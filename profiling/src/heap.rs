@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use crate::phases::{Phase, Session, SessionError};
 use crate::profile::{Profile, RunKind, Workload};
-use crate::server::{InProcessServer, profiling_config};
 use crate::summary::{Files, HeapFigures, HeapPhase, HeapSummary, ServerCounters, ServerSetup, per};
 
 /// How long the live heap must stay unchanged for a phase to count as over.
@@ -38,9 +37,6 @@ pub enum HeapError {
     /// A phase failed.
     #[error(transparent)]
     Session(#[from] SessionError),
-    /// The in-process server failed to start.
-    #[error(transparent)]
-    Server(#[from] crate::server::ServerError),
     /// The heap kept changing.
     #[error("the server's heap did not settle within {0:?} after phase {1}")]
     Unsettled(Duration, &'static str),
@@ -80,17 +76,8 @@ pub async fn run(
     spec: &HeapRun,
     generator: impl FnOnce(&str) -> tokio::process::Command,
 ) -> Result<HeapSummary, HeapError> {
-    let config = profiling_config();
-    let server = InProcessServer::start(config.clone(), |serve| serve).await?;
-    let command = generator(&server.base_url());
-    let mut session = Session::start(
-        server,
-        command,
-        spec.workload,
-        config.replay_capacity,
-        spec.timeout,
-    )
-    .await?;
+    let mut session = Session::launch(spec.workload, spec.timeout, |serve| serve, generator).await?;
+    let config = session.config().clone();
     session.run(Phase::Warmup).await?;
     // Reading /proc once initialises what it lazily allocates, outside every window.
     let start_counters = session.server().metrics();

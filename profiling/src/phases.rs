@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::driver::{Driver, DriverError};
 use crate::profile::Workload;
 use crate::protocol::{Command, Reply};
-use crate::server::{InProcessServer, Publisher, ServerError};
+use crate::server::{InProcessServer, Publisher, ServeFuture, ServerError, profiling_config};
 
 /// Batches of fan-out in the warm-up.
 pub const WARMUP_BATCHES: u64 = 4;
@@ -105,32 +105,44 @@ pub struct Session {
     driver: Driver,
     publisher: Publisher,
     workload: Workload,
-    replay_capacity: u64,
+    config: sse_server::Config,
     timeout: Duration,
 }
 
 impl Session {
-    /// Starts the generator (`generator` is its command; it must answer `ready`).
+    /// Starts the in-process server (its serve future passed through `wrap`, e.g. to
+    /// instrument it), then the generator that `generator` builds for the server's base
+    /// URL (it must answer `ready`).
     ///
     /// # Errors
-    /// The generator did not start.
-    pub async fn start(
-        server: InProcessServer,
-        generator: tokio::process::Command,
+    /// The server or the generator did not start.
+    pub async fn launch<W, F>(
         workload: Workload,
-        replay_capacity: usize,
         timeout: Duration,
-    ) -> Result<Self, SessionError> {
-        let driver = Driver::spawn(generator, timeout).await?;
+        wrap: W,
+        generator: impl FnOnce(&str) -> tokio::process::Command,
+    ) -> Result<Self, SessionError>
+    where
+        W: FnOnce(ServeFuture) -> F,
+        F: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+    {
+        let config = profiling_config();
+        let server = InProcessServer::start(config.clone(), wrap).await?;
+        let driver = Driver::spawn(generator(&server.base_url()), timeout).await?;
         let publisher = Publisher::new(server.hub().clone(), workload.frame_bytes as usize);
         Ok(Self {
             server,
             driver,
             publisher,
             workload,
-            replay_capacity: replay_capacity as u64,
+            config,
             timeout,
         })
+    }
+
+    /// The configuration the server runs with.
+    pub fn config(&self) -> &sse_server::Config {
+        &self.config
     }
 
     /// The in-process server.
@@ -157,7 +169,7 @@ impl Session {
         let (count, expected) = match phase {
             Phase::Warmup => {
                 // Fill the replay ring so later publishing frees as much as it allocates.
-                self.publisher.publish(self.replay_capacity)?;
+                self.publisher.publish(self.config.replay_capacity as u64)?;
                 let cycles = w.warmup_cycles;
                 self.command(Command::Warmup { cycles }, phase).await?;
                 // One small round of everything at full concurrency, so containers that

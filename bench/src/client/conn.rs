@@ -37,7 +37,7 @@ use http::{HeaderValue, Method, StatusCode, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::error::{BODY_EXCERPT_LEN, ClientError};
+use super::error::ClientError;
 use super::parser::{Item, Parser};
 use super::transport::{self, Target, Transport};
 
@@ -123,14 +123,7 @@ impl SseConnection {
             drop(sender);
             let (parts, mut body) = response.into_parts();
             if parts.status != StatusCode::OK {
-                let excerpt = transport
-                    .read_body(&mut body, BODY_EXCERPT_LEN)
-                    .await
-                    .unwrap_or_default();
-                return Err(ClientError::Status {
-                    status: parts.status,
-                    body_excerpt: String::from_utf8_lossy(&excerpt).into_owned(),
-                });
+                return Err(transport.status_error(parts.status, &mut body).await);
             }
             let content_type = parts
                 .headers

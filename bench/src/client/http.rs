@@ -14,7 +14,7 @@ use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderValue, Method, Uri};
 use hyper::client::conn::http1;
 
-use super::error::{BODY_EXCERPT_LEN, ClientError};
+use super::error::ClientError;
 use super::transport::{self, Body, Target, Transport};
 
 /// The time limit of one request made with [`get`], [`get_json`] or [`post`].
@@ -152,14 +152,7 @@ impl HttpConnection {
         let response = transport.send(&mut sender, request).await?;
         let (parts, mut body) = response.into_parts();
         if !parts.status.is_success() {
-            let excerpt = transport
-                .read_body(&mut body, BODY_EXCERPT_LEN)
-                .await
-                .unwrap_or_default();
-            return Err(ClientError::Status {
-                status: parts.status,
-                body_excerpt: String::from_utf8_lossy(&excerpt).into_owned(),
-            });
+            return Err(transport.status_error(parts.status, &mut body).await);
         }
         let bytes = transport.read_body(&mut body, MAX_BODY_LEN).await?;
         // A body cut at the limit leaves bytes unread: the connection cannot carry

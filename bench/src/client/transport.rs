@@ -13,14 +13,14 @@ use std::pin::Pin;
 use bytes::{Bytes, BytesMut};
 use http::header::{HOST, HeaderName};
 use http::uri::{PathAndQuery, Scheme};
-use http::{HeaderValue, Method, Request, Uri};
+use http::{HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpSocket, TcpStream};
 
-use super::error::ClientError;
+use super::error::{BODY_EXCERPT_LEN, ClientError};
 
 /// The request body type of every request the client sends.
 pub(crate) type Body = Full<Bytes>;
@@ -280,6 +280,15 @@ impl Transport {
     }
 
     /// Reads the body to its end, or its first `limit` bytes.
+    /// The error for a response with status `status`: its body's first bytes as the excerpt.
+    pub(crate) async fn status_error(&mut self, status: StatusCode, body: &mut Incoming) -> ClientError {
+        let excerpt = self.read_body(body, BODY_EXCERPT_LEN).await.unwrap_or_default();
+        ClientError::Status {
+            status,
+            body_excerpt: String::from_utf8_lossy(&excerpt).into_owned(),
+        }
+    }
+
     pub(crate) async fn read_body(
         &mut self,
         body: &mut Incoming,
