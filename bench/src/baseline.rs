@@ -13,9 +13,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::report::atomic::{WriteError, write_atomic};
+use crate::fs::{WriteError, write_atomic};
+use crate::model::{SCHEMA_VERSION, ScenarioReport};
 use crate::report::json::{ParseFailure, is_valid_file_stem, parse};
-use crate::report::model::{SCHEMA_VERSION, ScenarioReport};
 
 /// Default folder of load baselines, relative to the workspace root.
 pub const DEFAULT_DIR: &str = "baselines/load";

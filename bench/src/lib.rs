@@ -1,12 +1,27 @@
-//! Load-test harness for SSE servers (work in progress).
+//! Load-test harness for SSE servers, folded as a pipeline.
+//!
+//! Each folder is one stage and imports only the stages below it (a test in
+//! `tests/layering.rs` keeps it so):
+//!
+//! * [`fs`], [`environment`], [`profile`]: leaves (atomic writes, the machine, the scale).
+//! * [`client`]: the HTTP/SSE client. [`measure`]: histograms, sequences, CPU, timeline.
+//! * [`model`]: the report's data model, what [`gate`], [`report`] and [`baseline`] read.
+//! * [`scenario`]: *what* runs (catalog, plan, population, feed, checks, outcome).
+//! * [`target`]: the embedded server or an external URL.
+//! * [`runner`]: *how* it runs (clients, frozen clients, publisher, probes, the report built).
+//! * [`gate`], [`baseline`], [`report`] (output only), [`bench_compare`], [`cli`].
 
 pub mod baseline;
+pub mod bench_compare;
 pub mod cli;
 pub mod client;
-pub mod criterion_compare;
+pub mod environment;
+pub mod fs;
 pub mod gate;
 pub mod measure;
+pub mod model;
 pub mod profile;
 pub mod report;
+pub mod runner;
 pub mod scenario;
 pub mod target;

@@ -13,8 +13,10 @@ use std::time::Duration;
 /// The most concurrent streams a profile asks for (the `large` goal).
 pub const MAX_PROFILE_CLIENTS: usize = 10_000;
 
-/// A named scale profile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+/// A named scale profile: the one `Profile` of the workspace (`sse-load` and the profiling
+/// binaries take the same names; serialized lowercase, as `--profile` spells it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// The whole suite in about a minute on 2 cores (the default).
     Smoke,

@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::json;
-use sse_bench::criterion_compare::{CompareError, Summary, Verdict, compare, load_baseline};
+use sse_bench::bench_compare::{CompareError, Summary, Verdict, compare, load_baseline};
 
 /// Writes `<root>/<dir>/<baseline>/{estimates,benchmark}.json` as criterion 0.8 does
 /// (`estimates.json`: mean, median, median_abs_dev, slope, std_dev; `benchmark.json`: the id).

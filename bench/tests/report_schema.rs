@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde_json::Value;
 use sse_bench::gate::{self, Status, Thresholds};
-use sse_bench::report::{
-    self, Check, Connections, Cpu, Environment, EventCounts, Latency, Memory, SCHEMA_VERSION, Sample,
+use sse_bench::model::{
+    Check, Connections, Cpu, Environment, EventCounts, Latency, Memory, SCHEMA_VERSION, Sample,
     ScenarioReport, ServerFigures, Spread, Target, Throughput,
 };
+use sse_bench::report;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -184,7 +185,7 @@ async fn measured_report() -> ScenarioReport {
         description: "One /sse/finite stream read over loopback (report schema test).".into(),
         profile: "custom".into(),
         repeat: 1,
-        started_at: report::environment::rfc3339(std::time::SystemTime::now()),
+        started_at: sse_bench::environment::rfc3339(std::time::SystemTime::now()),
         duration_seconds: duration,
         environment: Environment::capture(),
         target: Target {

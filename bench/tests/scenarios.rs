@@ -343,7 +343,7 @@ fn recording_events_allocates_nothing() {
     use sse_bench::client::Parser;
     use sse_bench::measure::sequence::SequenceTracker;
     use sse_bench::measure::stats::{Pending, Shard};
-    use sse_bench::scenario::recorder::Recorder;
+    use sse_bench::runner::recorder::Recorder;
 
     // Hub-style events: an id and a publish stamp, as the reference publisher sends them.
     let mut wire = Vec::new();

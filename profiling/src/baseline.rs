@@ -16,8 +16,8 @@
 
 use std::fmt::Write as _;
 
-use crate::profile::{Profile, Workload};
 use crate::summary::{CpuSummary, HeapSummary};
+use crate::workload::{Profile, Workload};
 
 /// What a delta means for the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -352,9 +352,9 @@ mod tests {
 
     #[test]
     fn mismatched_workloads_say_what_to_do() {
-        use crate::profile::RunKind;
-        let smoke = Profile::Smoke.workload(RunKind::Heap);
-        let large = Profile::Large.workload(RunKind::Heap);
+        use crate::workload::RunKind;
+        let smoke = Workload::of(Profile::Smoke, RunKind::Heap);
+        let large = Workload::of(Profile::Large, RunKind::Heap);
         let err = check_comparable((Profile::Smoke, &smoke), (Profile::Large, &large)).unwrap_err();
         assert!(err.to_string().contains("--profile smoke"), "{err}");
         let custom = Workload { events: 7, ..smoke };

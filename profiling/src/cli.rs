@@ -1,9 +1,9 @@
 //! Command-line flags shared by `sse-heap` and `sse-cpu`, their hidden `drive` mode, and the end of a run (baseline compare and save, exit code).
 //!
 //! ## Exit codes
-//! 0: the run completed (and no gate failed); 1: the run failed (the message says why);
-//! 2: invalid flags (clap's message names the flag); 3: a gated figure grew past the
-//! `--baseline` (see [`crate::baseline`]).
+//! The workspace's one set ([`sse_bench::cli::exit`]): 0 the run completed (and no gate
+//! failed); 1 the run failed (the message says why); 2 invalid flags (clap's message names
+//! the flag); 3 a gated figure grew past the `--baseline` (see [`crate::baseline`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,18 +11,11 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::baseline::{Comparison, ProfileMismatch};
-use crate::profile::{Profile, RunKind, Workload};
-use crate::summary::{self, SummaryError};
+use sse_bench::cli::exit;
 
-/// Exit code of a completed run.
-pub const EXIT_OK: u8 = 0;
-/// Exit code of a failed run.
-pub const EXIT_ERROR: u8 = 1;
-/// Exit code of invalid flags (clap's).
-pub const EXIT_USAGE: u8 = 2;
-/// Exit code of a run whose gated figures grew past the baseline.
-pub const EXIT_REGRESSION: u8 = 3;
+use crate::baseline::{Comparison, ProfileMismatch};
+use crate::summary::{self, SummaryError};
+use crate::workload::{PROFILES, Profile, RunKind, Workload};
 
 /// The `--help` footer of both binaries.
 pub const EXIT_CODES_HELP: &str = "Exit codes: 0 the run completed, 1 the run failed, 2 invalid flags, \
@@ -32,7 +25,7 @@ pub const EXIT_CODES_HELP: &str = "Exit codes: 0 the run completed, 1 the run fa
 #[derive(Debug, Clone, clap::Args)]
 pub struct Common {
     /// Workload scale (the `sse-load` profile names; see the crate README for the numbers).
-    #[arg(long, value_enum, default_value_t = Profile::Smoke)]
+    #[arg(long, default_value = "smoke", value_parser = profile_parser())]
     pub profile: Profile,
 
     /// Directory for the summary and the profiler output (a subdirectory per run kind and profile).
@@ -68,7 +61,7 @@ pub struct Common {
 impl Common {
     /// The profile's workload for `kind`, with the overrides applied.
     pub fn workload(&self, kind: RunKind) -> Workload {
-        let base = self.profile.workload(kind);
+        let base = Workload::of(self.profile, kind);
         Workload {
             subscribers: self.subscribers.unwrap_or(base.subscribers),
             events: self.events.unwrap_or(base.events),
@@ -76,6 +69,13 @@ impl Common {
             ..base
         }
     }
+}
+
+/// `--profile`: the names of [`PROFILES`] (`soak` has no fixed workload).
+fn profile_parser() -> impl clap::builder::TypedValueParser<Value = Profile> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(PROFILES.map(Profile::name))
+        .try_map(|name| name.parse::<Profile>())
 }
 
 fn parse_timeout(raw: &str) -> Result<Duration, String> {
@@ -158,7 +158,7 @@ pub fn conclude<T: Serialize + DeserializeOwned>(
     kind: &'static str,
     compare: impl Fn(&T, &T) -> Result<Comparison, ProfileMismatch>,
 ) -> Result<u8, BaselineError> {
-    let mut code = EXIT_OK;
+    let mut code = exit::OK;
     if let (Some(baseline), Some(path)) = (baseline, &common.baseline) {
         let comparison = compare(baseline, summary)?;
         print!("\n{}", comparison.render());
@@ -167,7 +167,7 @@ pub fn conclude<T: Serialize + DeserializeOwned>(
                 "{kind} run regressed against {}: a gated figure grew past its slack (see FAIL above)",
                 path.display()
             );
-            code = EXIT_REGRESSION;
+            code = exit::REGRESSION;
         }
     }
     if let Some(path) = &common.save_baseline {
@@ -209,8 +209,14 @@ mod tests {
         assert!(cli.mode.is_none());
 
         let err = Cli::try_parse_from(["sse-heap", "--profile", "huge"]).unwrap_err();
-        assert_eq!(err.exit_code(), i32::from(EXIT_USAGE));
+        assert_eq!(err.exit_code(), i32::from(exit::USAGE));
         assert!(err.to_string().contains("--profile"), "{err}");
+        for profile in PROFILES {
+            let cli = Cli::try_parse_from(["sse-heap", "--profile", profile.name()]).unwrap();
+            assert_eq!(cli.common.profile, profile);
+        }
+        let err = Cli::try_parse_from(["sse-heap", "--profile", "soak"]).unwrap_err();
+        assert_eq!(err.exit_code(), i32::from(exit::USAGE));
         let err = Cli::try_parse_from(["sse-heap", "--phase-timeout", "0"]).unwrap_err();
         assert!(err.to_string().contains("longer than 0"), "{err}");
 

@@ -24,10 +24,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::blocking::BlockingMonitor;
 use crate::phases::{Phase, Session, SessionError};
-use crate::profile::{Profile, RunKind, Workload};
 use crate::summary::{
     CpuFigures, CpuPhase, CpuSummary, Files, SamplerInfo, ServerCounters, ServerSetup, per,
 };
+use crate::workload::{Profile, RunKind, Workload};
 
 /// Shared libraries whose samples are dropped (pprof's suggestion for a safe unwinder).
 pub const BLOCKLIST: [&str; 4] = ["libc", "libgcc", "pthread", "vdso"];
@@ -249,7 +249,7 @@ pub async fn run(
         },
         blocking,
         counters: ServerCounters::between(&first, &last),
-        environment: sse_bench::report::Environment::capture(),
+        environment: sse_bench::environment::Environment::capture(),
         files: Files::default(),
     };
     Ok(CpuOutcome {
@@ -418,14 +418,20 @@ mod tests {
 
     #[test]
     fn process_clocks_advance_with_work() {
+        // Spin until the process clock shows 10 ms of CPU (bounded by a wall-clock limit),
+        // so a loaded machine that schedules this thread rarely cannot fail the test.
         let before = CpuTimes::now();
         let mut x = 0u64;
         let started = Instant::now();
-        while started.elapsed() < Duration::from_millis(30) {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let mut after = CpuTimes::now();
+        while after.process_ns - before.process_ns < 10_000_000 && started.elapsed() < Duration::from_secs(30)
+        {
+            for _ in 0..10_000 {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            }
+            after = CpuTimes::now();
         }
         std::hint::black_box(x);
-        let after = CpuTimes::now();
         assert!(
             after.process_ns - before.process_ns >= 10_000_000,
             "{before:?} {after:?}"

@@ -98,14 +98,14 @@ pub fn main(base: &Uri) -> ExitCode {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("load generator: error: starting the tokio runtime: {err}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(sse_bench::cli::exit::ERROR);
         }
     };
     match runtime.block_on(run(base)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::from(sse_bench::cli::exit::OK),
         Err(err) => {
             eprintln!("load generator: error: {err}");
-            ExitCode::FAILURE
+            ExitCode::from(sse_bench::cli::exit::ERROR)
         }
     }
 }

@@ -23,8 +23,8 @@
 use std::time::{Duration, Instant};
 
 use crate::phases::{Phase, Session, SessionError};
-use crate::profile::{Profile, RunKind, Workload};
 use crate::summary::{Files, HeapFigures, HeapPhase, HeapSummary, ServerCounters, ServerSetup, per};
+use crate::workload::{Profile, RunKind, Workload};
 
 /// How long the live heap must stay unchanged for a phase to count as over.
 pub const STABLE_FOR: Duration = Duration::from_millis(60);
@@ -128,7 +128,7 @@ pub async fn run(
         figures: figures(&workload, &phases, &before, &after),
         phases,
         counters: ServerCounters::between(&start_counters, &end_counters),
-        environment: sse_bench::report::Environment::capture(),
+        environment: sse_bench::environment::Environment::capture(),
         files: Files::default(),
     })
 }

@@ -2,7 +2,7 @@
 //!
 //! Two binaries run the reference server in-process while a separate load-generator
 //! process (the same binary re-executed in a hidden `drive` mode) drives a fixed workload
-//! in phases ([`profile`], [`phases`]):
+//! in phases ([`workload`], [`phases`]):
 //!
 //! * `sse-heap` runs under dhat's global allocator and reports allocations and bytes per
 //!   published event, per delivered event and per connection, heap per idle connection
@@ -23,10 +23,10 @@ pub mod frames;
 pub mod generator;
 pub mod heap;
 pub mod phases;
-pub mod profile;
 pub mod protocol;
 pub mod server;
 pub mod summary;
+pub mod workload;
 
 /// Logs warnings and errors to stderr (`RUST_LOG` overrides), for the binaries.
 pub fn init_tracing() {

@@ -14,14 +14,14 @@
 use std::time::Duration;
 
 use crate::driver::{Driver, DriverError};
-use crate::profile::Workload;
 use crate::protocol::{Command, Reply};
 use crate::server::{InProcessServer, Publisher, ServeFuture, ServerError, profiling_config};
+use crate::workload::Workload;
 
 /// Batches of fan-out in the warm-up.
 pub const WARMUP_BATCHES: u64 = 4;
 
-/// A phase of the workload (see [`crate::profile`] for what each does).
+/// A phase of the workload (see [`crate::workload`] for what each does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {

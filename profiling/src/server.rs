@@ -7,7 +7,7 @@
 //! grace is 2 s.
 //!
 //! ## Published events
-//! Every event is exactly [`crate::profile::FRAME_BYTES`] bytes on the wire, whatever
+//! Every event is exactly [`crate::workload::FRAME_BYTES`] bytes on the wire, whatever
 //! its id: the data (`t=<unix-nanos>` padded with `.`) shrinks by one byte per extra id
 //! digit. Once the replay ring is full, publishing one event frees one frame of the same
 //! size, so the heap returns to the same level and any growth is the server's.

@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sse_bench::report::Environment;
+use sse_bench::environment::Environment;
 
 use crate::blocking::BlockingReport;
 use crate::phases::Phase;
-use crate::profile::{Profile, RunKind, Workload};
+use crate::workload::{Profile, RunKind, Workload};
 
 /// Why a summary could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -328,7 +328,7 @@ pub fn per(numerator: f64, denominator: u64) -> f64 {
 /// # Errors
 /// [`SummaryError::Write`] naming the file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SummaryError> {
-    sse_bench::report::atomic::write_atomic(path, bytes).map_err(|err| SummaryError::Write {
+    sse_bench::fs::write_atomic(path, bytes).map_err(|err| SummaryError::Write {
         path: err.path,
         source: err.source,
     })

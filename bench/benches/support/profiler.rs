@@ -100,5 +100,5 @@ fn name_source_files(frames: &mut Frames) {
 }
 
 fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    sse_bench::report::atomic::write_atomic(&dir.join(name), bytes).map_err(|err| err.source)
+    sse_bench::fs::write_atomic(&dir.join(name), bytes).map_err(|err| err.source)
 }

@@ -9,10 +9,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use sse_bench::criterion_compare::{
-    self, Baseline, Comparison, DEFAULT_THRESHOLD, EXIT_REGRESSION, Summary, default_criterion_dir,
-    load_baseline,
+use sse_bench::bench_compare::{
+    self, Baseline, Comparison, DEFAULT_THRESHOLD, Summary, default_criterion_dir, load_baseline,
 };
+use sse_bench::cli::exit;
 
 /// Compare criterion baselines; fail only when a whole confidence interval lies past the threshold.
 ///
@@ -79,7 +79,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("bench-compare: error: {err:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit::ERROR)
         }
     }
 }
@@ -98,7 +98,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             common,
         } => {
             let summary = Summary::read(&against)?;
-            let here = criterion_compare::host_class();
+            let here = bench_compare::host_class();
             if summary.host_class != here {
                 eprintln!(
                     "bench-compare: note: {} was recorded on a {} host, this is {here}; differences may be the machine's",
@@ -118,7 +118,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let dir = criterion_dir.unwrap_or_else(default_criterion_dir);
             let baseline = load_baseline(&dir, &baseline)?;
-            let host_class = criterion_compare::host_class();
+            let host_class = bench_compare::host_class();
             let out = out.unwrap_or_else(|| PathBuf::from(format!("baselines/criterion/{host_class}.json")));
             let summary = Summary::of(&baseline, host_class);
             summary.write(&out, force)?;
@@ -130,7 +130,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 summary.environment.timestamp,
                 out.display()
             );
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitCode::from(exit::OK))
         }
     }
 }
@@ -138,13 +138,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Prints the comparison table; exit 3 on a regression.
 fn judge(old: &Baseline, new: &Baseline, threshold_percent: f64) -> anyhow::Result<ExitCode> {
     let comparison: Comparison =
-        criterion_compare::compare(old, new, threshold_percent / 100.0).context("comparing the baselines")?;
+        bench_compare::compare(old, new, threshold_percent / 100.0).context("comparing the baselines")?;
     print!("{comparison}");
     if comparison.has_regression() {
         let names: Vec<&str> = comparison.regressions().map(|r| r.bench.as_str()).collect();
         eprintln!("bench-compare: REGRESSION in {}", names.join(", "));
-        Ok(ExitCode::from(EXIT_REGRESSION))
+        Ok(ExitCode::from(exit::REGRESSION))
     } else {
-        Ok(ExitCode::SUCCESS)
+        Ok(ExitCode::from(exit::OK))
     }
 }

@@ -1,4 +1,4 @@
-//! `sse-load`: load tests for SSE servers (see `sse-load --help`; exit codes in `sse_bench::cli`).
+//! `sse-load`: load tests for SSE servers (see `sse-load --help`; exit codes in `sse_bench::cli::exit`).
 
 use std::ffi::OsString;
 use std::io::Write as _;
@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use sse_bench::cli::{self, EXIT_ERROR, EXIT_USAGE, config::Mode, flags::Flags};
+use sse_bench::cli::{self, config::Mode, exit, flags::Flags};
 use sse_bench::target::SERVE_SUBCOMMAND;
 
 fn main() -> ExitCode {
@@ -16,23 +16,23 @@ fn main() -> ExitCode {
     // The embedded server: `sse-load __serve <server flags>`, started by sse-load itself.
     if rest.first().is_some_and(|a| a == SERVE_SUBCOMMAND) {
         return match cli::serve::run(rest.into_iter().skip(1)) {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(()) => ExitCode::from(exit::OK),
             Err(cli::serve::ServeError::Flags(err)) => {
                 let _ = err.print();
-                ExitCode::from(EXIT_USAGE)
+                ExitCode::from(exit::USAGE)
             }
             Err(err) => {
                 eprintln!("sse-load: error: {err}");
-                ExitCode::from(EXIT_ERROR)
+                ExitCode::from(exit::ERROR)
             }
         };
     }
     match run(std::iter::once(program).chain(rest)) {
         Ok(code) => ExitCode::from(code),
-        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::from(exit::OK),
         Err(err) => {
             eprintln!("sse-load: error: {err:#}");
-            ExitCode::from(EXIT_ERROR)
+            ExitCode::from(exit::ERROR)
         }
     }
 }
@@ -43,14 +43,14 @@ fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<u8> {
         Err(err) => {
             // --help and --version print and exit 0; invalid flags exit 2.
             err.print()?;
-            return Ok(u8::try_from(err.exit_code()).unwrap_or(EXIT_USAGE));
+            return Ok(u8::try_from(err.exit_code()).unwrap_or(exit::USAGE));
         }
     };
     let mode = match Mode::from_flags(flags) {
         Ok(mode) => mode,
         Err(err) => {
             eprintln!("sse-load: error: {err}");
-            return Ok(EXIT_USAGE);
+            return Ok(exit::USAGE);
         }
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -74,7 +74,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<u8> {
         }
     }
     stdout.flush()?;
-    Ok(cli::EXIT_OK)
+    Ok(exit::OK)
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

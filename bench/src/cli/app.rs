@@ -8,12 +8,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::config::RunConfig;
 use crate::baseline::{self, BaselineError};
+use crate::environment::Environment;
 use crate::gate::{self, Judgement};
+use crate::model::ScenarioReport;
 use crate::report::terminal::{self, SummaryRow};
-use crate::report::{self, Environment, ReportError, ScenarioReport};
-use crate::scenario::report::{Labels, build};
-use crate::scenario::run::RunError;
-use crate::scenario::{RunResult, run_plan};
+use crate::report::{self, ReportError};
+use crate::runner::build_report::{Labels, build};
+use crate::runner::run::RunError;
+use crate::runner::{RunResult, run_plan};
 
 /// Errors that end a run with exit code 1.
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use super::flags::{Command, Flags};
 use crate::gate::{Thresholds, ThresholdsError};
 use crate::profile::{Overrides, Profile};
-use crate::scenario::{self, Definition, TargetSpec};
+use crate::runner::TargetSpec;
+use crate::scenario::{self, Definition};
 use crate::target::{Launcher, TargetError, parse_target_url};
 
 /// What the command line asks for.

@@ -3,11 +3,11 @@
 //! then [`app`] runs it. [`serve`] is the hidden subcommand that makes `sse-load` the embedded server.
 //!
 //! ## Exit codes
-//! [`EXIT_OK`] 0 pass (warnings allowed), [`EXIT_ERROR`] 1 error, [`EXIT_USAGE`] 2 usage error,
-//! [`EXIT_REGRESSION`] 3 regression with `--fail-on-regression`.
+//! The one set shared by every binary of the workspace is in [`exit`].
 
 pub mod app;
 pub mod config;
+pub mod exit;
 pub mod flags;
 pub mod serve;
 
@@ -16,15 +16,6 @@ use std::path::Path;
 
 use crate::report::{ReportError, compare};
 use crate::scenario;
-
-/// Every scenario passed (warnings allowed), or `list`/`compare` succeeded.
-pub const EXIT_OK: u8 = 0;
-/// An error: target unreachable, server did not start, I/O, baseline file.
-pub const EXIT_ERROR: u8 = 1;
-/// Invalid flags, values or scenario names.
-pub const EXIT_USAGE: u8 = 2;
-/// A gate failed and `--fail-on-regression` was given.
-pub const EXIT_REGRESSION: u8 = 3;
 
 /// `sse-load list`: one line per scenario.
 pub fn list() -> String {
@@ -50,8 +41,8 @@ pub fn compare_files(a: &Path, b: &Path) -> Result<String, ReportError> {
 /// The exit code of a finished run.
 pub fn exit_code(verdict: app::Verdict, fail_on_regression: bool) -> u8 {
     if verdict.regression && fail_on_regression {
-        EXIT_REGRESSION
+        exit::REGRESSION
     } else {
-        EXIT_OK
+        exit::OK
     }
 }

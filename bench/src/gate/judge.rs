@@ -1,7 +1,7 @@
 //! The gate logic: medians and spreads over repeats, relative checks against a baseline, absolute
 //! checks always.
 
-use crate::report::model::{ScenarioReport, median_of_sorted};
+use crate::model::{ScenarioReport, median_of_sorted};
 
 use super::{Finding, Judgement, Status, Thresholds};
 
@@ -262,8 +262,7 @@ fn limit_finding(metric: &str, value: f64, spread: Option<f64>, limit: f64, what
 /// Absolute checks: memory slope (median), error rate and lost events (worst run), scenario checks
 /// (any run).
 fn absolute(runs: &[ScenarioReport], t: &Thresholds, out: &mut Vec<Finding>) {
-    let memories: Vec<&crate::report::model::Memory> =
-        runs.iter().filter_map(|r| r.memory.as_ref()).collect();
+    let memories: Vec<&crate::model::Memory> = runs.iter().filter_map(|r| r.memory.as_ref()).collect();
     let window = memories
         .iter()
         .map(|m| m.slope_window_seconds)

@@ -24,7 +24,7 @@
 //! A [`Status::Warn`] is not a failure: only [`Status::Fail`] makes `--fail-on-regression` exit
 //! with the regression code.
 //!
-//! [`primary_latency`]: crate::report::ScenarioReport::primary_latency
+//! [`primary_latency`]: crate::model::ScenarioReport::primary_latency
 
 mod judge;
 mod thresholds;

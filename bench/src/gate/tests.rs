@@ -3,7 +3,7 @@
 use std::io::Write as _;
 
 use super::*;
-use crate::report::model::{Check, Latency, Memory, ScenarioReport, Throughput};
+use crate::model::{Check, Latency, Memory, ScenarioReport, Throughput};
 
 /// A report with a primary (`inter_event`) latency whose p99 is `p99_ms`.
 fn run(p99_ms: f64) -> ScenarioReport {

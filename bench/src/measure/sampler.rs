@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::server::ServerSource;
 use super::slope::SlopeAccumulator;
+use super::timeline::Sample;
 use super::timeline::Timeline;
-use crate::report::model::Sample;
 
 /// Counters the sampler reads.
 pub trait Counters: Send + Sync + 'static {

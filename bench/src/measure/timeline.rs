@@ -4,7 +4,22 @@
 //! doubles, so a run of any length ends with between half and all of `MAX_POINTS`
 //! evenly spaced points, in fixed memory.
 
-use crate::report::model::Sample;
+use serde::{Deserialize, Serialize};
+
+/// One point of the timeline.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Sample {
+    /// Seconds since the measured phase started.
+    pub t_seconds: f64,
+    /// Events per second over all clients since the previous sample.
+    pub events_per_sec: f64,
+    /// Streams open at this time.
+    pub open_streams: u64,
+    /// Server RSS, MiB, when known.
+    pub server_rss_mb: Option<f64>,
+    /// Server open file descriptors, when known.
+    pub server_fds: Option<u64>,
+}
 
 /// Most points a timeline keeps.
 pub const MAX_POINTS: usize = 600;

@@ -7,7 +7,7 @@
 use plotters::prelude::*;
 
 use super::format::num;
-use super::model::{Latency, Sample};
+use crate::model::{Latency, Sample};
 
 /// Chart size in pixels (the HTML scales it down on narrow screens).
 const SIZE: (u32, u32) = (720, 300);

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::format::{num, pct};
-use super::model::ScenarioReport;
+use crate::model::ScenarioReport;
 
 /// Top-level keys that are not compared.
 const SKIPPED: [&str; 3] = ["schema_version", "repeat", "environment"];
@@ -142,7 +142,7 @@ impl std::fmt::Display for Signed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::model::{Latency, Memory, Throughput};
+    use crate::model::{Latency, Memory, Throughput};
 
     fn report(p99: f64, eps: f64) -> ScenarioReport {
         let mut r = ScenarioReport {

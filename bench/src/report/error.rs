@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use super::atomic::WriteError;
-use super::model::SCHEMA_VERSION;
+use crate::fs::WriteError;
+use crate::model::SCHEMA_VERSION;
 
 /// Why a report could not be written or read.
 #[derive(Debug, thiserror::Error)]

@@ -7,13 +7,13 @@
 
 use std::path::{Path, PathBuf};
 
-use super::atomic::write_atomic;
 use super::charts;
 use super::error::ReportError;
 use super::format::{html_escape, num, opt, pct};
 use super::json::path_for;
-use super::model::{Latency, ScenarioReport};
+use crate::fs::write_atomic;
 use crate::gate::{Judgement, Status};
+use crate::model::{Latency, ScenarioReport};
 
 /// The page. Placeholders are `{{name}}`; values are inserted in one pass (never re-scanned).
 const TEMPLATE: &str = r#"<!DOCTYPE html>

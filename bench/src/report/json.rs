@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::atomic::write_atomic;
 use super::error::ReportError;
-use super::model::{SCHEMA_VERSION, ScenarioReport};
+use crate::fs::write_atomic;
+use crate::model::{SCHEMA_VERSION, ScenarioReport};
 
 /// Why a report text could not be parsed, before a path is attached.
 #[derive(Debug)]

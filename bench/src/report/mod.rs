@@ -1,26 +1,24 @@
-//! Load-test reports: the data model, environment capture, JSON/HTML/terminal output and comparison.
+//! The output stage: a [`ScenarioReport`] written as JSON and HTML, printed, and compared.
 //!
-//! The pipeline is measure (harness) → [`ScenarioReport`] → judge ([`crate::gate`]) → write
-//! ([`json`], [`html`]) and print ([`terminal`]). [`compare`](compare::compare) diffs two reports.
-//! Files are written atomically ([`atomic`]); every error names its file ([`ReportError`]).
+//! The pipeline is measure (runner) → [`ScenarioReport`] ([`crate::model`]) → judge
+//! ([`crate::gate`]) → write ([`json`], [`html`]) and print ([`terminal`]).
+//! [`compare`](compare::compare) diffs two reports. Files are written atomically
+//! ([`crate::fs`]); every error names its file ([`ReportError`]).
 
-pub mod atomic;
 mod charts;
 pub mod compare;
-pub mod environment;
 pub mod error;
 pub mod format;
 pub mod html;
 pub mod json;
-pub mod model;
 pub mod terminal;
 
 use std::path::{Path, PathBuf};
 
 pub use compare::{Delta, compare};
-pub use environment::Environment;
 pub use error::ReportError;
-pub use model::*;
+
+use crate::model::ScenarioReport;
 
 use crate::gate::Judgement;
 

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use super::format::{num, opt};
-use super::model::ScenarioReport;
 use crate::gate::Judgement;
+use crate::model::ScenarioReport;
 
 /// One row of the summary: a scenario's (representative) report and its verdict, if judged.
 #[derive(Debug, Clone, Copy)]
@@ -115,7 +115,7 @@ pub fn written(paths: &[PathBuf]) -> String {
 mod tests {
     use super::*;
     use crate::gate::{Finding, Status};
-    use crate::report::model::{Latency, Throughput};
+    use crate::model::{Latency, Throughput};
 
     #[test]
     fn summary_columns_line_up() {

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::outcome::Outcome;
-use crate::report::model::Check;
+use crate::model::Check;
 
 /// A scenario check.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::measure::stats::Totals;
-use crate::report::model::Memory;
+use crate::model::Memory;
 
 pub use crate::measure::server::Figures;
 

@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use sse_bench::cli::exit;
 use sse_profiling::baseline::compare_cpu;
-use sse_profiling::cli::{self, Common, EXIT_CODES_HELP, EXIT_ERROR, Mode};
+use sse_profiling::cli::{self, Common, EXIT_CODES_HELP, Mode};
 use sse_profiling::cpu::{self, CpuRun};
-use sse_profiling::profile::RunKind;
 use sse_profiling::summary::{self, CpuSummary};
+use sse_profiling::workload::RunKind;
 
 /// CPU profile of the reference SSE server under a fixed workload (pprof), with event-loop blocking.
 #[derive(Debug, Parser)]
@@ -44,7 +45,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             eprintln!("sse-cpu: error: {err:#}");
-            ExitCode::from(EXIT_ERROR)
+            ExitCode::from(exit::ERROR)
         }
     }
 }

@@ -9,11 +9,12 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser;
+use sse_bench::cli::exit;
 use sse_profiling::baseline::compare_heap;
-use sse_profiling::cli::{self, Common, EXIT_CODES_HELP, EXIT_ERROR, Mode};
+use sse_profiling::cli::{self, Common, EXIT_CODES_HELP, Mode};
 use sse_profiling::heap::{self, HeapRun};
-use sse_profiling::profile::RunKind;
 use sse_profiling::summary::{self, HeapSummary};
+use sse_profiling::workload::RunKind;
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -40,7 +41,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             eprintln!("sse-heap: error: {err:#}");
-            ExitCode::from(EXIT_ERROR)
+            ExitCode::from(exit::ERROR)
         }
     }
 }

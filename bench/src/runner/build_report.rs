@@ -2,18 +2,18 @@
 
 use std::collections::BTreeMap;
 
-use super::catalog::Definition;
-use super::outcome::Outcome;
-use super::plan::Plan;
 use super::run::Measured;
+use crate::environment::Environment;
+use crate::environment::rfc3339;
 use crate::measure::cpu::{generator_bound, ns_per_event};
 use crate::measure::stats::Metric;
-use crate::report::Environment;
-use crate::report::environment::rfc3339;
-use crate::report::model::{
+use crate::model::{
     Connections, Cpu, EventCounts, Latency, SCHEMA_VERSION, ScenarioReport, ServerFigures, Spread, Target,
     Throughput,
 };
+use crate::scenario::catalog::Definition;
+use crate::scenario::outcome::Outcome;
+use crate::scenario::plan::Plan;
 
 /// How a report is labelled.
 #[derive(Debug, Clone)]

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::layout::read_json;
 use super::{Baseline, CompareError, Estimate};
-use crate::report::Environment;
-use crate::report::atomic::write_atomic;
+use crate::environment::Environment;
+use crate::fs::write_atomic;
 
 /// The `format` tag of summaries this version writes and reads.
 pub const FORMAT: &str = "sse-bench/criterion-summary/1";

@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::context::{Live, RunContext};
-use super::population::Behaviour;
 use super::recorder::Recorder;
 use crate::client::{ClientError, ConnectOptions, Item, SseConnection};
 use crate::measure::sequence::{SequenceCounts, SequenceTracker};
 use crate::measure::stats::{ClientSummary, Metric, Pending, lock};
+use crate::scenario::population::Behaviour;
 
 /// Pause before a churning client retries after a failed connect.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);

@@ -36,7 +36,7 @@
 //!
 //! ## Exit codes of `bench-compare`
 //! 0: no regression; 1: error (missing baseline, unreadable file, …); 2: invalid command
-//! line; 3: at least one regression beyond the threshold (as `sse-load`).
+//! line; 3: at least one regression beyond the threshold (the codes of [`crate::cli::exit`]).
 
 mod compare;
 mod layout;
@@ -51,9 +51,6 @@ pub use summary::{Summary, SummaryBench, host_class};
 
 /// Default noise threshold: changes whose interval reaches inside ±5 % are not flagged.
 pub const DEFAULT_THRESHOLD: f64 = 0.05;
-
-/// Exit code for a detected regression.
-pub const EXIT_REGRESSION: u8 = 3;
 
 /// What went wrong reading or writing baselines.
 #[derive(Debug, thiserror::Error)]

@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-pub use super::environment::Environment;
+pub use crate::environment::Environment;
+pub use crate::measure::timeline::Sample;
 
 /// Version of the report format written into every report and baseline.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -346,21 +347,6 @@ pub struct ServerFigures {
     pub start: BTreeMap<String, f64>,
     /// Figures after the measured phase.
     pub end: BTreeMap<String, f64>,
-}
-
-/// One point of the timeline.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Sample {
-    /// Seconds since the measured phase started.
-    pub t_seconds: f64,
-    /// Events per second over all clients since the previous sample.
-    pub events_per_sec: f64,
-    /// Streams open at this time.
-    pub open_streams: u64,
-    /// Server RSS, MiB, when known.
-    pub server_rss_mb: Option<f64>,
-    /// Server open file descriptors, when known.
-    pub server_fds: Option<u64>,
 }
 
 /// One of a scenario's own absolute checks.

@@ -1,4 +1,4 @@
-//! Scale profiles (`smoke`, `small`, `medium`, `large`, the names `sse-load` uses) and the fixed workload each one runs.
+//! The fixed workload each scale profile (`smoke`, `small`, `medium`, `large`: [`Profile`], the one `sse-load` uses) runs.
 //!
 //! ## The workload
 //! Every run drives the same four measured phases against the in-process server:
@@ -21,23 +21,12 @@
 //! Heap runs are slower (dhat records a backtrace per allocation) and count rather than
 //! time, so they use fewer events than CPU runs, which need enough work for the sampler.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
+pub use sse_bench::profile::Profile;
 
-/// A named scale.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Profile {
-    /// 100 subscribers; each run well under a minute on 2 cores.
-    Smoke,
-    /// 500 subscribers.
-    Small,
-    /// 2,000 subscribers.
-    Medium,
-    /// 10,000 subscribers (raise `ulimit -n`; both processes raise their soft limit to the hard one).
-    Large,
-}
+/// The profiles the profiling binaries offer (`soak` is a duration, which a fixed
+/// workload does not have), smallest first.
+pub const PROFILES: [Profile; 4] = [Profile::Smoke, Profile::Small, Profile::Medium, Profile::Large];
 
 /// Which kind of run a workload is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,33 +64,21 @@ pub const BATCH: u64 = 64;
 /// Warm-up cycles (enough to touch both worker threads of a 2-core machine many times).
 pub const WARMUP_CYCLES: u64 = 16;
 
-impl Profile {
-    /// Every profile, smallest first.
-    pub const ALL: [Profile; 4] = [Self::Smoke, Self::Small, Self::Medium, Self::Large];
-
-    /// The name accepted by `--profile`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Smoke => "smoke",
-            Self::Small => "small",
-            Self::Medium => "medium",
-            Self::Large => "large",
-        }
-    }
-
-    /// The workload of this profile for a run of `kind`.
-    pub fn workload(self, kind: RunKind) -> Workload {
-        let (subscribers, events, cycles) = match (kind, self) {
-            (RunKind::Heap, Self::Smoke) => (100, 1_000, 200),
-            (RunKind::Heap, Self::Small) => (500, 2_000, 1_000),
-            (RunKind::Heap, Self::Medium) => (2_000, 2_000, 4_000),
-            (RunKind::Heap, Self::Large) => (10_000, 1_000, 10_000),
-            (RunKind::Cpu, Self::Smoke) => (100, 20_000, 1_000),
-            (RunKind::Cpu, Self::Small) => (500, 10_000, 2_000),
-            (RunKind::Cpu, Self::Medium) => (2_000, 5_000, 5_000),
-            (RunKind::Cpu, Self::Large) => (10_000, 2_000, 10_000),
+impl Workload {
+    /// The workload of `profile` for a run of `kind`. `soak`, which the binaries refuse,
+    /// runs smoke's workload.
+    pub fn of(profile: Profile, kind: RunKind) -> Self {
+        let (subscribers, events, cycles) = match (kind, profile) {
+            (RunKind::Heap, Profile::Smoke | Profile::Soak) => (100, 1_000, 200),
+            (RunKind::Heap, Profile::Small) => (500, 2_000, 1_000),
+            (RunKind::Heap, Profile::Medium) => (2_000, 2_000, 4_000),
+            (RunKind::Heap, Profile::Large) => (10_000, 1_000, 10_000),
+            (RunKind::Cpu, Profile::Smoke | Profile::Soak) => (100, 20_000, 1_000),
+            (RunKind::Cpu, Profile::Small) => (500, 10_000, 2_000),
+            (RunKind::Cpu, Profile::Medium) => (2_000, 5_000, 5_000),
+            (RunKind::Cpu, Profile::Large) => (10_000, 2_000, 10_000),
         };
-        Workload {
+        Self {
             subscribers,
             events,
             cycles,
@@ -110,15 +87,7 @@ impl Profile {
             warmup_cycles: WARMUP_CYCLES,
         }
     }
-}
 
-impl fmt::Display for Profile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl Workload {
     /// Events every subscriber receives in total during `fanout`.
     pub fn deliveries(&self) -> u64 {
         self.events * self.subscribers
@@ -137,29 +106,19 @@ mod tests {
     #[test]
     fn profiles_grow_and_keep_batches_far_below_the_replay_ring() {
         for kind in [RunKind::Heap, RunKind::Cpu] {
-            let sizes: Vec<u64> = Profile::ALL
+            let sizes: Vec<u64> = PROFILES
                 .iter()
-                .map(|p| p.workload(kind).subscribers)
+                .map(|&p| Workload::of(p, kind).subscribers)
                 .collect();
             assert!(sizes.windows(2).all(|w| w[0] < w[1]), "{kind:?}: {sizes:?}");
-            for profile in Profile::ALL {
-                let w = profile.workload(kind);
+            for profile in PROFILES {
+                let w = Workload::of(profile, kind);
                 assert!(2 * w.batch < sse_server::Config::default().replay_capacity as u64);
                 assert!(w.events >= w.batch && w.cycles > 0);
             }
         }
-        assert_eq!(Profile::Smoke.workload(RunKind::Heap).subscribers, 100);
-        assert_eq!(Profile::Smoke.workload(RunKind::Heap).events, 1_000);
-        assert_eq!(Profile::Smoke.workload(RunKind::Heap).cycles, 200);
-    }
-
-    #[test]
-    fn names_match_the_cli() {
-        use clap::ValueEnum;
-        for profile in Profile::ALL {
-            let parsed = Profile::from_str(profile.name(), false).unwrap();
-            assert_eq!(parsed, profile);
-            assert_eq!(profile.to_string(), profile.name());
-        }
+        assert_eq!(Workload::of(Profile::Smoke, RunKind::Heap).subscribers, 100);
+        assert_eq!(Workload::of(Profile::Smoke, RunKind::Heap).events, 1_000);
+        assert_eq!(Workload::of(Profile::Smoke, RunKind::Heap).cycles, 200);
     }
 }

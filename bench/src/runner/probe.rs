@@ -4,9 +4,9 @@ use std::time::{Duration, Instant};
 
 use http::Uri;
 
-use super::plan::Capabilities;
 use crate::client::{ClientError, ConnectOptions, SseConnection, Target, get, get_json, post};
 use crate::measure::server::{Figures, flatten};
+use crate::scenario::plan::Capabilities;
 use crate::target::join;
 
 /// How long a probe request may take.

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::feed::Feed;
-use super::population::Behaviour;
 use crate::client::Target;
 use crate::measure::stats::Shard;
+use crate::scenario::feed::Feed;
+use crate::scenario::population::Behaviour;
 
 /// Concurrent streams one source address carries before the next one of 127.0.0.0/8 is
 /// used (the ephemeral port range is about 28,000 ports per address pair).
@@ -67,7 +67,7 @@ pub struct RunContext {
     pub shards: Vec<Mutex<Shard>>,
     /// Counters for the timeline.
     pub live: Live,
-    /// Cancelled when rejoining clients must leave (the pause of [`super::plan::Action::Pause`]).
+    /// Cancelled when rejoining clients must leave (the pause of [`crate::scenario::plan::Action::Pause`]).
     pub leave: CancellationToken,
     /// Cancelled when they may come back.
     pub rejoin: CancellationToken,
