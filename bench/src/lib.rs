@@ -18,6 +18,7 @@ pub mod client;
 pub mod environment;
 pub mod fs;
 pub mod gate;
+pub mod ladder;
 pub mod measure;
 pub mod model;
 pub mod profile;
