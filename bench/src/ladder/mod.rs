@@ -15,6 +15,7 @@
 
 pub mod floor;
 pub mod naive;
+pub mod sweep;
 
 use std::future::Future;
 use std::io;
