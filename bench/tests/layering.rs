@@ -20,6 +20,7 @@ const STAGES: &[&[&str]] = &[
     &["scenario"],
     &["runner"],
     &["drive"],
+    &["ladder"],
     &["gate"],
     &["report"],
     &["baseline"],

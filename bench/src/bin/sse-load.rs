@@ -63,6 +63,16 @@ fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<u8> {
     match mode {
         Mode::List => stdout.write_all(cli::list().as_bytes())?,
         Mode::Compare { a, b } => stdout.write_all(cli::compare_files(&a, &b)?.as_bytes())?,
+        Mode::Calibrate(args) => {
+            drop(stdout);
+            runtime()?.block_on(cli::ladder::calibrate(&args))?;
+            return Ok(exit::OK);
+        }
+        Mode::Sweep(args) => {
+            drop(stdout);
+            runtime()?.block_on(cli::ladder::sweep(&args))?;
+            return Ok(exit::OK);
+        }
         Mode::Run(config) => {
             drop(stdout);
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -75,6 +85,13 @@ fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<u8> {
     }
     stdout.flush()?;
     Ok(exit::OK)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

@@ -23,6 +23,10 @@ pub enum Mode {
         /// Second report.
         b: PathBuf,
     },
+    /// `sse-load calibrate`.
+    Calibrate(super::ladder::CalibrateArgs),
+    /// `sse-load sweep`.
+    Sweep(super::ladder::SweepArgs),
 }
 
 /// A validated run: typed values only, nothing left to parse.
@@ -81,6 +85,8 @@ impl Mode {
         match flags.command {
             Some(Command::List) => return Ok(Self::List),
             Some(Command::Compare { a, b }) => return Ok(Self::Compare { a, b }),
+            Some(Command::Calibrate(args)) => return Ok(Self::Calibrate(args)),
+            Some(Command::Sweep(args)) => return Ok(Self::Sweep(args)),
             None => {}
         }
         let scenarios = select_scenarios(&flags.scenarios)?;

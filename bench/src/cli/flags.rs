@@ -141,6 +141,11 @@ pub enum Command {
         /// The report to compare to.
         b: PathBuf,
     },
+    /// The comparator ladder: each workload against the raw-TCP floor, the reference server
+    /// and the naive axum design, side by side in one run.
+    Calibrate(super::ladder::CalibrateArgs),
+    /// Step the subscribers (capacity: the knee) or the publish rate (rate: the elbow).
+    Sweep(super::ladder::SweepArgs),
 }
 
 #[cfg(test)]

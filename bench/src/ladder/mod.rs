@@ -13,6 +13,7 @@
 //! figures it has). Flags they have no use for (pings, replay, limits) are accepted and
 //! ignored, so a scenario's server flags start any design.
 
+pub mod calibrate;
 pub mod floor;
 pub mod naive;
 pub mod sweep;
@@ -29,7 +30,8 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 /// A server design of the ladder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Design {
     /// Raw TCP, coalesced vectored writes, no HTTP framework: the floor.
     Floor,

@@ -22,6 +22,26 @@ pub struct Definition {
 }
 
 impl Definition {
+    /// A definition that only names runs whose plans are built elsewhere
+    /// (`sse-load calibrate`, sweeps); its own plan is a plain fan-out.
+    pub const fn named(name: &'static str, description: &'static str) -> Self {
+        Self {
+            name,
+            description,
+            smoke: Scale::new(100, 4),
+            build: |s| {
+                Plan::new(
+                    Population::hold(s.clients),
+                    Feed::Hub {
+                        rate: 100.0,
+                        payload: 64,
+                    },
+                    s.duration,
+                )
+            },
+        }
+    }
+
     /// The plan at `scale`.
     pub fn plan(&self, scale: Scale) -> Plan {
         (self.build)(scale)

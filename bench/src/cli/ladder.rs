@@ -1,0 +1,306 @@
+//! `sse-load calibrate` and `sse-load sweep`: the comparator ladder's tables and the capacity and rate sweeps, from the command line.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::environment::Environment;
+use crate::fs::write_atomic;
+use crate::ladder::Design;
+use crate::ladder::calibrate::{self, Cell, Workload};
+use crate::ladder::sweep::{self, Axis, Slo, Step};
+
+/// Flags of `sse-load calibrate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CalibrateArgs {
+    /// Workload to measure (repeatable): saturated (100 x 10,000 ev/s), paced (1,000 x 100 ev/s), idle (10,000 streams).
+    #[arg(long = "workload", value_name = "NAME", value_parser = ["saturated", "paced", "idle"])]
+    pub workloads: Vec<String>,
+    /// Design to measure (repeatable) [default: all three, floor first].
+    #[arg(long = "design", value_enum, value_name = "NAME")]
+    pub designs: Vec<Design>,
+    /// How long each cell is measured.
+    #[arg(long, default_value = "5s", value_parser = sse_server::config::parse_duration)]
+    pub duration: Duration,
+    /// Directory for `calibrate.json`.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub output_dir: PathBuf,
+}
+
+/// Flags of `sse-load sweep`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SweepArgs {
+    /// What to step: subscribers (capacity, finds the knee) or the publish rate (finds the elbow).
+    #[arg(value_enum)]
+    pub axis: Axis,
+    /// The steps, comma-separated [default: capacity 100,250,500,1000,2000,4000; rate 100,1000,2500,5000,10000,20000].
+    #[arg(long, value_delimiter = ',', value_name = "X,...")]
+    pub steps: Vec<f64>,
+    /// Publish rate of a capacity sweep, events/s.
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// Subscribers of a rate sweep.
+    #[arg(long, default_value_t = 100)]
+    pub clients: usize,
+    /// Bytes of data per event.
+    #[arg(long, default_value_t = 64)]
+    pub payload: usize,
+    /// SLO: highest p99 publish-to-receive latency, ms.
+    #[arg(long, default_value_t = 50.0)]
+    pub slo_p99_ms: f64,
+    /// SLO: highest connection error rate, 0..1.
+    #[arg(long, default_value_t = 0.01)]
+    pub slo_error_rate: f64,
+    /// The design under test.
+    #[arg(long, value_enum, default_value_t = Design::Reference)]
+    pub design: Design,
+    /// How long each step is measured.
+    #[arg(long, default_value = "5s", value_parser = sse_server::config::parse_duration)]
+    pub duration: Duration,
+    /// Directory for `sweep-<axis>.json` and `.html`.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub output_dir: PathBuf,
+}
+
+/// Runs `sse-load calibrate`: prints one table per workload and writes `calibrate.json`.
+///
+/// # Errors
+/// A design did not start, a run failed, or the results could not be written.
+pub async fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let environment = Environment::capture();
+    let workloads: Vec<Workload> = if args.workloads.is_empty() {
+        calibrate::WORKLOADS.to_vec()
+    } else {
+        args.workloads.iter().filter_map(|n| Workload::named(n)).collect()
+    };
+    let designs = if args.designs.is_empty() {
+        Design::ALL.to_vec()
+    } else {
+        args.designs.clone()
+    };
+    raise_fd_limit(workloads.iter().map(|w| w.clients).max().unwrap_or(0));
+    let mut results = Vec::new();
+    for workload in &workloads {
+        let mut cells = Vec::new();
+        for &design in &designs {
+            eprintln!(
+                "calibrate: {} ({}) against {design}",
+                workload.name,
+                workload.describe()
+            );
+            cells.push(calibrate::measure(&exe, design, workload, args.duration, &environment).await?);
+        }
+        println!("{}", calibrate::render(workload, &cells));
+        results.push(serde_json::json!({"workload": workload, "cells": cells}));
+    }
+    let json = serde_json::json!({
+        "duration_seconds": args.duration.as_secs_f64(),
+        "environment": environment,
+        "workloads": results,
+    });
+    let path = args.output_dir.join("calibrate.json");
+    write_json(&path, &json)?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// Runs `sse-load sweep`: one run per step, the knee (capacity) or elbow (rate), JSON and HTML.
+///
+/// # Errors
+/// A run failed, or the results could not be written.
+pub async fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let environment = Environment::capture();
+    let xs = if args.steps.is_empty() {
+        match args.axis {
+            Axis::Capacity => vec![100.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0],
+            Axis::Rate => vec![100.0, 1000.0, 2500.0, 5000.0, 10_000.0, 20_000.0],
+        }
+    } else {
+        args.steps.clone()
+    };
+    let slo = Slo {
+        p99_ms: args.slo_p99_ms,
+        error_rate: args.slo_error_rate,
+    };
+    raise_fd_limit(
+        xs.iter()
+            .map(|&x| x as usize)
+            .max()
+            .unwrap_or(0)
+            .max(args.clients),
+    );
+    let mut steps = Vec::new();
+    for &x in &xs {
+        let workload = match args.axis {
+            Axis::Capacity => Workload {
+                name: "sweep",
+                clients: x as usize,
+                rate: args.rate,
+                payload: args.payload,
+            },
+            Axis::Rate => Workload {
+                name: "sweep",
+                clients: args.clients,
+                rate: x,
+                payload: args.payload,
+            },
+        };
+        eprintln!(
+            "sweep {}: {} against {}",
+            args.axis.label(),
+            workload.describe(),
+            args.design
+        );
+        let cell = calibrate::measure(&exe, args.design, &workload, args.duration, &environment).await?;
+        let step = to_step(x, workload.clients, &cell);
+        println!(
+            "  {:>10}  p99 {:>9} ms  events/s {:>10.0}  errors {:.2}%  lost {}",
+            x,
+            step.p99_ms.map_or("-".into(), |p| format!("{p:.2}")),
+            step.events_per_sec,
+            step.error_rate * 100.0,
+            step.lost
+        );
+        let broken = slo.broken_by(&step).is_some();
+        steps.push(step);
+        // Past the knee, a capacity sweep has found what it looks for.
+        if broken && args.axis == Axis::Capacity {
+            break;
+        }
+    }
+    let (marker, verdict, analysis) = match args.axis {
+        Axis::Capacity => {
+            let c = sweep::capacity(&steps, &slo);
+            let verdict = match (&c.knee, &c.safe_ceiling) {
+                (Some(knee), ceiling) => format!(
+                    "knee at {knee} subscribers ({}); safe ceiling {}",
+                    c.reason.as_deref().unwrap_or(""),
+                    ceiling.map_or("below the first step".into(), |c| format!("{c} subscribers"))
+                ),
+                (None, ceiling) => format!(
+                    "no knee up to {} subscribers: every step met the SLO",
+                    ceiling.unwrap_or(0.0)
+                ),
+            };
+            (c.knee.map(|k| (k, "knee")), verdict, serde_json::to_value(&c)?)
+        }
+        Axis::Rate => {
+            let e = sweep::elbow(&steps);
+            let verdict = e.map_or_else(
+                || "no elbow: p99 did not turn up over the steps".to_owned(),
+                |x| format!("elbow of p99 latency at {x} events/s"),
+            );
+            (
+                e.map(|x| (x, "elbow")),
+                verdict,
+                serde_json::json!({ "elbow": e }),
+            )
+        }
+    };
+    println!("{verdict}");
+    let svg = sweep::chart(
+        args.axis,
+        &steps,
+        (args.axis == Axis::Capacity).then_some(slo.p99_ms),
+        marker,
+    )
+    .map_err(|e| anyhow::anyhow!("drawing the sweep chart: {e}"))?;
+    let name = match args.axis {
+        Axis::Capacity => "sweep-capacity",
+        Axis::Rate => "sweep-rate",
+    };
+    let json = serde_json::json!({
+        "axis": args.axis,
+        "design": args.design,
+        "slo": slo,
+        "fixed": match args.axis { Axis::Capacity => serde_json::json!({"rate": args.rate, "payload": args.payload}), Axis::Rate => serde_json::json!({"clients": args.clients, "payload": args.payload}) },
+        "duration_seconds": args.duration.as_secs_f64(),
+        "steps": steps,
+        "analysis": analysis,
+        "verdict": verdict,
+        "environment": environment,
+    });
+    let json_path = args.output_dir.join(format!("{name}.json"));
+    write_json(&json_path, &json)?;
+    let html_path = args.output_dir.join(format!("{name}.html"));
+    write_file(
+        &html_path,
+        html(args, &steps, &verdict, &svg, &environment).as_bytes(),
+    )?;
+    println!("wrote {}\nwrote {}", json_path.display(), html_path.display());
+    Ok(())
+}
+
+fn to_step(x: f64, clients: usize, cell: &Cell) -> Step {
+    Step {
+        x,
+        p99_ms: cell.p99_ms,
+        error_rate: cell.failed_connections as f64 / clients.max(1) as f64,
+        lost: cell.lost,
+        events_per_sec: cell.events_per_sec.unwrap_or(0.0),
+        server_ns_per_event: cell.server_ns_per_delivery,
+    }
+}
+
+fn html(args: &SweepArgs, steps: &[Step], verdict: &str, svg: &str, environment: &Environment) -> String {
+    let mut rows = String::new();
+    for s in steps {
+        let _ = writeln!(
+            rows,
+            "<tr><td>{}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{:.2}%</td><td>{}</td></tr>",
+            s.x,
+            s.p99_ms.map_or("-".into(), |p| format!("{p:.2}")),
+            s.events_per_sec,
+            s.server_ns_per_event.map_or("-".into(), |n| format!("{n:.0}")),
+            s.error_rate * 100.0,
+            s.lost
+        );
+    }
+    format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>sse-load sweep: {axis}</title>\
+<style>body{{font-family:sans-serif;max-width:780px;margin:2em auto}}table{{border-collapse:collapse}}\
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}svg{{max-width:100%;height:auto}}</style></head><body>\
+<h1>Sweep: {axis} ({design})</h1><p><strong>{verdict}</strong></p>{svg}\
+<table><tr><th>{axis}</th><th>p99 ms</th><th>events/s</th><th>server ns/event</th><th>errors</th><th>lost</th></tr>\n{rows}</table>\
+<p>Host {host}, {cpus} CPUs ({cpu}), rustc {rustc}, git {git}; each step measured for {secs} s.</p></body></html>\n",
+        axis = args.axis.label(),
+        design = args.design,
+        host = environment.host,
+        cpus = environment.cpu_count,
+        cpu = environment.cpu_model,
+        rustc = environment.rustc,
+        git = environment.git_revision,
+        secs = args.duration.as_secs_f64(),
+    )
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    write_file(path, text.as_bytes())
+}
+
+fn write_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
+    }
+    write_atomic(path, contents)?;
+    Ok(())
+}
+
+/// One fd per stream on the generator side.
+fn raise_fd_limit(streams: usize) {
+    if streams > 500 {
+        match sse_server::limits::raise_fd_limit() {
+            Ok(limit) if (limit as usize) < streams + 256 => {
+                eprintln!(
+                    "warning: the open-file limit is {limit}, too low for {streams} streams; raise it (ulimit -n)"
+                );
+            }
+            Ok(_) => {}
+            Err(err) => eprintln!("warning: could not raise the open-file limit: {err}"),
+        }
+    }
+}
