@@ -10,7 +10,7 @@ mod helpers;
 
 use std::time::Duration;
 
-use helpers::{check, foreign_sse_server, heavy, num, report, schema, sse_load, text};
+use helpers::{check, foreign_sse_server, heavy, num, publish_refusing_hub, report, schema, sse_load, text};
 
 const SCENARIOS: [&str; 14] = [
     "throughput-single",
@@ -290,6 +290,39 @@ fn a_foreign_target_runs_what_it_can_and_says_what_it_skipped() {
     assert!(num(&r, "/events/received") > 0.0);
     assert_eq!(num(&r, "/events/lost"), 0.0);
     assert!(!out_dir.join("fanout.json").exists());
+}
+
+#[test]
+fn failed_publishes_reach_the_report() {
+    let url = publish_refusing_hub();
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("results");
+    let out = sse_load(
+        &[
+            "--target",
+            &url,
+            "--scenario",
+            "fanout",
+            "--duration",
+            "1s",
+            "--clients",
+            "2",
+            "--output-dir",
+            out_dir.to_str().unwrap(),
+            "--baselines-dir",
+            dir.path().join("baselines").to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(out_dir.join("fanout.json").exists(), "{}", text(&out));
+    let r = report(&schema(), &out_dir, "fanout");
+    assert!(
+        num(&r, "/events/publish_failed") > 0.0,
+        "every publish after the probe was refused: {}",
+        r["events"]
+    );
+    assert_eq!(num(&r, "/events/published"), 0.0, "{}", r["events"]);
+    assert_eq!(num(&r, "/events/received"), 0.0, "{}", r["events"]);
 }
 
 /// Counts allocations made on threads that opted in (other tests' threads are not counted).
