@@ -325,52 +325,12 @@ fn failed_publishes_reach_the_report() {
     assert_eq!(num(&r, "/events/received"), 0.0, "{}", r["events"]);
 }
 
-/// Counts allocations made on threads that opted in (other tests' threads are not counted).
-mod counting {
-    use std::alloc::{GlobalAlloc, Layout, System};
-    use std::cell::Cell;
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    pub struct Counting;
-
-    pub static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-    thread_local! {
-        pub static COUNTING: Cell<bool> = const { Cell::new(false) };
-    }
-
-    // SAFETY: delegates every call to the system allocator unchanged; only counts.
-    unsafe impl GlobalAlloc for Counting {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            if COUNTING.with(Cell::get) {
-                ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-            }
-            // SAFETY: same contract as the caller's.
-            unsafe { System.alloc(layout) }
-        }
-
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            // SAFETY: same contract as the caller's.
-            unsafe { System.dealloc(ptr, layout) }
-        }
-
-        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            if COUNTING.with(Cell::get) {
-                ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-            }
-            // SAFETY: same contract as the caller's.
-            unsafe { System.realloc(ptr, layout, new_size) }
-        }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: counting::Counting = counting::Counting;
+static ALLOCATOR: testkit::alloc::Counting = testkit::alloc::Counting;
 
 #[test]
 fn recording_events_allocates_nothing() {
     use std::sync::Mutex;
-    use std::sync::atomic::Ordering;
     use std::time::Instant;
 
     use sse_bench::client::Parser;
@@ -408,14 +368,13 @@ fn recording_events_allocates_nothing() {
         recorder.flush();
     }
 
-    counting::COUNTING.with(|c| c.set(true));
+    let counter = testkit::alloc::Counter::start();
     for chunk in rest.chunks(1500) {
         let at = Instant::now();
         parser.feed(chunk, &mut |item| recorder.on_item(item, at));
         recorder.flush();
     }
-    counting::COUNTING.with(|c| c.set(false));
-    let allocations = counting::ALLOCATIONS.load(Ordering::Relaxed);
+    let allocations = counter.stop().count;
 
     assert_eq!(recorder.events(), 10_000);
     assert_eq!(recorder.comments(), 10_000);

@@ -1,8 +1,8 @@
-//! Helpers for the scenario tests: run the real `sse-load` binary with a deadline, read and validate reports.
+//! Helpers for the scenario tests: run the real `sse-load` binary with a deadline, read and validate reports, fake targets.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 /// Serializes the tests that run whole suites, so they do not compete for the 2 cores.
 pub static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -14,41 +14,18 @@ pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
 
 /// Runs `sse-load` with `args`; kills it and panics after `limit`.
 pub fn sse_load(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sse-load"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sse-load"));
+    command
         .args(args)
         .env_remove("SSE_LOAD_PROFILE")
         .env_remove("SSE_LOAD_DURATION")
-        .env_remove("SSE_LOAD_CLIENTS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sse-load");
-    let deadline = Instant::now() + limit;
-    loop {
-        if child.try_wait().expect("poll sse-load").is_some() {
-            return child.wait_with_output().expect("collect sse-load output");
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("collect sse-load output");
-            panic!(
-                "sse-load {args:?} did not finish within {limit:?}\n{}",
-                text(&out)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        .env_remove("SSE_LOAD_CLIENTS");
+    testkit::process::run_with_deadline(&mut command, limit)
 }
 
 /// stdout and stderr of a run, for assertion messages.
 pub fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    testkit::process::describe(out)
 }
 
 /// The JSON Schema of reports.
