@@ -133,6 +133,14 @@ pub struct EventCounts {
     pub out_of_order: u64,
     /// Keep-alive comment lines received.
     pub comments: u64,
+    /// Events the generator published with `POST /publish` and the target accepted (0 when
+    /// the generator does not publish: generated streams, or the embedded server's own publisher).
+    #[serde(default)]
+    pub published: u64,
+    /// `POST /publish` requests of the generator that failed (refused, timed out, cut): events
+    /// that no client could receive. Reports written before this field read as 0.
+    #[serde(default)]
+    pub publish_failed: u64,
 }
 
 /// Delivery rate over the measured phase.

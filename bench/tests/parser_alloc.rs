@@ -1,67 +1,17 @@
 //! Proves the client's hot path allocation-free: a counting global allocator, counting only on the test's thread.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::time::Duration;
 
 use sse_bench::client::{ConnectOptions, Item, Parser, connect};
 use sse_server::frame;
 
-/// Counts allocations made on threads that switched counting on.
-struct Counting;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note_allocation() {
-    // `try_with`: during thread teardown the thread-locals may be gone; those
-    // allocations are not ours to count.
-    let _ = COUNTING.try_with(|on| {
-        if on.get() {
-            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        }
-    });
-}
-
-// SAFETY: defers every operation to the system allocator unchanged; the bookkeeping
-// uses const-initialised thread-locals, which never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: testkit::alloc::Counting = testkit::alloc::Counting;
 
 /// Runs `f` and returns its result with the allocations it made on this thread.
 fn count_allocations<T>(f: impl FnOnce() -> T) -> (T, u64) {
-    ALLOCATIONS.with(|n| n.set(0));
-    COUNTING.with(|on| on.set(true));
-    let out = f();
-    COUNTING.with(|on| on.set(false));
-    (out, ALLOCATIONS.with(Cell::get))
+    let (out, allocations) = testkit::alloc::count(f);
+    (out, allocations.count)
 }
 
 /// A stream of `n` events with every field the parser handles, plus comments and retry.
@@ -169,8 +119,7 @@ fn reading_a_stream_allocates_nothing_per_event() {
             );
         }
         let before = events;
-        ALLOCATIONS.with(|n| n.set(0));
-        COUNTING.with(|on| on.set(true));
+        let counter = testkit::alloc::Counter::start();
         let read_all = async {
             while stream
                 .read(&mut |item, _| events += u64::from(matches!(item, Item::Event(_))))
@@ -181,9 +130,9 @@ fn reading_a_stream_allocates_nothing_per_event() {
             Ok::<_, sse_bench::client::ClientError>(())
         };
         let result = tokio::time::timeout(Duration::from_secs(20), read_all).await;
-        COUNTING.with(|on| on.set(false));
+        let allocations = counter.stop().count;
         result.expect("stream timed out").unwrap();
-        (chunks, events - before, ALLOCATIONS.with(Cell::get))
+        (chunks, events - before, allocations)
     });
     stop_tx.send(()).unwrap();
     server_rt

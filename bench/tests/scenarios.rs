@@ -10,7 +10,7 @@ mod helpers;
 
 use std::time::Duration;
 
-use helpers::{check, foreign_sse_server, heavy, num, report, schema, sse_load, text};
+use helpers::{check, foreign_sse_server, heavy, num, publish_refusing_hub, report, schema, sse_load, text};
 
 const SCENARIOS: [&str; 14] = [
     "throughput-single",
@@ -292,52 +292,45 @@ fn a_foreign_target_runs_what_it_can_and_says_what_it_skipped() {
     assert!(!out_dir.join("fanout.json").exists());
 }
 
-/// Counts allocations made on threads that opted in (other tests' threads are not counted).
-mod counting {
-    use std::alloc::{GlobalAlloc, Layout, System};
-    use std::cell::Cell;
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    pub struct Counting;
-
-    pub static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-    thread_local! {
-        pub static COUNTING: Cell<bool> = const { Cell::new(false) };
-    }
-
-    // SAFETY: delegates every call to the system allocator unchanged; only counts.
-    unsafe impl GlobalAlloc for Counting {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            if COUNTING.with(Cell::get) {
-                ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-            }
-            // SAFETY: same contract as the caller's.
-            unsafe { System.alloc(layout) }
-        }
-
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            // SAFETY: same contract as the caller's.
-            unsafe { System.dealloc(ptr, layout) }
-        }
-
-        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            if COUNTING.with(Cell::get) {
-                ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-            }
-            // SAFETY: same contract as the caller's.
-            unsafe { System.realloc(ptr, layout, new_size) }
-        }
-    }
+#[test]
+fn failed_publishes_reach_the_report() {
+    let url = publish_refusing_hub();
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("results");
+    let out = sse_load(
+        &[
+            "--target",
+            &url,
+            "--scenario",
+            "fanout",
+            "--duration",
+            "1s",
+            "--clients",
+            "2",
+            "--output-dir",
+            out_dir.to_str().unwrap(),
+            "--baselines-dir",
+            dir.path().join("baselines").to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(out_dir.join("fanout.json").exists(), "{}", text(&out));
+    let r = report(&schema(), &out_dir, "fanout");
+    assert!(
+        num(&r, "/events/publish_failed") > 0.0,
+        "every publish after the probe was refused: {}",
+        r["events"]
+    );
+    assert_eq!(num(&r, "/events/published"), 0.0, "{}", r["events"]);
+    assert_eq!(num(&r, "/events/received"), 0.0, "{}", r["events"]);
 }
 
 #[global_allocator]
-static ALLOCATOR: counting::Counting = counting::Counting;
+static ALLOCATOR: testkit::alloc::Counting = testkit::alloc::Counting;
 
 #[test]
 fn recording_events_allocates_nothing() {
     use std::sync::Mutex;
-    use std::sync::atomic::Ordering;
     use std::time::Instant;
 
     use sse_bench::client::Parser;
@@ -375,14 +368,13 @@ fn recording_events_allocates_nothing() {
         recorder.flush();
     }
 
-    counting::COUNTING.with(|c| c.set(true));
+    let counter = testkit::alloc::Counter::start();
     for chunk in rest.chunks(1500) {
         let at = Instant::now();
         parser.feed(chunk, &mut |item| recorder.on_item(item, at));
         recorder.flush();
     }
-    counting::COUNTING.with(|c| c.set(false));
-    let allocations = counting::ALLOCATIONS.load(Ordering::Relaxed);
+    let allocations = counter.stop().count;
 
     assert_eq!(recorder.events(), 10_000);
     assert_eq!(recorder.comments(), 10_000);

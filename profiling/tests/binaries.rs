@@ -4,8 +4,8 @@
 //! baseline gate (exit code 3 when a gated figure grew) and flag errors (exit code 2).
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use sse_profiling::summary::{CpuSummary, HeapSummary, read_json, write_json};
 
@@ -15,22 +15,7 @@ const TINY: [&str; 6] = ["--subscribers", "10", "--events", "200", "--cycles", "
 const RUN_LIMIT: Duration = Duration::from_secs(240);
 
 fn run(binary: &str, args: &[&str]) -> Output {
-    let mut child = Command::new(binary)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary starts");
-    let deadline = Instant::now() + RUN_LIMIT;
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{binary} {args:?} did not finish within {RUN_LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().expect("output")
+    testkit::process::run_with_deadline(Command::new(binary).args(args), RUN_LIMIT)
 }
 
 fn text(bytes: &[u8]) -> String {

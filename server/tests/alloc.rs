@@ -1,64 +1,28 @@
-//! Allocation budget of the fan-out path, counted by a global allocator on this test's thread.
+//! Allocation budgets of the hot path, counted by a global allocator on this test's thread.
 //!
-//! Delivering E events to N subscribers must cost the same allocations as delivering
-//! them to one subscriber plus a per-subscriber constant (its setup): nothing per delivery.
+//! * Encoding one event costs exactly one allocation, of exactly the frame's size
+//!   (`frame.rs`'s claim), whatever its fields and size.
+//! * Delivering E events to N subscribers costs the same allocations as delivering them
+//!   to one subscriber plus a per-subscriber constant (its setup): nothing per delivery.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use futures_util::Stream;
 use sse_server::Hub;
+use sse_server::frame::Event;
 use sse_server::metrics::Counters;
 use sse_server::source::HubSource;
 use sse_server::stream::{SseStream, StreamOptions};
 use sse_server::watcher::Watcher;
 
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static ALLOCATOR: testkit::alloc::Counting = testkit::alloc::Counting;
 
 /// Allocations made by `f` on this thread.
 fn count(f: impl FnOnce()) -> u64 {
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    COUNTING.with(|c| c.set(true));
-    f();
-    COUNTING.with(|c| c.set(false));
-    ALLOCATIONS.load(Ordering::Relaxed) - before
+    testkit::alloc::count(f).1.count
 }
 
 /// Allocations to subscribe `subscribers` streams and deliver `events` events to each,
@@ -125,4 +89,31 @@ fn fan_out_allocates_nothing_per_subscriber_delivery() {
     // Per event: the encoding (one allocation) and the shared header made when the frame is
     // first cloned into the replay ring; nothing per delivery.
     assert_eq!(one - one_idle, 2 * 1000);
+}
+
+#[test]
+fn encoding_an_event_allocates_once_and_exactly_its_size() {
+    let big = vec![b'x'; 64 * 1024];
+    let multi_line = b"one\ntwo\r\nthree\rfour\n".to_vec();
+    let events = [
+        Event::data(b""),
+        Event::data(b"hello"),
+        Event::data(b"t=1").id("123456789"),
+        Event::data(&multi_line)
+            .id("7")
+            .event("tick")
+            .retry(std::time::Duration::from_millis(1500)),
+        Event::data(&big).id("18446744073709551615").event("bulk"),
+    ];
+    for event in events {
+        let (bytes, allocations) = testkit::alloc::count(|| event.encode().expect("valid event"));
+        assert_eq!(allocations.count, 1, "encoding {} bytes", bytes.len());
+        // The one allocation is the frame itself: sized exactly, no scratch space.
+        assert_eq!(
+            allocations.bytes,
+            bytes.len() as u64,
+            "encoding {} bytes",
+            bytes.len()
+        );
+    }
 }

@@ -270,6 +270,10 @@ fn summary_table(r: &ScenarioReport) -> String {
         ),
         ("keep-alive comments".to_owned(), r.events.comments.to_string()),
     ];
+    if r.events.published + r.events.publish_failed > 0 {
+        rows.push(("events published".into(), r.events.published.to_string()));
+        rows.push(("publishes failed".into(), r.events.publish_failed.to_string()));
+    }
     if let Some(t) = &r.throughput {
         rows.push(("throughput, events/s".into(), num(t.events_per_sec)));
         rows.push(("throughput, bytes/s".into(), num(t.bytes_per_sec)));

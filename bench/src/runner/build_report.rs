@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::run::Measured;
+use super::collect::Measured;
 use crate::environment::Environment;
 use crate::environment::rfc3339;
 use crate::measure::cpu::{generator_bound, ns_per_event};
@@ -121,6 +121,8 @@ pub fn build(
             duplicated: counts.events.duplicated,
             out_of_order: counts.events.out_of_order,
             comments: counts.comments,
+            published: outcome.published.events,
+            publish_failed: outcome.published.failed,
         },
         throughput,
         latency: latencies(&outcome, plan.latencies),

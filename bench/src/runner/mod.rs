@@ -3,10 +3,11 @@
 //! [`run::run_plan`] executes a plan with the same parts every time: one reading-client loop
 //! ([`reader`], recording through [`recorder`], sharing a [`context`]), frozen raw-TCP clients
 //! ([`frozen`]), a generator publisher ([`publish`]), mid-run actions, the sampler, and the
-//! target [`probe`]s. [`build_report::build`] turns the result into a
+//! target [`probe`]s; [`collect`] stops them and assembles what was measured. [`build_report::build`] turns the result into a
 //! [`crate::model::ScenarioReport`].
 
 pub mod build_report;
+pub mod collect;
 pub mod context;
 pub mod frozen;
 pub mod probe;

@@ -11,18 +11,10 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{ClientError, HttpConnection, Target};
+use crate::scenario::outcome::Published;
 
 /// Limit of one publish request.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What a publisher did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Published {
-    /// Events the server accepted.
-    pub events: u64,
-    /// Requests that failed.
-    pub failed: u64,
-}
 
 fn stamped(buf: &mut Vec<u8>, payload: usize) -> Bytes {
     sse_server::publisher::stamp(buf, payload);

@@ -38,6 +38,15 @@ pub struct ShutdownOutcome {
     pub exit_clean: Option<bool>,
 }
 
+/// What the generator's publisher did (`POST /publish`), when the feed has one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Published {
+    /// Events the server accepted.
+    pub events: u64,
+    /// Requests that failed.
+    pub failed: u64,
+}
+
 /// Everything a scenario run observed.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -67,6 +76,8 @@ pub struct Outcome {
     pub expected_events: Option<u64>,
     /// Events per second one client should get, when the feed fixes it.
     pub nominal_rate: Option<f64>,
+    /// Publishes the generator made: accepted and failed (all zero when it published nothing).
+    pub published: Published,
 }
 
 impl Outcome {

@@ -1,8 +1,8 @@
-//! Helpers for the scenario tests: run the real `sse-load` binary with a deadline, read and validate reports.
+//! Helpers for the scenario tests: run the real `sse-load` binary with a deadline, read and validate reports, fake targets.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 /// Serializes the tests that run whole suites, so they do not compete for the 2 cores.
 pub static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -14,41 +14,18 @@ pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
 
 /// Runs `sse-load` with `args`; kills it and panics after `limit`.
 pub fn sse_load(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sse-load"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sse-load"));
+    command
         .args(args)
         .env_remove("SSE_LOAD_PROFILE")
         .env_remove("SSE_LOAD_DURATION")
-        .env_remove("SSE_LOAD_CLIENTS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sse-load");
-    let deadline = Instant::now() + limit;
-    loop {
-        if child.try_wait().expect("poll sse-load").is_some() {
-            return child.wait_with_output().expect("collect sse-load output");
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("collect sse-load output");
-            panic!(
-                "sse-load {args:?} did not finish within {limit:?}\n{}",
-                text(&out)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        .env_remove("SSE_LOAD_CLIENTS");
+    testkit::process::run_with_deadline(&mut command, limit)
 }
 
 /// stdout and stderr of a run, for assertion messages.
 pub fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    testkit::process::describe(out)
 }
 
 /// The JSON Schema of reports.
@@ -124,6 +101,59 @@ pub fn foreign_sse_server() -> String {
                         return;
                     }
                     std::thread::sleep(Duration::from_millis(10));
+                }
+            });
+        }
+    });
+    url
+}
+
+/// A hub that refuses publishes: `GET /events` answers a `text/event-stream` that only ever
+/// sends keep-alive comments; the first `POST /publish` (sse-load's capability probe) is
+/// accepted, every later one is refused with 429; everything else is 404. Serves from
+/// background threads until the test process exits; returns its base URL.
+pub fn publish_refusing_hub() -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PUBLISHES: AtomicU64 = AtomicU64::new(0);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut request_line = String::new();
+                if reader.read_line(&mut request_line).is_err() {
+                    return;
+                }
+                let (mut line, mut length) = (String::new(), 0usize);
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    if let Some((name, value)) = line.split_once(':') {
+                        if name.eq_ignore_ascii_case("content-length") {
+                            length = value.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let mut stream = stream;
+                if request_line.starts_with("POST /publish") {
+                    let answer: &[u8] = if PUBLISHES.fetch_add(1, Ordering::SeqCst) == 0 {
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\n{\"id\":1}"
+                    } else {
+                        b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    };
+                    let _ = stream.write_all(answer);
+                } else if request_line.starts_with("GET /events") {
+                    let _ = stream.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\n\r\n");
+                    while stream.write_all(b": keep-alive\n\n").is_ok() {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                } else {
+                    let _ = stream.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n");
                 }
             });
         }

@@ -2,10 +2,8 @@
 
 #![allow(dead_code)]
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::process::Stdio;
-use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http_body_util::{BodyExt, Empty, Full};
@@ -18,31 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// Every wait in these tests is bounded by this unless stated otherwise.
-pub const WAIT: Duration = Duration::from_secs(20);
-
-/// Awaits `fut`, failing the test with `what` when it takes longer than [`WAIT`].
-pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    within_for(WAIT, what, fut).await
-}
-
-/// Awaits `fut`, failing the test with `what` when it takes longer than `limit`.
-pub async fn within_for<T>(limit: Duration, what: &str, fut: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(limit, fut).await {
-        Ok(value) => value,
-        Err(_) => panic!("timed out after {limit:?} waiting for {what}"),
-    }
-}
-
-/// Polls `check` every 10 ms until it holds, failing after [`WAIT`].
-pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    within(what, async {
-        while !check() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
-}
+pub use testkit::wait::{eventually, within, within_for};
 
 /// A reference server running in this process on a free loopback port.
 pub struct InProcess {
