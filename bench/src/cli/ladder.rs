@@ -9,6 +9,7 @@ use crate::fs::write_atomic;
 use crate::ladder::Design;
 use crate::ladder::calibrate::{self, Cell, Workload};
 use crate::ladder::sweep::{self, Axis, Slo, Step};
+use crate::runner::build_report::host_load;
 
 /// Flags of `sse-load calibrate`.
 #[derive(Debug, Clone, clap::Args)]
@@ -96,9 +97,16 @@ pub async fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
     }
     let json = serde_json::json!({
         "duration_seconds": args.duration.as_secs_f64(),
+        "host_load_1m": host_load(),
         "environment": environment,
         "workloads": results,
     });
+    if let Some(load) = host_load() {
+        println!(
+            "host load average (1 min): {load:.2} on {} CPUs",
+            environment.cpu_count
+        );
+    }
     let path = args.output_dir.join("calibrate.json");
     write_json(&path, &json)?;
     println!("wrote {}", path.display());
@@ -220,6 +228,7 @@ pub async fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         "steps": steps,
         "analysis": analysis,
         "verdict": verdict,
+        "host_load_1m": host_load(),
         "environment": environment,
     });
     let json_path = args.output_dir.join(format!("{name}.json"));
@@ -264,7 +273,7 @@ fn html(args: &SweepArgs, steps: &[Step], verdict: &str, svg: &str, environment:
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}svg{{max-width:100%;height:auto}}</style></head><body>\
 <h1>Sweep: {axis} ({design})</h1><p><strong>{verdict}</strong></p>{svg}\
 <table><tr><th>{axis}</th><th>p99 ms</th><th>events/s</th><th>server ns/event</th><th>errors</th><th>lost</th></tr>\n{rows}</table>\
-<p>Host {host}, {cpus} CPUs ({cpu}), rustc {rustc}, git {git}; each step measured for {secs} s.</p></body></html>\n",
+<p>Host {host}, {cpus} CPUs ({cpu}), {rustc}, git {git}; each step measured for {secs} s; host load average {load} at the end.</p></body></html>\n",
         axis = args.axis.label(),
         design = args.design,
         host = environment.host,
@@ -273,6 +282,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}svg{{max-width:10
         rustc = environment.rustc,
         git = environment.git_revision,
         secs = args.duration.as_secs_f64(),
+        load = host_load().map_or("unknown".into(), |l| format!("{l:.2}")),
     )
 }
 

@@ -181,7 +181,8 @@ fn connections(outcome: &Outcome) -> Connections {
 }
 
 /// The 1-minute load average of the host (`/proc/loadavg`).
-fn host_load() -> Option<f64> {
+/// The host's 1-minute load average (`/proc/loadavg`): how busy the machine was.
+pub fn host_load() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")
         .ok()?
         .split_whitespace()
