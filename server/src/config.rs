@@ -34,9 +34,30 @@ pub struct Args {
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub replay_capacity: u32,
 
-    /// Open connections allowed; more are answered 503 with Retry-After.
+    /// Connections that have sent a complete request head and may stay open; the first
+    /// request of a connection beyond this is answered 503 with Retry-After (except
+    /// /health and /metrics, which are answered and the connection closed).
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+
+    /// Connections still sending their first request head; when one more arrives, the
+    /// oldest of them is closed. They do not count against --max-connections.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_pending_connections: u32,
+
+    /// Close a new connection (or an unfinished TLS handshake) that has not sent a
+    /// complete request head within this.
+    #[arg(long, default_value = "10s", value_parser = parse_nonzero_duration)]
+    pub header_timeout: Duration,
+
+    /// Close a kept-alive connection with no request in flight for this long; a later
+    /// request head on it must arrive within this.
+    #[arg(long, default_value = "30s", value_parser = parse_nonzero_duration)]
+    pub idle_timeout: Duration,
+
+    /// Answer 408 to a POST /publish whose body has not arrived in full within this.
+    #[arg(long, default_value = "10s", value_parser = parse_nonzero_duration)]
+    pub body_timeout: Duration,
 
     /// Built-in publisher rate, events per second (0 = off). Events carry `t=<unix-nanos>`.
     #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
@@ -64,8 +85,16 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Events kept for replay.
     pub replay_capacity: usize,
-    /// Open connections allowed.
+    /// Connections with a complete request head allowed open.
     pub max_connections: usize,
+    /// See [`Args::max_pending_connections`].
+    pub max_pending_connections: usize,
+    /// See [`Args::header_timeout`].
+    pub header_timeout: Duration,
+    /// See [`Args::idle_timeout`].
+    pub idle_timeout: Duration,
+    /// See [`Args::body_timeout`].
+    pub body_timeout: Duration,
     /// The built-in publisher, if on.
     pub publisher: Option<PublisherConfig>,
     /// Test-only pause after each frame (zero: off).
@@ -87,6 +116,10 @@ impl From<Args> for Config {
             shutdown_grace: args.shutdown_grace,
             replay_capacity: args.replay_capacity as usize,
             max_connections: args.max_connections as usize,
+            max_pending_connections: args.max_pending_connections as usize,
+            header_timeout: args.header_timeout,
+            idle_timeout: args.idle_timeout,
+            body_timeout: args.body_timeout,
             publisher: (args.publish_rate > 0.0).then_some(PublisherConfig {
                 rate: args.publish_rate,
                 payload_size: args.payload_size as usize,
@@ -118,6 +151,17 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("{raw:?} is not a duration; use e.g. 10s, 250ms, 2m or 0"))?;
     Duration::try_from_secs_f64(value * scale).map_err(|_| format!("{raw:?} is out of range"))
+}
+
+/// Like [`parse_duration`], but zero is refused (a zero timeout would close everything).
+///
+/// # Errors
+/// A message naming the expected forms.
+pub fn parse_nonzero_duration(raw: &str) -> Result<Duration, String> {
+    match parse_duration(raw)? {
+        d if d.is_zero() => Err(format!("{raw:?} must be more than zero, e.g. 10s")),
+        d => Ok(d),
+    }
 }
 
 fn parse_rate(raw: &str) -> Result<f64, String> {
@@ -153,6 +197,10 @@ mod tests {
         assert_eq!(config.shutdown_grace, Duration::from_secs(5));
         assert_eq!(config.replay_capacity, 1024);
         assert_eq!(config.publisher, None);
+        assert_eq!(config.header_timeout, Duration::from_secs(10));
+        assert_eq!(config.idle_timeout, Duration::from_secs(30));
+        assert_eq!(config.body_timeout, Duration::from_secs(10));
+        assert_eq!(config.max_pending_connections, 1024);
         assert_eq!(config.bind, "127.0.0.1:8000".parse().unwrap());
     }
 
@@ -162,5 +210,7 @@ mod tests {
         assert!(err.to_string().contains("--send-timeout"), "{err}");
         let err = Args::try_parse_from(["sse-server", "--publish-rate=-5"]).unwrap_err();
         assert!(err.to_string().contains("--publish-rate"), "{err}");
+        let err = Args::try_parse_from(["sse-server", "--header-timeout", "0"]).unwrap_err();
+        assert!(err.to_string().contains("--header-timeout"), "{err}");
     }
 }

@@ -24,7 +24,9 @@
 //! `shutdown_grace` (a frozen client cannot take even the final chunk) are aborted, so
 //! `serve` returns within the grace.
 
+pub mod admission;
 pub mod config;
+pub mod connection;
 pub mod frame;
 pub mod hub;
 pub mod limits;
@@ -45,11 +47,14 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use config::{Args, Config};
 pub use hub::Hub;
 pub use metrics::Snapshot;
 
+use admission::Admission;
+use connection::{Connections, PhaseTimeouts};
 use listener::ClientListener;
 use metrics::Counters;
 use routes::AppState;
@@ -103,29 +108,47 @@ impl Server {
             tokio::spawn(publisher::run(state.hub.clone(), publisher, stop.clone()));
         }
         let hard_stop = CancellationToken::new();
-        let listener = ClientListener::new(
+        let counters = Arc::clone(&state.counters);
+        let mut listener = ClientListener::new(
             listener,
             config.send_timeout,
-            config.max_connections,
-            Arc::clone(&state.counters),
+            Arc::clone(&counters),
             hard_stop.clone(),
         );
-        let counters = Arc::clone(&state.counters);
-        // `into_make_service` hands every connection a clone of the finished router (a
-        // reference count); serving a bare `Router` rebuilds its route tables per
-        // connection (`with_state(())`), about 5.8 KB of heap per idle stream.
-        let serving = axum::serve(listener, routes::router(state).into_make_service())
-            .with_graceful_shutdown(stop.clone().cancelled_owned());
-        let serving = std::future::IntoFuture::into_future(serving);
-        tokio::pin!(serving);
+        let connections = Arc::new(Connections::new(
+            routes::router(state),
+            Admission::new(
+                config.max_connections,
+                config.max_pending_connections,
+                Arc::clone(&counters),
+            ),
+            Arc::clone(&counters),
+            PhaseTimeouts {
+                header: config.header_timeout,
+                idle: config.idle_timeout,
+            },
+            stop.clone(),
+            hard_stop.clone(),
+        ));
+        let tasks = TaskTracker::new();
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                (io, peer) = listener.accept() => {
+                    let conn = connections.admission.accept();
+                    tasks.spawn(Arc::clone(&connections).serve(io, peer, conn));
+                }
+            }
+        }
+        drop(listener);
+        tasks.close();
 
         // Abort what is still open shortly before the grace runs out, then give the
         // aborted connections the rest of the grace to be torn down.
         let grace = config.shutdown_grace;
         let margin = (grace / 10).min(Duration::from_millis(250));
-        tokio::select! {
-            result = &mut serving => return result,
-            () = async { stop.cancelled().await; tokio::time::sleep(grace - margin).await } => {}
+        if tokio::time::timeout(grace - margin, tasks.wait()).await.is_ok() {
+            return Ok(());
         }
         let open = counters.connections.load(std::sync::atomic::Ordering::Relaxed);
         tracing::warn!(
@@ -133,7 +156,7 @@ impl Server {
             "shutdown grace nearly over; aborting the connections still open"
         );
         hard_stop.cancel();
-        let _ = tokio::time::timeout(margin, &mut serving).await;
+        let _ = tokio::time::timeout(margin, tasks.wait()).await;
         Ok(())
     }
 }

@@ -1,4 +1,4 @@
-//! Accepting clients: the connection limit, and socket IO that fails writes pending past `send_timeout`.
+//! Accepting clients, and socket IO that fails writes pending past `send_timeout`.
 //!
 //! ## Slow clients
 //! hyper stops polling a response body while its socket is not writable, so a client
@@ -20,23 +20,18 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_io_timeout::TimeoutStream;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::metrics::{Counters, bump};
 
-/// The body of the answer to a connection over `--max-connections`.
-const OVERLOADED_BODY: &str =
-    "{\"error\":\"too many connections: the server is at --max-connections; retry after a second\"}\n";
-
-/// Accepts TCP connections for axum, enforcing the connection limit and the send timeout.
+/// Accepts TCP connections and wraps each in a [`ClientIo`].
 #[derive(Debug)]
 pub struct ClientListener {
     tcp: TcpListener,
     send_timeout: Duration,
-    max_connections: u64,
     counters: Arc<Counters>,
     hard_stop: CancellationToken,
 }
@@ -47,59 +42,31 @@ impl ClientListener {
     pub fn new(
         tcp: TcpListener,
         send_timeout: Duration,
-        max_connections: usize,
         counters: Arc<Counters>,
         hard_stop: CancellationToken,
     ) -> Self {
         Self {
             tcp,
             send_timeout,
-            max_connections: max_connections as u64,
             counters,
             hard_stop,
         }
     }
 
-    fn reject(&self, mut stream: TcpStream) {
-        bump(&self.counters.connections_rejected);
-        tokio::spawn(async move {
-            let answer = async {
-                // Take the request head first: an answer before the request confuses clients.
-                let mut head = [0u8; 2048];
-                let _ = tokio::time::timeout(Duration::from_millis(500), stream.read(&mut head)).await;
-                let answer = format!(
-                    "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
-                     connection: close\r\ncontent-length: {}\r\n\r\n{OVERLOADED_BODY}",
-                    OVERLOADED_BODY.len()
-                );
-                stream.write_all(answer.as_bytes()).await?;
-                stream.shutdown().await
-            };
-            // The fd is closed when `stream` drops, whether or not the client took the answer.
-            let _ = tokio::time::timeout(Duration::from_secs(1), answer).await;
-        });
-    }
-}
-
-impl axum::serve::Listener for ClientListener {
-    type Io = ClientIo;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (ClientIo, SocketAddr) {
+    /// The next client; accept errors (EMFILE and friends) are logged and retried after
+    /// a short back-off instead of spinning.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a connection is either returned or still in the kernel's queue.
+    pub async fn accept(&mut self) -> (ClientIo, SocketAddr) {
         loop {
             match self.tcp.accept().await {
                 Ok((stream, addr)) => {
-                    if self.counters.connections.load(Ordering::Relaxed) >= self.max_connections {
-                        self.reject(stream);
-                        continue;
-                    }
                     // Events are small and latency matters more than packet count.
                     let _ = stream.set_nodelay(true);
                     return (self.client_io(stream), addr);
                 }
                 Err(err) => {
-                    // EMFILE and friends: back off instead of spinning; the limit above
-                    // keeps this rare.
                     tracing::warn!(%err, "accept failed; retrying in 50 ms");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
@@ -107,12 +74,14 @@ impl axum::serve::Listener for ClientListener {
         }
     }
 
-    fn local_addr(&self) -> io::Result<SocketAddr> {
+    /// The bound address.
+    ///
+    /// # Errors
+    /// The socket's error.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.tcp.local_addr()
     }
-}
 
-impl ClientListener {
     fn client_io(&self, stream: TcpStream) -> ClientIo {
         let mut io = TimeoutStream::new(stream);
         io.set_write_timeout(Some(self.send_timeout));
