@@ -110,11 +110,18 @@ impl Admission {
     /// one when there are `--max-pending-connections` already.
     pub fn accept(&self) -> Arc<ConnShared> {
         let conn = Arc::new(ConnShared::default());
-        let unfinished = self.counters.connections_unfinished.fetch_add(1, Ordering::AcqRel) + 1;
+        let unfinished = self
+            .counters
+            .connections_unfinished
+            .fetch_add(1, Ordering::AcqRel)
+            + 1;
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         // Drop admitted and closed connections from the front; every unfinished one is
         // gone within --header-timeout, so the queue holds at most that much history.
-        while pending.front().is_some_and(|c| c.admitted() || c.closed.load(Ordering::Acquire)) {
+        while pending
+            .front()
+            .is_some_and(|c| c.admitted() || c.closed.load(Ordering::Acquire))
+        {
             pending.pop_front();
         }
         if unfinished as usize > self.max_pending {
@@ -137,7 +144,9 @@ impl Admission {
         }
         if self.admitted.fetch_add(1, Ordering::AcqRel) < self.max_connections {
             conn.admitted.store(true, Ordering::Release);
-            self.counters.connections_unfinished.fetch_sub(1, Ordering::AcqRel);
+            self.counters
+                .connections_unfinished
+                .fetch_sub(1, Ordering::AcqRel);
             return Verdict::Admitted;
         }
         self.admitted.fetch_sub(1, Ordering::AcqRel);
@@ -155,7 +164,9 @@ impl Admission {
         if conn.admitted() {
             self.admitted.fetch_sub(1, Ordering::AcqRel);
         } else {
-            self.counters.connections_unfinished.fetch_sub(1, Ordering::AcqRel);
+            self.counters
+                .connections_unfinished
+                .fetch_sub(1, Ordering::AcqRel);
         }
     }
 }

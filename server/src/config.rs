@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::access::{PublishAccess, Secret};
+use crate::hub::HubLimits;
 use crate::publisher::PublisherConfig;
 
 /// Reference SSE server: one broadcast hub, frozen-client eviction, Last-Event-ID replay.
@@ -33,6 +35,22 @@ pub struct Args {
     /// Events kept for Last-Event-ID replay (also how far a subscriber may fall behind).
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub replay_capacity: u32,
+
+    /// Encoded bytes of events kept for replay; the oldest go first (bounds the ring
+    /// beside --replay-capacity). At least --max-event-bytes.
+    #[arg(long, default_value = "8MiB", value_parser = parse_bytes)]
+    pub replay_bytes: u64,
+
+    /// Largest event accepted by POST /publish, encoded (fields, `data:` lines and the
+    /// blank line); larger ones are answered 413.
+    #[arg(long, default_value = "1MiB", value_parser = parse_bytes)]
+    pub max_event_bytes: u64,
+
+    /// Bearer token POST /publish requires (`Authorization: Bearer <token>`), from any
+    /// address. Without it, only loopback peers may publish (others get 403). Prefer the
+    /// environment variable: a flag is visible to every user in the process list.
+    #[arg(long, env = "SSE_PUBLISH_TOKEN", hide_env_values = true)]
+    pub publish_token: Option<String>,
 
     /// Connections that have sent a complete request head and may stay open; the first
     /// request of a connection beyond this is answered 503 with Retry-After (except
@@ -72,6 +90,23 @@ pub struct Args {
     pub test_frame_delay: Duration,
 }
 
+impl Args {
+    /// Checks what single flags cannot: `--max-event-bytes` must fit in `--replay-bytes`.
+    ///
+    /// # Errors
+    /// A message naming both flags.
+    pub fn check(&self) -> Result<(), String> {
+        if self.max_event_bytes > self.replay_bytes {
+            return Err(format!(
+                "--max-event-bytes ({}) is larger than --replay-bytes ({}): the replay ring \
+                 could not hold one event; raise --replay-bytes or lower --max-event-bytes",
+                self.max_event_bytes, self.replay_bytes
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// What the server runs with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -85,6 +120,10 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Events kept for replay.
     pub replay_capacity: usize,
+    /// Byte bounds of the replay ring and of one event.
+    pub hub_limits: HubLimits,
+    /// Who may publish.
+    pub publish_access: PublishAccess,
     /// Connections with a complete request head allowed open.
     pub max_connections: usize,
     /// See [`Args::max_pending_connections`].
@@ -115,6 +154,14 @@ impl From<Args> for Config {
             ping_interval: (!args.ping_interval.is_zero()).then_some(args.ping_interval),
             shutdown_grace: args.shutdown_grace,
             replay_capacity: args.replay_capacity as usize,
+            hub_limits: HubLimits {
+                replay_bytes: usize::try_from(args.replay_bytes).unwrap_or(usize::MAX),
+                max_event_bytes: usize::try_from(args.max_event_bytes).unwrap_or(usize::MAX),
+            },
+            publish_access: match args.publish_token {
+                Some(token) => PublishAccess::Token(Secret::new(token)),
+                None => PublishAccess::LoopbackOnly,
+            },
             max_connections: args.max_connections as usize,
             max_pending_connections: args.max_pending_connections as usize,
             header_timeout: args.header_timeout,
@@ -164,6 +211,29 @@ pub fn parse_nonzero_duration(raw: &str) -> Result<Duration, String> {
     }
 }
 
+/// Parses a byte size: `512`, `64KiB`, `8MiB`, `1GiB` (also `KB`/`MB`/`GB`, read as powers of 1024).
+///
+/// # Errors
+/// A message naming the expected forms.
+pub fn parse_bytes(raw: &str) -> Result<u64, String> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("unknown unit in {raw:?}; use e.g. 512, 64KiB or 8MiB")),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{raw:?} is not a byte size above zero; use e.g. 512, 64KiB or 8MiB"))
+}
+
 fn parse_rate(raw: &str) -> Result<f64, String> {
     match raw.trim().parse::<f64>() {
         Ok(rate) if rate.is_finite() && (0.0..=10_000_000.0).contains(&rate) => Ok(rate),
@@ -205,11 +275,34 @@ mod tests {
     }
 
     #[test]
+    fn byte_sizes() {
+        assert_eq!(parse_bytes("512").unwrap(), 512);
+        assert_eq!(parse_bytes("64KiB").unwrap(), 64 << 10);
+        assert_eq!(parse_bytes("8MiB").unwrap(), 8 << 20);
+        assert_eq!(parse_bytes("1gb").unwrap(), 1 << 30);
+        assert!(parse_bytes("0").is_err());
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("99999999999GiB").is_err());
+    }
+
+    #[test]
     fn bad_flags_name_the_flag() {
         let err = Args::try_parse_from(["sse-server", "--send-timeout", "soon"]).unwrap_err();
         assert!(err.to_string().contains("--send-timeout"), "{err}");
         let err = Args::try_parse_from(["sse-server", "--publish-rate=-5"]).unwrap_err();
         assert!(err.to_string().contains("--publish-rate"), "{err}");
+        let args = Args::try_parse_from([
+            "sse-server",
+            "--max-event-bytes",
+            "2MiB",
+            "--replay-bytes",
+            "1MiB",
+        ]);
+        let err = args.unwrap().check().unwrap_err();
+        assert!(
+            err.contains("--max-event-bytes") && err.contains("--replay-bytes"),
+            "{err}"
+        );
         let err = Args::try_parse_from(["sse-server", "--header-timeout", "0"]).unwrap_err();
         assert!(err.to_string().contains("--header-timeout"), "{err}");
     }

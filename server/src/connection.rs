@@ -188,7 +188,12 @@ impl Connections {
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        Ok(response.map(|body| Body::new(Tracked { body, _in_flight: in_flight })))
+        Ok(response.map(|body| {
+            Body::new(Tracked {
+                body,
+                _in_flight: in_flight,
+            })
+        }))
     }
 }
 

@@ -24,6 +24,7 @@
 //! `shutdown_grace` (a frozen client cannot take even the final chunk) are aborted, so
 //! `serve` returns within the grace.
 
+pub mod access;
 pub mod admission;
 pub mod config;
 pub mod connection;
@@ -57,7 +58,7 @@ use admission::Admission;
 use connection::{Connections, PhaseTimeouts};
 use listener::ClientListener;
 use metrics::Counters;
-use routes::AppState;
+use routes::{AppState, Publishing};
 use stream::StreamOptions;
 use watcher::Watcher;
 
@@ -72,12 +73,17 @@ impl Server {
     /// Builds the hub, the watcher and the counters for `config`.
     pub fn new(config: Config) -> Self {
         let state = AppState {
-            hub: Hub::new(config.replay_capacity),
+            hub: Hub::with_limits(config.replay_capacity, config.hub_limits),
             watcher: Watcher::new(),
             counters: Arc::new(Counters::default()),
             stream_options: StreamOptions {
                 ping_interval: config.ping_interval,
                 frame_delay: config.frame_delay,
+            },
+            publishing: Publishing {
+                access: config.publish_access.clone(),
+                body_timeout: config.body_timeout,
+                max_event_bytes: config.hub_limits.max_event_bytes,
             },
         };
         Self { config, state }
@@ -182,7 +188,11 @@ pub async fn run_until_signal(config: Config, on_bound: impl FnOnce(std::net::So
             ),
         )
     })?;
-    on_bound(listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    if let Some(warning) = access::exposure_warning(addr, &config.publish_access) {
+        tracing::warn!("{warning}");
+    }
+    on_bound(addr);
     serve(listener, config, signal::terminate_or_interrupt()).await
 }
 
