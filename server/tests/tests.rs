@@ -7,3 +7,4 @@ mod lifecycle;
 mod params;
 mod replay;
 mod slow_clients;
+mod timeouts;
