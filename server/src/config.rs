@@ -24,6 +24,12 @@ pub struct Args {
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub send_timeout: Duration,
 
+    /// SO_SNDBUF of each client socket (Linux doubles it); 0 keeps the kernel's
+    /// autotuning. A small buffer lets --send-timeout notice a frozen client soon; a very
+    /// large event stream to a fast client needs more system calls with it.
+    #[arg(long, default_value = "64KiB", value_parser = parse_bytes_or_zero)]
+    pub send_buffer: u64,
+
     /// Keep-alive comment interval; 0 disables pings.
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
     pub ping_interval: Duration,
@@ -114,6 +120,8 @@ pub struct Config {
     pub bind: SocketAddr,
     /// See [`Args::send_timeout`].
     pub send_timeout: Duration,
+    /// SO_SNDBUF of client sockets, `None` for the kernel's autotuning.
+    pub send_buffer: Option<usize>,
     /// Keep-alive interval, `None` when disabled.
     pub ping_interval: Option<Duration>,
     /// See [`Args::shutdown_grace`].
@@ -151,6 +159,8 @@ impl From<Args> for Config {
         Self {
             bind: args.bind,
             send_timeout: args.send_timeout,
+            send_buffer: (args.send_buffer > 0)
+                .then(|| usize::try_from(args.send_buffer).unwrap_or(usize::MAX)),
             ping_interval: (!args.ping_interval.is_zero()).then_some(args.ping_interval),
             shutdown_grace: args.shutdown_grace,
             replay_capacity: args.replay_capacity as usize,
@@ -232,6 +242,13 @@ pub fn parse_bytes(raw: &str) -> Result<u64, String> {
         .and_then(|n| n.checked_mul(scale))
         .filter(|&n| n > 0)
         .ok_or_else(|| format!("{raw:?} is not a byte size above zero; use e.g. 512, 64KiB or 8MiB"))
+}
+
+fn parse_bytes_or_zero(raw: &str) -> Result<u64, String> {
+    if raw.trim() == "0" {
+        return Ok(0);
+    }
+    parse_bytes(raw)
 }
 
 fn parse_rate(raw: &str) -> Result<f64, String> {

@@ -118,6 +118,7 @@ impl Server {
         let mut listener = ClientListener::new(
             listener,
             config.send_timeout,
+            config.send_buffer,
             Arc::clone(&counters),
             hard_stop.clone(),
         );

@@ -2,6 +2,7 @@
 
 mod util;
 
+mod eviction;
 mod fanout;
 mod lifecycle;
 mod params;
