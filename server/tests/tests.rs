@@ -5,6 +5,7 @@ mod util;
 mod eviction;
 mod fanout;
 mod lifecycle;
+mod limits;
 mod params;
 mod replay;
 mod slow_clients;

@@ -86,13 +86,20 @@ impl InProcess {
 pub struct Process {
     pub addr: SocketAddr,
     pub child: tokio::process::Child,
+    /// Everything the server logged after its address line.
+    log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Process {
     pub async fn start(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[]).await
+    }
+
+    pub async fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sse-server"))
             .args(["--bind", "127.0.0.1:0"])
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -112,8 +119,21 @@ impl Process {
         })
         .await;
         // Keep draining stderr so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { addr, child }
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = std::sync::Arc::clone(&log);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Self { addr, child, log }
+    }
+
+    /// What the server logged so far after its address line.
+    pub fn stderr_so_far(&self) -> String {
+        self.log.lock().unwrap().clone()
     }
 
     pub async fn metrics(&self) -> Snapshot {
