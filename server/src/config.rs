@@ -64,6 +64,10 @@ pub struct Args {
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 
+    /// HTTP/2 streams one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_streams: u32,
+
     /// Connections still sending their first request head; when one more arrives, the
     /// oldest of them is closed. They do not count against --max-connections.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
@@ -134,6 +138,8 @@ pub struct Config {
     pub publish_access: PublishAccess,
     /// Connections with a complete request head allowed open.
     pub max_connections: usize,
+    /// See [`Args::max_concurrent_streams`].
+    pub max_concurrent_streams: u32,
     /// See [`Args::max_pending_connections`].
     pub max_pending_connections: usize,
     /// See [`Args::header_timeout`].
@@ -174,6 +180,7 @@ impl From<Args> for Config {
             },
             max_connections: args.max_connections as usize,
             max_pending_connections: args.max_pending_connections as usize,
+            max_concurrent_streams: args.max_concurrent_streams,
             header_timeout: args.header_timeout,
             idle_timeout: args.idle_timeout,
             body_timeout: args.body_timeout,

@@ -9,6 +9,7 @@
 //! | request body (`POST /publish`) | `--body-timeout` (10 s) | the handler (408) |
 //! | kept-alive, no request in flight | `--idle-timeout` (30 s) | this task: the deadline restarts whenever the last response ends |
 //! | a write the client does not take | `--send-timeout` (10 s) | the socket ([`crate::listener::ClientIo`]) |
+//! | an HTTP/2 stream the client gives no window | `--send-timeout` | the stream watchdog ([`crate::watchdog`]) |
 //!
 //! hyper's own HTTP/1 header timer is not used: it restarts with every request and
 //! covers the idle gap and the next head with one duration, so it cannot keep a short
@@ -32,7 +33,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, Request, Response, StatusCode, Version, header};
 use axum::response::IntoResponse;
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
@@ -41,6 +42,7 @@ use tower_service::Service;
 
 use crate::admission::{Admission, ConnShared, InFlight, Verdict};
 use crate::metrics::{Counters, bump};
+use crate::watchdog::StreamExecutor;
 
 /// The body of the answer to a request over `--max-connections`.
 const OVERLOADED_BODY: &str =
@@ -50,23 +52,27 @@ const OVERLOADED_BODY: &str =
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer(pub SocketAddr);
 
-/// Timeouts of the connection phases this task enforces.
+/// Timeouts and HTTP/2 settings of every connection.
 #[derive(Debug, Clone, Copy)]
-pub struct PhaseTimeouts {
+pub struct Protocol {
     /// See [`crate::Args::header_timeout`].
-    pub header: Duration,
+    pub header_timeout: Duration,
     /// See [`crate::Args::idle_timeout`].
-    pub idle: Duration,
+    pub idle_timeout: Duration,
+    /// See [`crate::Args::send_timeout`] (here: for HTTP/2 streams without window).
+    pub send_timeout: Duration,
+    /// See [`crate::Args::max_concurrent_streams`].
+    pub max_concurrent_streams: u32,
 }
 
 /// What every connection of one server shares.
 pub struct Connections {
-    builder: auto::Builder<TokioExecutor>,
+    builder: auto::Builder<StreamExecutor>,
     router: Router,
     /// The connection limits.
     pub admission: Admission,
     counters: Arc<Counters>,
-    timeouts: PhaseTimeouts,
+    protocol: Protocol,
     stop: CancellationToken,
     hard_stop: CancellationToken,
 }
@@ -74,7 +80,7 @@ pub struct Connections {
 impl std::fmt::Debug for Connections {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connections")
-            .field("timeouts", &self.timeouts)
+            .field("protocol", &self.protocol)
             .finish_non_exhaustive()
     }
 }
@@ -85,20 +91,24 @@ impl Connections {
         router: Router,
         admission: Admission,
         counters: Arc<Counters>,
-        timeouts: PhaseTimeouts,
+        protocol: Protocol,
         stop: CancellationToken,
         hard_stop: CancellationToken,
     ) -> Self {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
+        let executor = StreamExecutor::new(protocol.send_timeout, Arc::clone(&counters));
+        let mut builder = auto::Builder::new(executor);
         // Head and idle bounds are this module's (see the module docs), not hyper's timer.
         builder.http1().timer(TokioTimer::new()).header_read_timeout(None);
-        builder.http2().timer(TokioTimer::new());
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(protocol.max_concurrent_streams);
         Self {
             builder,
             router,
             admission,
             counters,
-            timeouts,
+            protocol,
             stop,
             hard_stop,
         }
@@ -121,9 +131,9 @@ impl Connections {
         let mut idle_since: Option<Instant> = None;
         loop {
             let deadline = if !conn.admitted() {
-                Some(accepted + self.timeouts.header)
+                Some(accepted + self.protocol.header_timeout)
             } else if conn.active() == 0 {
-                Some(*idle_since.get_or_insert_with(Instant::now) + self.timeouts.idle)
+                Some(*idle_since.get_or_insert_with(Instant::now) + self.protocol.idle_timeout)
             } else {
                 idle_since = None;
                 None

@@ -39,6 +39,7 @@ pub mod routes;
 pub mod signal;
 pub mod source;
 pub mod stream;
+pub mod watchdog;
 pub mod watcher;
 
 use std::future::Future;
@@ -55,7 +56,7 @@ pub use hub::Hub;
 pub use metrics::Snapshot;
 
 use admission::Admission;
-use connection::{Connections, PhaseTimeouts};
+use connection::{Connections, Protocol};
 use listener::ClientListener;
 use metrics::Counters;
 use routes::{AppState, Publishing};
@@ -130,9 +131,11 @@ impl Server {
                 Arc::clone(&counters),
             ),
             Arc::clone(&counters),
-            PhaseTimeouts {
-                header: config.header_timeout,
-                idle: config.idle_timeout,
+            Protocol {
+                header_timeout: config.header_timeout,
+                idle_timeout: config.idle_timeout,
+                send_timeout: config.send_timeout,
+                max_concurrent_streams: config.max_concurrent_streams,
             },
             stop.clone(),
             hard_stop.clone(),
