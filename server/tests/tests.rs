@@ -10,3 +10,4 @@ mod params;
 mod replay;
 mod slow_clients;
 mod timeouts;
+mod http2;
