@@ -1,6 +1,7 @@
 //! Command-line flags (validated once, here) and the typed [`Config`] the server runs with.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -8,6 +9,7 @@ use clap::Parser;
 use crate::access::{PublishAccess, Secret};
 use crate::hub::HubLimits;
 use crate::publisher::PublisherConfig;
+use crate::tls::TlsFiles;
 
 /// Reference SSE server: one broadcast hub, frozen-client eviction, Last-Event-ID replay.
 ///
@@ -19,6 +21,15 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8000")]
     pub bind: SocketAddr,
+
+    /// PEM certificate chain: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) instead of plain
+    /// HTTP. Needs --tls-key.
+    #[arg(long, requires = "tls_key", value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
 
     /// Disconnect a client whose socket has not taken data (events or pings) for this long.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
@@ -122,6 +133,8 @@ impl Args {
 pub struct Config {
     /// Address to listen on (used by the binary; `serve` takes a bound listener).
     pub bind: SocketAddr,
+    /// Certificate and key when serving HTTPS.
+    pub tls: Option<TlsFiles>,
     /// See [`Args::send_timeout`].
     pub send_timeout: Duration,
     /// SO_SNDBUF of client sockets, `None` for the kernel's autotuning.
@@ -164,6 +177,10 @@ impl From<Args> for Config {
     fn from(args: Args) -> Self {
         Self {
             bind: args.bind,
+            tls: args
+                .tls_cert
+                .zip(args.tls_key)
+                .map(|(cert, key)| TlsFiles { cert, key }),
             send_timeout: args.send_timeout,
             send_buffer: (args.send_buffer > 0)
                 .then(|| usize::try_from(args.send_buffer).unwrap_or(usize::MAX)),
@@ -327,6 +344,8 @@ mod tests {
             err.contains("--max-event-bytes") && err.contains("--replay-bytes"),
             "{err}"
         );
+        let err = Args::try_parse_from(["sse-server", "--tls-cert", "c.pem"]).unwrap_err();
+        assert!(err.to_string().contains("--tls-key"), "{err}");
         let err = Args::try_parse_from(["sse-server", "--header-timeout", "0"]).unwrap_err();
         assert!(err.to_string().contains("--header-timeout"), "{err}");
     }

@@ -37,6 +37,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower_service::Service;
 
@@ -114,12 +115,39 @@ impl Connections {
         }
     }
 
-    /// Serves one accepted connection until it closes, times out or is shut down.
-    pub async fn serve<I>(self: Arc<Self>, io: I, peer: SocketAddr, conn: Arc<ConnShared>)
-    where
+    /// Completes the TLS handshake within the header timeout, then serves as [`Connections::serve`].
+    pub async fn serve_tls<I>(
+        self: Arc<Self>,
+        tls: TlsAcceptor,
+        io: I,
+        peer: SocketAddr,
+        conn: Arc<ConnShared>,
+    ) where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let accepted = Instant::now();
+        let deadline = accepted + self.protocol.header_timeout;
+        let handshake = tokio::select! {
+            result = tls.accept(io) => result.map_err(|err| tracing::debug!(%peer, %err, "TLS handshake failed")).ok(),
+            () = tokio::time::sleep_until(deadline) => {
+                bump(&self.counters.connections_timed_out);
+                None
+            }
+            () = conn.evict.notified() => None,
+            () = self.stop.cancelled() => None,
+            () = self.hard_stop.cancelled() => None,
+        };
+        match handshake {
+            Some(stream) => self.serve(stream, peer, conn, accepted).await,
+            None => self.admission.on_close(&conn),
+        }
+    }
+
+    /// Serves one connection accepted at `accepted` until it closes, times out or is shut down.
+    pub async fn serve<I>(self: Arc<Self>, io: I, peer: SocketAddr, conn: Arc<ConnShared>, accepted: Instant)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let service = {
             let this = Arc::clone(&self);
             let conn = Arc::clone(&conn);

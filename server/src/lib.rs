@@ -39,6 +39,7 @@ pub mod routes;
 pub mod signal;
 pub mod source;
 pub mod stream;
+pub mod tls;
 pub mod watchdog;
 pub mod watcher;
 
@@ -48,6 +49,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -109,6 +111,14 @@ impl Server {
         F: Future<Output = ()> + Send + 'static,
     {
         let Self { config, state } = self;
+        let tls = match &config.tls {
+            Some(files) => Some(
+                files
+                    .acceptor()
+                    .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err.to_string()))?,
+            ),
+            None => None,
+        };
         let stop = state.watcher.token();
         state.watcher.start(shutdown);
         if let Some(publisher) = config.publisher {
@@ -146,7 +156,11 @@ impl Server {
                 () = stop.cancelled() => break,
                 (io, peer) = listener.accept() => {
                     let conn = connections.admission.accept();
-                    tasks.spawn(Arc::clone(&connections).serve(io, peer, conn));
+                    let connections = Arc::clone(&connections);
+                    match &tls {
+                        Some(tls) => tasks.spawn(connections.serve_tls(tls.clone(), io, peer, conn)),
+                        None => tasks.spawn(connections.serve(io, peer, conn, Instant::now())),
+                    };
                 }
             }
         }

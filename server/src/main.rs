@@ -27,8 +27,9 @@ fn main() -> ExitCode {
         }
     };
     let publisher = config.publisher;
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
     let result = runtime.block_on(sse_server::run_until_signal(config, |addr| {
-        tracing::info!(%addr, ?publisher, "sse-server listening on http://{addr}");
+        tracing::info!(%addr, ?publisher, "sse-server listening on {scheme}://{addr}");
     }));
     match result {
         Ok(()) => {

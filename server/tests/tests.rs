@@ -4,10 +4,10 @@ mod util;
 
 mod eviction;
 mod fanout;
+mod http2;
 mod lifecycle;
 mod limits;
 mod params;
 mod replay;
 mod slow_clients;
 mod timeouts;
-mod http2;

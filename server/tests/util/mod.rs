@@ -110,7 +110,8 @@ impl Process {
         let mut lines = BufReader::new(stderr).lines();
         let addr = within("the server to report its address", async {
             while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
+                let rest = line.split("listening on http://").nth(1);
+                if let Some(rest) = rest.or_else(|| line.split("listening on https://").nth(1)) {
                     let addr = rest.split_whitespace().next().unwrap();
                     return addr.parse::<SocketAddr>().unwrap();
                 }
