@@ -21,9 +21,17 @@ pub enum FrameError {
     /// The `id` field contained a CR, LF or NUL (NUL makes browsers ignore the id).
     #[error("event id must not contain CR, LF or NUL")]
     InvalidId,
-    /// The `event` field contained a CR or LF.
-    #[error("event name must not contain CR or LF")]
+    /// The `event` field contained a CR, LF or NUL.
+    #[error("event name must not contain CR, LF or NUL")]
     InvalidEventName,
+    /// The encoded event is larger than the server accepts.
+    #[error("the encoded event is {len} bytes; the limit is {max} (--max-event-bytes)")]
+    TooLarge {
+        /// Encoded length of the refused event.
+        len: usize,
+        /// The limit it exceeded.
+        max: usize,
+    },
 }
 
 /// One SSE event, borrowed; [`Event::encode`] turns it into wire bytes.
@@ -67,6 +75,20 @@ impl<'a> Event<'a> {
         self
     }
 
+    /// The exact length [`Event::encode`] produces, computed without allocating.
+    pub fn encoded_len(&self) -> usize {
+        let mut retry_digits = itoa::Buffer::new();
+        let retry = self.retry.map(|r| retry_digits.format(r.as_millis()));
+        let mut len = 1; // the blank line that ends the event
+        len += self.id.map_or(0, |id| b"id: ".len() + id.len() + 1);
+        len += self.event.map_or(0, |e| b"event: ".len() + e.len() + 1);
+        len += retry.map_or(0, |r| b"retry: ".len() + r.len() + 1);
+        for line in Lines::new(self.data) {
+            len += b"data: ".len() + line.len() + 1;
+        }
+        len
+    }
+
     /// Encodes the event with exactly one allocation.
     ///
     /// # Errors
@@ -78,20 +100,13 @@ impl<'a> Event<'a> {
             }
         }
         if let Some(event) = self.event {
-            if event.bytes().any(|b| matches!(b, b'\r' | b'\n')) {
+            if event.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
                 return Err(FrameError::InvalidEventName);
             }
         }
         let mut retry_digits = itoa::Buffer::new();
         let retry = self.retry.map(|r| retry_digits.format(r.as_millis()));
-
-        let mut len = 1; // the blank line that ends the event
-        len += self.id.map_or(0, |id| b"id: ".len() + id.len() + 1);
-        len += self.event.map_or(0, |e| b"event: ".len() + e.len() + 1);
-        len += retry.map_or(0, |r| b"retry: ".len() + r.len() + 1);
-        for line in Lines::new(self.data) {
-            len += b"data: ".len() + line.len() + 1;
-        }
+        let len = self.encoded_len();
 
         let mut buf = BytesMut::with_capacity(len);
         if let Some(id) = self.id {
@@ -193,11 +208,18 @@ mod tests {
             Event::data(b"x").event("a\r\nid: 9").encode(),
             Err(FrameError::InvalidEventName)
         );
+        assert_eq!(
+            Event::data(b"x").event("a\0b").encode(),
+            Err(FrameError::InvalidEventName)
+        );
     }
 
     #[test]
     fn capacity_is_exact() {
-        let bytes = Event::data(&[b'z'; 4096]).id("123456").encode().unwrap();
+        let event = Event::data(&[b'z'; 4096]).id("123456");
+        let bytes = event.encode().unwrap();
         assert_eq!(bytes.len(), "id: 123456\n".len() + "data: \n".len() + 4096 + 1);
+        assert_eq!(event.encoded_len(), bytes.len());
+        assert_eq!(Event::data(b"\n\n").encoded_len(), 3 * "data: \n".len() + 1);
     }
 }

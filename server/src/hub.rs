@@ -60,7 +60,29 @@ struct Inner {
 struct Ring {
     next_id: u64,
     capacity: usize,
+    limits: HubLimits,
+    /// Encoded bytes of the frames held.
+    bytes: usize,
     frames: VecDeque<Frame>,
+}
+
+/// Byte bounds of a hub: the replay ring and each event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HubLimits {
+    /// Encoded bytes the replay ring may hold; the oldest events go first.
+    pub replay_bytes: usize,
+    /// Largest encoded event (fields, `data:` lines and the blank line) accepted.
+    pub max_event_bytes: usize,
+}
+
+impl Default for HubLimits {
+    /// Unbounded bytes (the event count still bounds the ring).
+    fn default() -> Self {
+        Self {
+            replay_bytes: usize::MAX,
+            max_event_bytes: usize::MAX,
+        }
+    }
 }
 
 /// Events a resuming client asked for that the ring no longer holds.
@@ -91,8 +113,15 @@ pub struct Subscription {
 }
 
 impl Hub {
-    /// A hub that keeps the last `replay_capacity` events (at least 1) for Last-Event-ID replay.
+    /// A hub that keeps the last `replay_capacity` events (at least 1) for Last-Event-ID
+    /// replay, with no byte bounds.
     pub fn new(replay_capacity: usize) -> Self {
+        Self::with_limits(replay_capacity, HubLimits::default())
+    }
+
+    /// A hub that keeps at most `replay_capacity` events and `limits.replay_bytes` encoded
+    /// bytes for replay, and refuses events larger than `limits.max_event_bytes`.
+    pub fn with_limits(replay_capacity: usize, limits: HubLimits) -> Self {
         let capacity = replay_capacity.max(1);
         let (live, _) = broadcast::channel(capacity);
         Self {
@@ -100,6 +129,8 @@ impl Hub {
                 ring: Mutex::new(Ring {
                     next_id: 1,
                     capacity,
+                    limits,
+                    bytes: 0,
                     frames: VecDeque::with_capacity(capacity),
                 }),
                 live,
@@ -113,24 +144,39 @@ impl Hub {
     /// Returns the id the event got.
     ///
     /// # Errors
-    /// [`FrameError`] when the event name contains a line break.
+    /// [`FrameError`] when the event name contains a line break or NUL, or the encoded
+    /// event is larger than `max_event_bytes`.
     pub fn publish(&self, event: Option<&str>, data: &[u8]) -> Result<u64, FrameError> {
         // The lock is held while encoding so that ids, ring order and channel order agree
         // even with concurrent publishers; it is never held across an `.await`.
         let mut ring = self.lock();
         let id = ring.next_id;
         let mut digits = itoa::Buffer::new();
-        let bytes = Event {
+        let event = Event {
             id: Some(digits.format(id)),
             event,
             retry: None,
             data,
+        };
+        let len = event.encoded_len();
+        if len > ring.limits.max_event_bytes {
+            return Err(FrameError::TooLarge {
+                len,
+                max: ring.limits.max_event_bytes,
+            });
         }
-        .encode()?;
-        let frame = Frame { id, bytes };
-        if ring.frames.len() == ring.capacity {
-            ring.frames.pop_front();
+        let frame = Frame {
+            id,
+            bytes: event.encode()?,
+        };
+        while !ring.frames.is_empty()
+            && (ring.frames.len() == ring.capacity || ring.bytes + len > ring.limits.replay_bytes)
+        {
+            if let Some(old) = ring.frames.pop_front() {
+                ring.bytes -= old.bytes.len();
+            }
         }
+        ring.bytes += len;
         ring.frames.push_back(frame.clone());
         ring.next_id += 1;
         // An error only means nobody is subscribed right now.
@@ -171,6 +217,11 @@ impl Hub {
     /// Id of the newest event, 0 before the first.
     pub fn last_id(&self) -> u64 {
         self.lock().next_id - 1
+    }
+
+    /// Encoded bytes the replay ring holds now.
+    pub fn replay_bytes(&self) -> usize {
+        self.lock().bytes
     }
 
     /// Subscribers currently attached.
@@ -229,6 +280,26 @@ mod tests {
         assert_eq!(gap.missed(), 4);
         assert_eq!(hub.subscribe(Some(6)).gap, None);
         assert_eq!(hub.subscribe(Some(0)).gap.unwrap().missed(), 6);
+    }
+
+    #[test]
+    fn ring_is_bounded_in_bytes_and_events_in_size() {
+        let limits = HubLimits {
+            replay_bytes: 100,
+            max_event_bytes: 40,
+        };
+        let hub = Hub::with_limits(1000, limits);
+        // "id: N\ndata: " + 20 bytes + "\n\n" = 34 bytes for N < 10.
+        for _ in 0..9 {
+            hub.publish(None, &[b'x'; 20]).unwrap();
+        }
+        assert_eq!(hub.replay_bytes(), 2 * 34, "a third event would pass 100 bytes");
+        assert_eq!(ids(&hub.subscribe(Some(0))), vec![8, 9]);
+        assert_eq!(
+            hub.publish(None, &[b'x'; 30]),
+            Err(FrameError::TooLarge { len: 45, max: 40 })
+        );
+        assert_eq!(hub.last_id(), 9, "a refused event takes no id");
     }
 
     #[tokio::test]

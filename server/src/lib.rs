@@ -24,7 +24,10 @@
 //! `shutdown_grace` (a frozen client cannot take even the final chunk) are aborted, so
 //! `serve` returns within the grace.
 
+pub mod access;
+pub mod admission;
 pub mod config;
+pub mod connection;
 pub mod frame;
 pub mod hub;
 pub mod limits;
@@ -36,6 +39,8 @@ pub mod routes;
 pub mod signal;
 pub mod source;
 pub mod stream;
+pub mod tls;
+pub mod watchdog;
 pub mod watcher;
 
 use std::future::Future;
@@ -44,15 +49,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use config::{Args, Config};
 pub use hub::Hub;
 pub use metrics::Snapshot;
 
+use admission::Admission;
+use connection::{Connections, Protocol};
 use listener::ClientListener;
 use metrics::Counters;
-use routes::AppState;
+use routes::{AppState, Publishing};
 use stream::StreamOptions;
 use watcher::Watcher;
 
@@ -67,12 +76,17 @@ impl Server {
     /// Builds the hub, the watcher and the counters for `config`.
     pub fn new(config: Config) -> Self {
         let state = AppState {
-            hub: Hub::new(config.replay_capacity),
+            hub: Hub::with_limits(config.replay_capacity, config.hub_limits),
             watcher: Watcher::new(),
             counters: Arc::new(Counters::default()),
             stream_options: StreamOptions {
                 ping_interval: config.ping_interval,
                 frame_delay: config.frame_delay,
+            },
+            publishing: Publishing {
+                access: config.publish_access.clone(),
+                body_timeout: config.body_timeout,
+                max_event_bytes: config.hub_limits.max_event_bytes,
             },
         };
         Self { config, state }
@@ -97,35 +111,68 @@ impl Server {
         F: Future<Output = ()> + Send + 'static,
     {
         let Self { config, state } = self;
+        let tls = match &config.tls {
+            Some(files) => Some(
+                files
+                    .acceptor()
+                    .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err.to_string()))?,
+            ),
+            None => None,
+        };
         let stop = state.watcher.token();
         state.watcher.start(shutdown);
         if let Some(publisher) = config.publisher {
             tokio::spawn(publisher::run(state.hub.clone(), publisher, stop.clone()));
         }
         let hard_stop = CancellationToken::new();
-        let listener = ClientListener::new(
+        let counters = Arc::clone(&state.counters);
+        let mut listener = ClientListener::new(
             listener,
             config.send_timeout,
-            config.max_connections,
-            Arc::clone(&state.counters),
+            config.send_buffer,
+            Arc::clone(&counters),
             hard_stop.clone(),
         );
-        let counters = Arc::clone(&state.counters);
-        // `into_make_service` hands every connection a clone of the finished router (a
-        // reference count); serving a bare `Router` rebuilds its route tables per
-        // connection (`with_state(())`), about 5.8 KB of heap per idle stream.
-        let serving = axum::serve(listener, routes::router(state).into_make_service())
-            .with_graceful_shutdown(stop.clone().cancelled_owned());
-        let serving = std::future::IntoFuture::into_future(serving);
-        tokio::pin!(serving);
+        let connections = Arc::new(Connections::new(
+            routes::router(state),
+            Admission::new(
+                config.max_connections,
+                config.max_pending_connections,
+                Arc::clone(&counters),
+            ),
+            Arc::clone(&counters),
+            Protocol {
+                header_timeout: config.header_timeout,
+                idle_timeout: config.idle_timeout,
+                send_timeout: config.send_timeout,
+                max_concurrent_streams: config.max_concurrent_streams,
+            },
+            stop.clone(),
+            hard_stop.clone(),
+        ));
+        let tasks = TaskTracker::new();
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                (io, peer) = listener.accept() => {
+                    let conn = connections.admission.accept();
+                    let connections = Arc::clone(&connections);
+                    match &tls {
+                        Some(tls) => tasks.spawn(connections.serve_tls(tls.clone(), io, peer, conn)),
+                        None => tasks.spawn(connections.serve(io, peer, conn, Instant::now())),
+                    };
+                }
+            }
+        }
+        drop(listener);
+        tasks.close();
 
         // Abort what is still open shortly before the grace runs out, then give the
         // aborted connections the rest of the grace to be torn down.
         let grace = config.shutdown_grace;
         let margin = (grace / 10).min(Duration::from_millis(250));
-        tokio::select! {
-            result = &mut serving => return result,
-            () = async { stop.cancelled().await; tokio::time::sleep(grace - margin).await } => {}
+        if tokio::time::timeout(grace - margin, tasks.wait()).await.is_ok() {
+            return Ok(());
         }
         let open = counters.connections.load(std::sync::atomic::Ordering::Relaxed);
         tracing::warn!(
@@ -133,7 +180,7 @@ impl Server {
             "shutdown grace nearly over; aborting the connections still open"
         );
         hard_stop.cancel();
-        let _ = tokio::time::timeout(margin, &mut serving).await;
+        let _ = tokio::time::timeout(margin, tasks.wait()).await;
         Ok(())
     }
 }
@@ -159,7 +206,11 @@ pub async fn run_until_signal(config: Config, on_bound: impl FnOnce(std::net::So
             ),
         )
     })?;
-    on_bound(listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    if let Some(warning) = access::exposure_warning(addr, &config.publish_access) {
+        tracing::warn!("{warning}");
+    }
+    on_bound(addr);
     serve(listener, config, signal::terminate_or_interrupt()).await
 }
 

@@ -2,13 +2,18 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 use sse_server::{Args, Config};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     // On invalid flags clap prints a message naming the flag and exits with code 2.
-    let config = Config::from(Args::parse());
+    let args = Args::parse();
+    if let Err(message) = args.check() {
+        Args::command().error(ErrorKind::ArgumentConflict, message).exit();
+    }
+    let config = Config::from(args);
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
@@ -22,8 +27,9 @@ fn main() -> ExitCode {
         }
     };
     let publisher = config.publisher;
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
     let result = runtime.block_on(sse_server::run_until_signal(config, |addr| {
-        tracing::info!(%addr, ?publisher, "sse-server listening on http://{addr}");
+        tracing::info!(%addr, ?publisher, "sse-server listening on {scheme}://{addr}");
     }));
     match result {
         Ok(()) => {

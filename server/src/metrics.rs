@@ -17,6 +17,12 @@ pub struct Counters {
     pub connections: AtomicU64,
     /// Connections refused with 503 because `--max-connections` was reached.
     pub connections_rejected: AtomicU64,
+    /// Open connections that have not sent a complete request head yet.
+    pub connections_unfinished: AtomicU64,
+    /// Unfinished connections closed to make room under `--max-pending-connections`.
+    pub connections_pending_evicted: AtomicU64,
+    /// Connections closed by `--header-timeout` or `--idle-timeout`.
+    pub connections_timed_out: AtomicU64,
     /// Frames (events, not pings) handed to HTTP bodies, over all streams.
     pub events_delivered: AtomicU64,
     /// Keep-alive comments sent.
@@ -37,6 +43,9 @@ impl Default for Counters {
             started: Instant::now(),
             connections: AtomicU64::new(0),
             connections_rejected: AtomicU64::new(0),
+            connections_unfinished: AtomicU64::new(0),
+            connections_pending_evicted: AtomicU64::new(0),
+            connections_timed_out: AtomicU64::new(0),
             events_delivered: AtomicU64::new(0),
             pings_sent: AtomicU64::new(0),
             write_calls: AtomicU64::new(0),
@@ -70,6 +79,15 @@ pub struct Snapshot {
     pub connections: u64,
     /// Connections refused with 503 at the connection limit.
     pub connections_rejected: u64,
+    /// Open connections without a complete request head yet.
+    #[serde(default)]
+    pub connections_unfinished: u64,
+    /// Unfinished connections closed to make room for newer ones.
+    #[serde(default)]
+    pub connections_pending_evicted: u64,
+    /// Connections closed by the header or idle timeout.
+    #[serde(default)]
+    pub connections_timed_out: u64,
     /// User CPU time of the process, seconds.
     pub cpu_user_seconds: f64,
     /// System CPU time of the process, seconds.
@@ -168,6 +186,8 @@ impl Snapshot {
 /// Snapshot fields that only ever grow.
 const COUNTERS: &[&str] = &[
     "connections_rejected",
+    "connections_pending_evicted",
+    "connections_timed_out",
     "cpu_user_seconds",
     "cpu_system_seconds",
     "events_published",
@@ -192,6 +212,9 @@ impl Counters {
             num_threads: process.threads,
             connections: load(&self.connections),
             connections_rejected: load(&self.connections_rejected),
+            connections_unfinished: load(&self.connections_unfinished),
+            connections_pending_evicted: load(&self.connections_pending_evicted),
+            connections_timed_out: load(&self.connections_timed_out),
             cpu_user_seconds: process.cpu_user,
             cpu_system_seconds: process.cpu_system,
             uptime_seconds: self.started.elapsed().as_secs_f64(),

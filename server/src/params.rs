@@ -21,17 +21,57 @@ pub struct ApiError {
     pub error: String,
     /// The offending parameter or header.
     pub parameter: &'static str,
+    /// The server limit that was exceeded (a flag name), if that was the problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<&'static str>,
+    /// The value of that limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<u64>,
 }
 
 impl ApiError {
     /// A 400 Bad Request about `parameter`.
     pub fn bad_request(parameter: &'static str, error: String) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, parameter, error)
+    }
+
+    /// An error answered with `status`, about `parameter`.
+    pub fn new(status: StatusCode, parameter: &'static str, error: String) -> Self {
         Self {
-            status: StatusCode::BAD_REQUEST,
+            status,
             error,
             parameter,
+            limit: None,
+            max: None,
         }
     }
+
+    /// Names the server limit (`flag`, whose value is `max`) that the request exceeded.
+    pub fn over_limit(mut self, flag: &'static str, max: u64) -> Self {
+        self.limit = Some(flag);
+        self.max = Some(max);
+        self
+    }
+
+    /// The status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+/// Longest part of a rejected value quoted back in an error message.
+const QUOTE_MAX: usize = 40;
+
+/// `raw` for quoting in an error: whole if short, else its start and the length.
+fn quoted(raw: &str) -> String {
+    if raw.len() <= QUOTE_MAX {
+        return format!("{raw:?}");
+    }
+    let mut end = QUOTE_MAX;
+    while !raw.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{:?}… ({} bytes)", &raw[..end], raw.len())
 }
 
 impl IntoResponse for ApiError {
@@ -60,7 +100,8 @@ pub fn delay(pairs: &Pairs, default: Duration) -> Result<Duration, ApiError> {
         ApiError::bad_request(
             "delay",
             format!(
-                "invalid `delay` {raw:?}: expected seconds between 0 and {}, e.g. delay=0.01",
+                "invalid `delay` {}: expected seconds between 0 and {}, e.g. delay=0.01",
+                quoted(raw),
                 MAX_DELAY.as_secs()
             ),
         )
@@ -81,7 +122,10 @@ pub fn count(pairs: &Pairs) -> Result<Option<u64>, ApiError> {
         Ok(n) if n >= 1 => Ok(Some(n)),
         _ => Err(ApiError::bad_request(
             "count",
-            format!("invalid `count` {raw:?}: expected a whole number of events ≥ 1, e.g. count=100"),
+            format!(
+                "invalid `count` {}: expected a whole number of events ≥ 1, e.g. count=100",
+                quoted(raw)
+            ),
         )),
     }
 }
@@ -96,7 +140,8 @@ pub fn size(pairs: &Pairs, default: usize) -> Result<usize, ApiError> {
         _ => Err(ApiError::bad_request(
             "size",
             format!(
-                "invalid `size` {raw:?}: expected payload bytes between 0 and {MAX_EVENT_SIZE}, e.g. size=256"
+                "invalid `size` {}: expected payload bytes between 0 and {MAX_EVENT_SIZE}, e.g. size=256",
+                quoted(raw)
             ),
         )),
     }
@@ -105,9 +150,9 @@ pub fn size(pairs: &Pairs, default: usize) -> Result<usize, ApiError> {
 /// Parses an optional event name (`event`), which must be a single line.
 pub fn event_name(pairs: &Pairs) -> Result<Option<&str>, ApiError> {
     match find(pairs, "event") {
-        Some(name) if name.contains(['\r', '\n']) => Err(ApiError::bad_request(
+        Some(name) if name.contains(['\r', '\n', '\0']) => Err(ApiError::bad_request(
             "event",
-            "invalid `event`: an event name must not contain CR or LF".to_owned(),
+            "invalid `event`: an event name must not contain CR, LF or NUL".to_owned(),
         )),
         Some("") | None => Ok(None),
         Some(name) => Ok(Some(name)),
@@ -139,7 +184,8 @@ pub fn last_event_id(headers: &HeaderMap, pairs: &Pairs) -> Result<Option<u64>, 
         ApiError::bad_request(
             parameter,
             format!(
-                "invalid `{parameter}` {raw:?}: expected the numeric id of an event this server sent, e.g. 42"
+                "invalid `{parameter}` {}: expected the numeric id of an event this server sent, e.g. 42",
+                quoted(raw)
             ),
         )
     })
@@ -203,7 +249,28 @@ mod tests {
     }
 
     #[test]
+    fn long_values_are_not_echoed_whole() {
+        let mut headers = HeaderMap::new();
+        let long = "9".repeat(10_000) + "x";
+        headers.insert("last-event-id", long.parse().unwrap());
+        let err = last_event_id(&headers, &q(&[])).unwrap_err();
+        assert!(err.error.len() < 200, "{}", err.error);
+        assert!(err.error.contains("(10001 bytes)"), "{}", err.error);
+        assert_eq!(
+            quoted("é".repeat(30).as_str())
+                .chars()
+                .filter(|&c| c == 'é')
+                .count(),
+            20
+        );
+    }
+
+    #[test]
     fn event_name_must_be_one_line() {
+        assert_eq!(
+            event_name(&q(&[("event", "a\0b")])).unwrap_err().parameter,
+            "event"
+        );
         assert_eq!(event_name(&q(&[("event", "tick")])).unwrap(), Some("tick"));
         assert_eq!(
             event_name(&q(&[("event", "a\nb")])).unwrap_err().parameter,

@@ -4,13 +4,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 
+use crate::access::{PublishAccess, Refusal};
+use crate::connection::Peer;
+use crate::frame::FrameError;
 use crate::hub::Hub;
 use crate::metrics::Counters;
 use crate::params::{self, ApiError};
@@ -29,6 +33,19 @@ pub struct AppState {
     pub counters: Arc<Counters>,
     /// Per-stream settings.
     pub stream_options: StreamOptions,
+    /// Who may publish, and how long a publish body may take to arrive.
+    pub publishing: Publishing,
+}
+
+/// The rules of `POST /publish` (the size limit is the hub's `max_event_bytes`).
+#[derive(Debug, Clone)]
+pub struct Publishing {
+    /// Who may publish.
+    pub access: PublishAccess,
+    /// How long the body may take to arrive.
+    pub body_timeout: Duration,
+    /// Largest encoded event; a larger body is refused before it is read whole.
+    pub max_event_bytes: usize,
 }
 
 /// The router of the reference server.
@@ -106,7 +123,7 @@ fn generated(
         delay,
         count,
         size,
-        first_id: resume_after.saturating_add(1),
+        first_id: resume_after.checked_add(1),
     });
     Ok(stream_response(&state, source))
 }
@@ -142,14 +159,72 @@ fn stream_response<S: FrameSource>(state: &AppState, source: S) -> Response {
 async fn publish(
     State(state): State<AppState>,
     Query(pairs): QueryPairs,
-    body: Bytes,
+    peer: Option<Extension<Peer>>,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<Response, ApiError> {
+    let rules = &state.publishing;
+    rules
+        .access
+        .check(peer.map(|Extension(Peer(addr))| addr), &headers)
+        .map_err(refused)?;
     let event = params::event_name(&pairs)?;
-    let id = state
-        .hub
-        .publish(event, &body)
-        .map_err(|err| ApiError::bad_request("event", err.to_string()))?;
+    let data = read_body(body, rules).await?;
+    let id = state.hub.publish(event, &data).map_err(|err| match err {
+        FrameError::TooLarge { max, .. } => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body", err.to_string())
+                .over_limit("--max-event-bytes", max as u64)
+        }
+        _ => ApiError::bad_request("event", err.to_string()),
+    })?;
     Ok((StatusCode::OK, Json(json!({ "id": id }))).into_response())
+}
+
+/// Reads a publish body within `--body-timeout` and `--max-event-bytes`.
+async fn read_body(body: Body, rules: &Publishing) -> Result<Bytes, ApiError> {
+    let max = rules.max_event_bytes;
+    let read = Limited::new(body, max).collect();
+    match tokio::time::timeout(rules.body_timeout, read).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(err)) if err.is::<LengthLimitError>() => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body",
+            format!(
+                "the body is larger than {max} bytes, the --max-event-bytes limit; publish smaller events"
+            ),
+        )
+        .over_limit("--max-event-bytes", max as u64)),
+        Ok(Err(err)) => Err(ApiError::bad_request(
+            "body",
+            format!("reading the body failed: {err}"),
+        )),
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body",
+            format!(
+                "the body did not arrive within {:?}, the --body-timeout limit",
+                rules.body_timeout
+            ),
+        )
+        .over_limit("--body-timeout", rules.body_timeout.as_millis() as u64)),
+    }
+}
+
+fn refused(refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::BadToken => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "Authorization",
+            "publishing needs `Authorization: Bearer <token>` with the server's --publish-token".to_owned(),
+        ),
+        Refusal::NotLoopback => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "peer",
+            "publishing is open to loopback peers only; start the server with --publish-token \
+             (or SSE_PUBLISH_TOKEN) and send `Authorization: Bearer <token>`"
+                .to_owned(),
+        ),
+    }
 }
 
 async fn health() -> Json<serde_json::Value> {

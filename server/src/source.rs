@@ -89,14 +89,16 @@ pub struct Generated {
     pub count: Option<u64>,
     /// Pad the data of each event to this many bytes.
     pub size: usize,
-    /// The first id to send (1, or Last-Event-ID + 1 for a resumed client).
-    pub first_id: u64,
+    /// The first id to send (1, or Last-Event-ID + 1 for a resumed client); `None`
+    /// when the client already saw `u64::MAX`, the last id there is.
+    pub first_id: Option<u64>,
 }
 
 /// A per-connection generator: `id: N` / `data: event-N` padded with `.` to `size` bytes.
 pub struct GeneratedSource {
     spec: Generated,
-    next_id: u64,
+    /// `None` once `u64::MAX` was sent: ids never wrap, the stream ends instead.
+    next_id: Option<u64>,
     sent: u64,
     data: Vec<u8>,
     timer: Option<Pin<Box<Sleep>>>,
@@ -120,6 +122,9 @@ impl FrameSource for GeneratedSource {
         if self.spec.count.is_some_and(|count| self.sent >= count) {
             return Poll::Ready(None);
         }
+        let Some(next_id) = self.next_id else {
+            return Poll::Ready(None);
+        };
         if let Some(timer) = self.timer.as_mut() {
             if timer.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
@@ -128,7 +133,7 @@ impl FrameSource for GeneratedSource {
             timer.as_mut().reset(next.max(Instant::now()));
         }
         let mut digits = itoa::Buffer::new();
-        let id = digits.format(self.next_id);
+        let id = digits.format(next_id);
         // The data buffer is reused: the only allocation per event is its encoding.
         self.data.clear();
         self.data.extend_from_slice(b"event-");
@@ -137,7 +142,7 @@ impl FrameSource for GeneratedSource {
             self.data.resize(self.spec.size, b'.');
         }
         let frame = Event::data(&self.data).id(id).encode().ok();
-        self.next_id += 1;
+        self.next_id = next_id.checked_add(1);
         self.sent += 1;
         Poll::Ready(frame)
     }

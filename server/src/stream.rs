@@ -4,7 +4,8 @@
 //! [`SseStream::poll_next`] runs once per event per client. It allocates nothing: a
 //! frame is a shared `Bytes` handed on (a reference-count bump), the ping and the
 //! optional pacing timers are boxed once per stream and then only reset, counters are
-//! relaxed atomics, and shutdown is one atomic load per event (no lock: the shutdown
+//! relaxed atomics, under HTTP/2 the stream watchdog's stall flag is one relaxed store,
+//! and shutdown is one atomic load per event (no lock: the shutdown
 //! token, whose state sits behind a mutex, is polled only before the stream sleeps). When a client is behind, frames are ready back to back and
 //! hyper gathers them into one vectored write (up to 16 frames per `writev`), so a
 //! backlog goes out in a few system calls instead of one per event.
@@ -21,6 +22,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::frame::PING;
 use crate::metrics::{Counters, bump};
+use crate::watchdog::{Stall, current_stall};
 use crate::watcher::Registration;
 
 /// Where the frames of a stream come from (the hub, or a per-connection generator).
@@ -55,6 +57,8 @@ pub struct SseStream<S> {
     ping: Pin<Box<Sleep>>,
     frame_delay: Duration,
     pacing: Option<Pin<Box<Sleep>>>,
+    /// Under HTTP/2: the flag the stream watchdog reads (see [`crate::watchdog`]).
+    stall: Option<Arc<Stall>>,
     done: bool,
 }
 
@@ -75,6 +79,7 @@ impl<S: FrameSource> SseStream<S> {
             ping: Box::pin(tokio::time::sleep(first_ping)),
             frame_delay: options.frame_delay,
             pacing: (!options.frame_delay.is_zero()).then(|| Box::pin(tokio::time::sleep(Duration::ZERO))),
+            stall: current_stall(),
             done: false,
         }
     }
@@ -90,7 +95,18 @@ impl<S: FrameSource> Stream for SseStream<S> {
     type Item = Result<Bytes, Infallible>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
+        let poll = self.poll_body(cx);
+        if let Some(stall) = &self.stall {
+            stall.set(matches!(poll, Poll::Ready(Some(_))));
+        }
+        poll
+    }
+}
+
+impl<S: FrameSource> SseStream<S> {
+    /// The next frame, ping or end.
+    fn poll_body(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Infallible>>> {
+        let this = self;
         if this.done {
             return Poll::Ready(None);
         }
@@ -126,9 +142,7 @@ impl<S: FrameSource> Stream for SseStream<S> {
         }
         this.wait(cx)
     }
-}
 
-impl<S: FrameSource> SseStream<S> {
     /// Nothing to send: registers for the shutdown wake-up, then waits.
     fn wait(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Infallible>>> {
         if self.registration.shutdown.as_mut().poll(cx).is_ready() {

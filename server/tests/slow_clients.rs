@@ -97,7 +97,17 @@ async fn frozen_client_is_evicted_and_healthy_clients_get_every_event() {
     }
     let mut frozen = frozen_client(addr).await;
     wait_registered(addr, 11).await;
-    let before = metrics(addr).await;
+    // Earlier metrics requests close their connections asynchronously: wait for them.
+    let before = within("earlier requests' connections to close", async {
+        loop {
+            let m = metrics(addr).await;
+            if m.connections <= 12 {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
     assert_eq!(
         before.connections, 12,
         "10 healthy + 1 frozen + this metrics request"

@@ -2,8 +2,12 @@
 
 mod util;
 
+mod eviction;
 mod fanout;
+mod http2;
 mod lifecycle;
+mod limits;
 mod params;
 mod replay;
 mod slow_clients;
+mod timeouts;

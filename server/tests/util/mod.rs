@@ -60,13 +60,20 @@ impl InProcess {
 pub struct Process {
     pub addr: SocketAddr,
     pub child: tokio::process::Child,
+    /// Everything the server logged after its address line.
+    log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Process {
     pub async fn start(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[]).await
+    }
+
+    pub async fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sse-server"))
             .args(["--bind", "127.0.0.1:0"])
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -77,7 +84,8 @@ impl Process {
         let mut lines = BufReader::new(stderr).lines();
         let addr = within("the server to report its address", async {
             while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
+                let rest = line.split("listening on http://").nth(1);
+                if let Some(rest) = rest.or_else(|| line.split("listening on https://").nth(1)) {
                     let addr = rest.split_whitespace().next().unwrap();
                     return addr.parse::<SocketAddr>().unwrap();
                 }
@@ -86,8 +94,21 @@ impl Process {
         })
         .await;
         // Keep draining stderr so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { addr, child }
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = std::sync::Arc::clone(&log);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Self { addr, child, log }
+    }
+
+    /// What the server logged so far after its address line.
+    pub fn stderr_so_far(&self) -> String {
+        self.log.lock().unwrap().clone()
     }
 
     pub async fn metrics(&self) -> Snapshot {

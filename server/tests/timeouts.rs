@@ -1,0 +1,249 @@
+//! Hostile and half-dead connections: slow and silent request heads, idle keep-alive, slow bodies, SIGTERM mid-request.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::util::{Process, SseReader, metrics, request, within, within_for};
+
+const SLOW_HEAD: &[u8] = b"GET /events HTTP/1.1\r\nhost: localhost\r\naccept: text/event-stream\r\n\r\n";
+
+/// Sends one byte of a request head every `every` until the server closes the
+/// connection; returns how long after connecting that was.
+async fn slow_header_client(addr: SocketAddr, every: Duration) -> Duration {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let connected = Instant::now();
+    let mut sink = [0u8; 256];
+    for &byte in SLOW_HEAD.iter().cycle() {
+        tokio::select! {
+            read = stream.read(&mut sink) => match read {
+                Ok(0) | Err(_) => return connected.elapsed(),
+                Ok(_) => panic!("the server answered a request head that never ended"),
+            },
+            () = tokio::time::sleep(every) => {
+                if stream.write_all(&[byte]).await.is_err() {
+                    return connected.elapsed();
+                }
+            }
+        }
+    }
+    unreachable!("cycle never ends")
+}
+
+/// Connects and sends nothing; returns how long after connecting the server closed it.
+async fn silent_client(addr: SocketAddr) -> Duration {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let connected = Instant::now();
+    let mut sink = [0u8; 256];
+    match stream.read(&mut sink).await {
+        Ok(0) | Err(_) => connected.elapsed(),
+        Ok(_) => panic!("the server sent data to a client that never asked"),
+    }
+}
+
+/// Reads until the server closes; returns what arrived.
+async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    let mut all = Vec::new();
+    let _ = stream.read_to_end(&mut all).await;
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_silent_heads_do_not_lock_out_real_clients() {
+    const HEAD: Duration = Duration::from_secs(3);
+    const SLOW: usize = 500;
+    const SILENT: usize = 20;
+    let _ = sse_server::limits::raise_fd_limit();
+    let server = Process::start(&[
+        "--max-connections",
+        "520",
+        "--header-timeout",
+        "3s",
+        "--ping-interval",
+        "0",
+    ])
+    .await;
+    let addr = server.addr;
+    let mut hostile = Vec::with_capacity(SLOW + SILENT);
+    for _ in 0..SLOW {
+        hostile.push(tokio::spawn(slow_header_client(
+            addr,
+            Duration::from_millis(1000),
+        )));
+    }
+    for _ in 0..SILENT {
+        hostile.push(tokio::spawn(silent_client(addr)));
+    }
+    let crowded = within("the hostile connections to be accepted", async {
+        loop {
+            let m = metrics(addr).await;
+            if m.connections_unfinished >= (SLOW + SILENT) as u64 {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(crowded.connections as usize > SLOW + SILENT, "{crowded:?}");
+
+    // A real client gets its stream and its event while the crowd holds 520 sockets.
+    let mut stream = SseReader::open(addr, "/events", &[]).await;
+    assert_eq!(stream.status, 200, "a real client is admitted");
+    let (status, _) = request(addr, "POST", "/publish", &[], Bytes::from_static(b"through")).await;
+    assert_eq!(status, 200);
+    let event = within("the event", stream.next()).await.expect("an event");
+    assert_eq!(event.data, "through");
+
+    // /health answers 200 until every hostile connection is gone.
+    let health = tokio::spawn(async move {
+        let mut answered = 0u32;
+        loop {
+            let (status, _) = request(addr, "GET", "/health", &[], Bytes::new()).await;
+            assert_eq!(status, 200, "/health while {answered} answers so far");
+            answered += 1;
+            if metrics(addr).await.connections_unfinished == 0 {
+                return answered;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let mut slowest = Duration::ZERO;
+    for client in hostile {
+        let lived = within("a hostile connection to be closed", client).await.unwrap();
+        assert!(
+            lived >= HEAD - Duration::from_millis(100),
+            "closed early, after {lived:?}"
+        );
+        slowest = slowest.max(lived);
+    }
+    let answered = within("/health loop", health).await.unwrap();
+    let end = metrics(addr).await;
+    println!(
+        "{SLOW} slow + {SILENT} silent heads: all closed within {slowest:?} (header timeout {HEAD:?}); \
+         /health answered {answered} times meanwhile; connections_timed_out {}",
+        end.connections_timed_out
+    );
+    assert!(
+        slowest <= HEAD + Duration::from_secs(2),
+        "slowest closed after {slowest:?}"
+    );
+    assert_eq!(end.connections_timed_out, (SLOW + SILENT) as u64);
+    assert_eq!(end.connections_unfinished, 0);
+    assert_eq!(end.registered_events, 1, "the real stream is still open");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
+    const IDLE: Duration = Duration::from_secs(1);
+    let server = Process::start(&["--idle-timeout", "1s"]).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.ends_with(b"}") {
+        let n = within("the /health answer", stream.read(&mut buf)).await.unwrap();
+        assert!(n > 0, "closed before answering");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let answered = Instant::now();
+    let rest = within("the idle connection to be closed", read_to_close(&mut stream)).await;
+    let idle = answered.elapsed();
+    println!("kept-alive connection closed {idle:?} after its last answer (idle timeout {IDLE:?})");
+    assert!(rest.is_empty(), "nothing more was sent");
+    assert!(idle >= IDLE - Duration::from_millis(50), "closed early: {idle:?}");
+    assert!(idle <= IDLE + Duration::from_secs(3), "closed late: {idle:?}");
+    assert_eq!(server.metrics().await.connections_timed_out, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_half_sent_requests_exits_within_a_second() {
+    // The default grace is 5 s: exiting within 1 s shows nobody waits for the heads.
+    let mut server = Process::start(&[]).await;
+    let addr = server.addr;
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    first
+        .write_all(b"GET /events HTTP/1.1\r\nhost: loc")
+        .await
+        .unwrap();
+    // A kept-alive connection half-way through its second request.
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    second
+        .write_all(b"GET /health HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = within("the first answer", second.read(&mut buf)).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    second.write_all(b"GET /health HTTP/1.1\r\nho").await.unwrap();
+    within("the half-sent head to be seen", async {
+        while metrics(addr).await.connections_unfinished != 1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+
+    let signalled = Instant::now();
+    server.terminate();
+    let status = within_for(Duration::from_secs(1), "the server to exit", server.child.wait())
+        .await
+        .unwrap();
+    println!(
+        "exit {:?} after SIGTERM with two half-sent requests",
+        signalled.elapsed()
+    );
+    assert!(status.success(), "{status:?}");
+    assert!(read_to_close(&mut first).await.is_empty());
+}
+
+#[tokio::test]
+async fn health_and_metrics_answer_while_streams_fill_the_cap() {
+    let server = Process::start(&["--max-connections", "2"]).await;
+    let addr = server.addr;
+    let _a = SseReader::open(addr, "/events", &[]).await;
+    let _b = SseReader::open(addr, "/events", &[]).await;
+    let refused = SseReader::open(addr, "/events", &[]).await;
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.headers["retry-after"], "1");
+    assert_eq!(refused.headers["connection"], "close");
+    let mut raw = TcpStream::connect(addr).await.unwrap();
+    raw.write_all(b"GET /health HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = within("/health at the cap", read_to_close(&mut raw)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+    let m = metrics(addr).await;
+    assert_eq!(m.registered_events, 2);
+    assert_eq!(m.connections_rejected, 1);
+}
+
+#[tokio::test]
+async fn a_publish_body_that_stalls_gets_408_naming_the_limit() {
+    let server = Process::start(&["--body-timeout", "500ms"]).await;
+    let mut raw = TcpStream::connect(server.addr).await.unwrap();
+    raw.write_all(b"POST /publish HTTP/1.1\r\nhost: localhost\r\ncontent-length: 100\r\n\r\nonly ten..")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let answer = within("the 408", read_to_close(&mut raw)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let body = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+    let json: serde_json::Value = serde_json::from_str(body).expect("a JSON body");
+    assert_eq!(json["limit"], "--body-timeout");
+    assert_eq!(json["max"], 500);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(server.metrics().await.events_published, 0);
+}
