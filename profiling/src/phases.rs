@@ -15,7 +15,10 @@ use std::time::Duration;
 
 use crate::driver::{Driver, DriverError};
 use crate::protocol::{Command, Reply};
-use crate::server::{InProcessServer, Publisher, ServeFuture, ServerError, profiling_config};
+use sse_server::Running;
+use sse_server::running::ServeFuture;
+
+use crate::server::{self, Publisher, ServerError, await_subscribers, profiling_config};
 use crate::workload::Workload;
 
 /// Batches of fan-out in the warm-up.
@@ -101,7 +104,7 @@ pub enum SessionError {
 /// The in-process server, the generator and the publisher of one run.
 #[derive(Debug)]
 pub struct Session {
-    server: InProcessServer,
+    server: Running,
     driver: Driver,
     publisher: Publisher,
     workload: Workload,
@@ -127,7 +130,7 @@ impl Session {
         F: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
     {
         let config = profiling_config();
-        let server = InProcessServer::start(config.clone(), wrap).await?;
+        let server = server::start(config.clone(), wrap).await?;
         let driver = Driver::spawn(generator(&server.base_url()), timeout).await?;
         let publisher = Publisher::new(server.hub().clone(), workload.frame_bytes as usize);
         Ok(Self {
@@ -146,7 +149,7 @@ impl Session {
     }
 
     /// The in-process server.
-    pub fn server(&self) -> &InProcessServer {
+    pub fn server(&self) -> &Running {
         &self.server
     }
 
@@ -183,9 +186,7 @@ impl Session {
                     w.subscribers,
                 )
                 .await?;
-                self.server
-                    .await_subscribers(w.subscribers as usize, self.timeout)
-                    .await?;
+                await_subscribers(self.server.hub(), w.subscribers as usize, self.timeout).await?;
                 let events = WARMUP_BATCHES * w.batch;
                 let delivered = self.fanout(events).await?;
                 self.check(Phase::Fanout, events * w.subscribers, delivered)?;
@@ -209,7 +210,7 @@ impl Session {
             Phase::Idle | Phase::Fanout | Phase::Cycles => w.subscribers as usize,
             Phase::Warmup | Phase::Disconnect => 0,
         };
-        self.server.await_subscribers(subscribers, self.timeout).await?;
+        await_subscribers(self.server.hub(), subscribers, self.timeout).await?;
         Ok(count)
     }
 
@@ -269,7 +270,7 @@ impl Session {
     /// Either did not stop cleanly.
     pub async fn finish(self) -> Result<(), SessionError> {
         self.driver.quit(self.timeout).await?;
-        self.server.stop(self.timeout).await?;
+        self.server.stop(self.timeout).await.map_err(ServerError::from)?;
         Ok(())
     }
 }

@@ -10,7 +10,8 @@
 use std::time::{Duration, Instant};
 
 use sse_bench::client::{ConnectOptions, Item, SseConnection, Target};
-use sse_profiling::server::{InProcessServer, profiling_config};
+use sse_profiling::server::{self, profiling_config};
+use sse_server::Running;
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -35,7 +36,7 @@ async fn cycle(target: &Target) {
 }
 
 /// Waits until the server has no connection left and the live heap is unchanged for 60 ms.
-async fn settle(server: &InProcessServer) -> dhat::HeapStats {
+async fn settle(server: &Running) -> dhat::HeapStats {
     let deadline = Instant::now() + TIMEOUT;
     while server.metrics().connections != 0 {
         assert!(
@@ -77,7 +78,7 @@ fn thousand_connect_close_cycles_leave_the_heap_where_it_started() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let server = InProcessServer::start(profiling_config(), |serve| serve).await.expect("server starts");
+        let server = server::start(profiling_config(), |serve| serve).await.expect("server starts");
         let target = Target::resolve(&format!("{}/sse?count=1&delay=0", server.base_url()).parse().expect("url"))
             .await
             .expect("target");
