@@ -13,8 +13,9 @@
 
 use std::time::Duration;
 
-use crate::driver::{Driver, DriverError};
-use crate::protocol::{Command, Reply};
+use sse_bench::drive::driver::{Driver, DriverError};
+pub use sse_bench::drive::protocol::Phase;
+use sse_bench::drive::protocol::{Command, Reply};
 use sse_server::Running;
 use sse_server::running::ServeFuture;
 
@@ -23,62 +24,6 @@ use crate::workload::Workload;
 
 /// Batches of fan-out in the warm-up.
 pub const WARMUP_BATCHES: u64 = 4;
-
-/// A phase of the workload (see [`crate::workload`] for what each does).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Phase {
-    /// Unmeasured: initialises per-process and per-thread state, fills the replay ring.
-    Warmup,
-    /// `subscribers` streams opened and left idle.
-    Idle,
-    /// `events` events delivered to every subscriber.
-    Fanout,
-    /// `cycles` connect → first event → close cycles.
-    Cycles,
-    /// Every stream closed.
-    Disconnect,
-}
-
-impl Phase {
-    /// The measured phases, in the order they run.
-    pub const MEASURED: [Phase; 4] = [Self::Idle, Self::Fanout, Self::Cycles, Self::Disconnect];
-
-    /// The phase's name in the protocol and in summaries.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Warmup => "warmup",
-            Self::Idle => "idle",
-            Self::Fanout => "fanout",
-            Self::Cycles => "cycles",
-            Self::Disconnect => "disconnect",
-        }
-    }
-
-    /// The phase named `name`.
-    pub fn from_name(name: &str) -> Option<Self> {
-        [
-            Self::Warmup,
-            Self::Idle,
-            Self::Fanout,
-            Self::Cycles,
-            Self::Disconnect,
-        ]
-        .into_iter()
-        .find(|p| p.name() == name)
-    }
-
-    /// The reply that ends the phase, for messages.
-    pub fn done_line(self) -> &'static str {
-        match self {
-            Self::Warmup => "`done warmup`",
-            Self::Idle => "`done idle`",
-            Self::Fanout => "`done fanout`",
-            Self::Cycles => "`done cycles`",
-            Self::Disconnect => "`done disconnect`",
-        }
-    }
-}
 
 /// Why a phase failed.
 #[derive(Debug, thiserror::Error)]
@@ -272,26 +217,5 @@ impl Session {
         self.driver.quit(self.timeout).await?;
         self.server.stop(self.timeout).await.map_err(ServerError::from)?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_round_trip() {
-        for phase in [
-            Phase::Warmup,
-            Phase::Idle,
-            Phase::Fanout,
-            Phase::Cycles,
-            Phase::Disconnect,
-        ] {
-            assert_eq!(Phase::from_name(phase.name()), Some(phase));
-            assert!(phase.done_line().contains(phase.name()));
-        }
-        assert_eq!(Phase::from_name("nap"), None);
-        assert_eq!(Phase::MEASURED[0], Phase::Idle);
     }
 }

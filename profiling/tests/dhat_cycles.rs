@@ -9,7 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use sse_bench::client::{ConnectOptions, Item, SseConnection, Target};
+use sse_bench::client::{ConnectOptions, Target};
+use sse_bench::drive::generator::one_cycle;
 use sse_profiling::server::{self, profiling_config};
 use sse_server::Running;
 
@@ -23,16 +24,9 @@ const ALLOWED_GROWTH_BYTES: i64 = 1024;
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 async fn cycle(target: &Target) {
-    let options = ConnectOptions::default();
-    let mut stream = SseConnection::open(target, &options).await.expect("stream opens");
-    let mut seen = false;
-    while !seen {
-        let open = stream
-            .read(&mut |item, _| seen |= matches!(item, Item::Event(_)))
-            .await
-            .expect("stream reads");
-        assert!(open || seen, "the stream ended before its first event");
-    }
+    one_cycle(target, &ConnectOptions::default())
+        .await
+        .expect("one cycle");
 }
 
 /// Waits until the server has no connection left and the live heap is unchanged for 60 ms.

@@ -25,7 +25,7 @@ pub enum ServeError {
 /// # Errors
 /// Invalid flags, or the server's IO errors.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), ServeError> {
-    die_with_parent();
+    crate::child::die_with_parent();
     let argv = std::iter::once(OsString::from(format!("sse-load {SERVE_SUBCOMMAND}"))).chain(args);
     let config = sse_server::Config::from(sse_server::Args::try_parse_from(argv)?);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -40,18 +40,4 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), ServeError> {
         println!("{LISTENING_PREFIX}{addr}");
     }))?;
     Ok(())
-}
-
-/// Asks the kernel to SIGKILL this process when its parent (`sse-load`) dies, so a
-/// crashed or killed generator never leaves a server behind.
-fn die_with_parent() {
-    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a plain signal number and touches no memory.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-    }
-    // The parent may have died before the prctl: then we were re-parented already.
-    // SAFETY: getppid has no preconditions.
-    if unsafe { libc::getppid() } == 1 {
-        std::process::exit(1);
-    }
 }
