@@ -16,7 +16,6 @@
 //! [`SequenceTracker`] counts them) or a stream that ends early fails the phase at once
 //! with an `error` reply naming the stream.
 
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -26,7 +25,6 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Stdout};
 use tokio::sync::mpsc;
 
 use super::protocol::{Command, Phase, Reply};
-use crate::cli::exit;
 use crate::client::{ClientError, ConnectOptions, SseConnection, Target};
 use crate::measure::sequence::{SequenceCounts, SequenceTracker};
 use crate::runner::reader::read_events as read_into;
@@ -93,27 +91,20 @@ struct Generator {
 }
 
 /// Runs the generator for the server at `base` (e.g. `http://127.0.0.1:40000`) until `quit`
-/// or the end of stdin. Exit codes: 0 after `quit`, 1 when the server cannot be reached
-/// or stdin/stdout fail.
-pub fn main(base: &Uri) -> ExitCode {
+/// or the end of stdin, on a current-thread runtime of its own (see the module docs).
+/// The process entry point (`<binary> drive --url …`) is the profiling binaries'.
+///
+/// # Errors
+/// The runtime did not start, the server cannot be reached, or stdin/stdout failed.
+pub fn run_process(base: &Uri) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     crate::child::die_with_parent();
     if let Err(err) = sse_server::limits::raise_fd_limit() {
         eprintln!("load generator: warning: could not raise the open-file limit: {err}");
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("load generator: error: starting the tokio runtime: {err}");
-            return ExitCode::from(exit::ERROR);
-        }
-    };
-    match runtime.block_on(run(base)) {
-        Ok(()) => ExitCode::from(exit::OK),
-        Err(err) => {
-            eprintln!("load generator: error: {err}");
-            ExitCode::from(exit::ERROR)
-        }
-    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(base))
 }
 
 async fn run(base: &Uri) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
