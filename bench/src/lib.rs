@@ -4,6 +4,7 @@
 //! `tests/layering.rs` keeps it so):
 //!
 //! * [`fs`], [`environment`], [`profile`]: leaves (atomic writes, the machine, the scale).
+//! * [`child`]: one child process (handshake line, kill-on-drop, parent-death signal).
 //! * [`client`]: the HTTP/SSE client. [`measure`]: histograms, sequences, CPU, timeline.
 //! * [`model`]: the report's data model, what [`gate`], [`report`] and [`baseline`] read.
 //! * [`scenario`]: *what* runs (catalog, plan, population, feed, checks, outcome).
@@ -13,8 +14,10 @@
 
 pub mod baseline;
 pub mod bench_compare;
+pub mod child;
 pub mod cli;
 pub mod client;
+pub mod drive;
 pub mod environment;
 pub mod fs;
 pub mod gate;

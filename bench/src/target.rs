@@ -8,20 +8,22 @@
 //! from the generator's (read from `/proc/<pid>`), and lets a scenario send it SIGTERM.
 //!
 //! ## No orphans
-//! The child is spawned with `kill_on_drop`, so every error path that drops an
-//! [`EmbeddedServer`] kills it; the child also asks the kernel to kill it if `sse-load`
-//! itself dies (`PR_SET_PDEATHSIG`, see [`crate::cli::serve`]). A normal end sends
-//! SIGTERM and waits for the clean exit ([`EmbeddedServer::stop`]).
+//! The child is a [`crate::child::Child`]: spawned with `kill_on_drop`, so every error
+//! path that drops an [`EmbeddedServer`] kills it; the child also asks the kernel to kill
+//! it if `sse-load` itself dies ([`crate::child::die_with_parent`], called by
+//! [`crate::cli::serve`]). A normal end sends SIGTERM and waits for the clean exit
+//! ([`EmbeddedServer::stop`]).
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use http::Uri;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
+
+use crate::child::{Child, ChildError};
 
 /// The hidden subcommand that turns `sse-load` into the reference server.
 pub const SERVE_SUBCOMMAND: &str = "__serve";
@@ -35,33 +37,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// Errors starting, reaching or stopping the server under test.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
-    /// The child process could not be spawned.
-    #[error("starting the embedded server ({exe}): {source}")]
-    Spawn {
-        /// The executable.
-        exe: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// The child did not print its address.
-    #[error(
-        "the embedded server did not report its address within {0:?} (it printed: {1:?}); run with RUST_LOG=info to see its log"
-    )]
-    NoAddress(Duration, String),
-    /// The child exited before serving.
-    #[error("the embedded server exited before serving: {0}")]
-    Exited(ExitStatus),
-    /// Sending a signal failed.
-    #[error("signalling the embedded server (pid {pid}): {source}")]
-    Signal {
-        /// The child's pid.
-        pid: u32,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// Waiting for the child failed.
-    #[error("waiting for the embedded server: {0}")]
-    Wait(std::io::Error),
+    /// Starting, signalling or waiting for the child failed.
+    #[error("the embedded server: {0}; run with RUST_LOG=info to see its log")]
+    Child(#[from] ChildError),
     /// The `--target` URL is not usable.
     #[error("bad --target {url:?}: {reason}; use e.g. http://127.0.0.1:8000")]
     BadUrl {
@@ -146,7 +124,6 @@ impl ServerFlags {
 #[derive(Debug)]
 pub struct EmbeddedServer {
     child: Child,
-    pid: u32,
     addr: SocketAddr,
     url: Uri,
 }
@@ -158,64 +135,33 @@ impl EmbeddedServer {
     /// The child cannot be spawned, exits, or stays silent past a timeout; it is killed
     /// in every error case.
     pub async fn start(launcher: &Launcher, flags: &ServerFlags) -> Result<Self, TargetError> {
-        let mut child = Command::new(&launcher.exe)
+        let mut command = Command::new(&launcher.exe);
+        command
             .arg(SERVE_SUBCOMMAND)
             .args(flags.to_args())
-            .args(&launcher.extra_args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|source| TargetError::Spawn {
-                exe: launcher.exe.clone(),
-                source,
-            })?;
-        let pid = child.id().unwrap_or(0);
-        let Some(stdout) = child.stdout.take() else {
-            return Err(TargetError::NoAddress(START_TIMEOUT, String::new()));
-        };
-        let mut lines = BufReader::new(stdout).lines();
-        let mut seen = String::new();
-        let read_address = async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(addr) = line.strip_prefix(LISTENING_PREFIX) {
-                    return addr.trim().parse::<SocketAddr>().ok();
-                }
-                seen.push_str(&line);
-                seen.push('\n');
-            }
-            None
-        };
-        let addr = match tokio::time::timeout(START_TIMEOUT, read_address).await {
-            Ok(Some(addr)) => addr,
-            Ok(None) => {
-                return Err(match child.try_wait() {
-                    Ok(Some(status)) => TargetError::Exited(status),
-                    _ => TargetError::NoAddress(START_TIMEOUT, seen),
-                });
-            }
-            Err(_) => return Err(TargetError::NoAddress(START_TIMEOUT, seen)),
-        };
-        // Keep draining stdout so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            .args(&launcher.extra_args);
+        let mut child = Child::spawn(command, false)?;
+        let addr = child
+            .handshake("its address", START_TIMEOUT, |line| {
+                line.strip_prefix(LISTENING_PREFIX)?
+                    .trim()
+                    .parse::<SocketAddr>()
+                    .ok()
+            })
+            .await?;
+        child.drain_stdout();
         let url = format!("http://{addr}")
             .parse::<Uri>()
             .map_err(|err| TargetError::BadUrl {
                 url: addr.to_string(),
                 reason: err.to_string(),
             })?;
-        Ok(Self {
-            child,
-            pid,
-            addr,
-            url,
-        })
+        Ok(Self { child, addr, url })
     }
 
     /// The child's process id (for `/proc/<pid>`).
     pub fn pid(&self) -> u32 {
-        self.pid
+        self.child.pid()
     }
 
     /// The bound address.
@@ -233,21 +179,7 @@ impl EmbeddedServer {
     /// # Errors
     /// The signal could not be sent.
     pub fn terminate(&self) -> Result<(), TargetError> {
-        let pid = i32::try_from(self.pid).unwrap_or(0);
-        if pid <= 0 {
-            return Err(TargetError::Signal {
-                pid: self.pid,
-                source: std::io::Error::other("unknown pid"),
-            });
-        }
-        // SAFETY: kill(2) with a pid we spawned and still own (not yet reaped).
-        if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
-            return Err(TargetError::Signal {
-                pid: self.pid,
-                source: std::io::Error::last_os_error(),
-            });
-        }
-        Ok(())
+        Ok(self.child.terminate()?)
     }
 
     /// Waits up to `timeout` for the child to exit; kills it when it does not.
@@ -257,13 +189,7 @@ impl EmbeddedServer {
     /// # Errors
     /// Waiting on the child failed.
     pub async fn wait(&mut self, timeout: Duration) -> Result<Option<ExitStatus>, TargetError> {
-        match tokio::time::timeout(timeout, self.child.wait()).await {
-            Ok(status) => status.map(Some).map_err(TargetError::Wait),
-            Err(_) => {
-                let _ = self.child.kill().await;
-                Ok(None)
-            }
-        }
+        Ok(self.child.wait(timeout).await?)
     }
 
     /// SIGTERM, then wait up to `timeout` for a clean exit (killing it otherwise).
@@ -271,7 +197,7 @@ impl EmbeddedServer {
     /// # Errors
     /// Signalling or waiting failed (the child is killed on drop regardless).
     pub async fn stop(mut self, timeout: Duration) -> Result<Option<ExitStatus>, TargetError> {
-        if let Ok(None) = self.child.try_wait() {
+        if self.child.running() {
             self.terminate()?;
         }
         self.wait(timeout).await

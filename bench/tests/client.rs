@@ -8,36 +8,26 @@ use sse_bench::client::http::HttpConnection;
 use sse_bench::client::{
     ClientError, ConnectOptions, Item, SseConnection, Target, connect, event_number, get_json, post,
 };
-use sse_server::{Config, Server};
+use sse_server::{Config, Running, Server};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use testkit::wait::{WAIT, within};
 
-/// The reference server serving on `127.0.0.1:0` in this process.
+/// The reference server serving on `127.0.0.1:0` in this process ([`Running`]).
 struct TestServer {
     addr: SocketAddr,
     /// A handle on the serving server, for its counters.
     server: Server,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
+    running: Running,
 }
 
 impl TestServer {
     async fn start(config: Config) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        let server = Server::new(config);
-        let task = tokio::spawn(server.clone().serve(listener, async move {
-            let _ = rx.await;
-        }));
+        let running = Running::start(config).await.unwrap();
         Self {
-            addr,
-            server,
-            shutdown: Some(tx),
-            task,
+            addr: running.addr(),
+            server: running.server().clone(),
+            running,
         }
     }
 
@@ -46,12 +36,8 @@ impl TestServer {
     }
 
     /// Triggers graceful shutdown and waits for `serve` to return.
-    async fn shut_down(mut self) {
-        self.shutdown.take().unwrap().send(()).unwrap();
-        within("the server to stop", &mut self.task)
-            .await
-            .unwrap()
-            .unwrap();
+    async fn shut_down(self) {
+        self.running.stop(WAIT).await.unwrap();
     }
 }
 
@@ -251,8 +237,7 @@ async fn graceful_shutdown_is_a_clean_end() {
     assert!(!end.unwrap());
     assert_eq!(ids(&seen.events), [1]);
 
-    let TestServer { shutdown, task, .. } = server;
-    shutdown.unwrap().send(()).unwrap();
+    let stopping = tokio::spawn(server.shut_down());
     let (rest, end) = read_events(&mut stream, usize::MAX).await;
     assert!(
         end.unwrap(),
@@ -264,7 +249,7 @@ async fn graceful_shutdown_is_a_clean_end() {
         rest_ids.iter().copied().eq(2..2 + rest_ids.len() as u64),
         "{rest_ids:?}"
     );
-    within("the server to stop", task).await.unwrap().unwrap();
+    within("the server to stop", stopping).await.unwrap();
 }
 
 #[tokio::test]

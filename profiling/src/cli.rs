@@ -97,6 +97,19 @@ pub enum Mode {
     },
 }
 
+/// The `drive` mode: this process is the load generator of another run
+/// ([`sse_bench::drive::generator`]). Exit codes: 0 after `quit`, 1 when the server cannot
+/// be reached or stdin/stdout fail.
+pub fn drive(base: &http::Uri) -> std::process::ExitCode {
+    match sse_bench::drive::generator::run_process(base) {
+        Ok(()) => std::process::ExitCode::from(exit::OK),
+        Err(err) => {
+            eprintln!("load generator: error: {err}");
+            std::process::ExitCode::from(exit::ERROR)
+        }
+    }
+}
+
 /// The command that re-executes this binary as the load generator for `base_url`.
 pub fn generator_command(base_url: &str) -> tokio::process::Command {
     let exe = std::env::current_exe()

@@ -148,7 +148,7 @@ impl Mark {
     async fn take(session: &Session) -> Self {
         let at = Instant::now();
         let ended = CpuTimes::now();
-        let counters = session.server().metrics_off_runtime().await;
+        let counters = crate::server::metrics_off_runtime(session.server()).await;
         let generator_ns = session
             .generator_pid()
             .and_then(sse_bench::measure::cpu::process_cpu)

@@ -1,8 +1,9 @@
 //! Heap (dhat) and CPU (pprof) profiling runs of the reference SSE server.
 //!
 //! Two binaries run the reference server in-process while a separate load-generator
-//! process (the same binary re-executed in a hidden `drive` mode) drives a fixed workload
-//! in phases ([`workload`], [`phases`]):
+//! process (the same binary re-executed in a hidden `drive` mode: `sse_bench::drive`)
+//! drives a fixed workload in phases ([`workload`], [`phases`]). This crate is the
+//! server-side measurement only:
 //!
 //! * `sse-heap` runs under dhat's global allocator and reports allocations and bytes per
 //!   published event, per delivered event and per connection, heap per idle connection
@@ -18,12 +19,9 @@ pub mod baseline;
 pub mod blocking;
 pub mod cli;
 pub mod cpu;
-pub mod driver;
 pub mod frames;
-pub mod generator;
 pub mod heap;
 pub mod phases;
-pub mod protocol;
 pub mod server;
 pub mod summary;
 pub mod workload;

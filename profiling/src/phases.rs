@@ -13,69 +13,17 @@
 
 use std::time::Duration;
 
-use crate::driver::{Driver, DriverError};
-use crate::protocol::{Command, Reply};
-use crate::server::{InProcessServer, Publisher, ServeFuture, ServerError, profiling_config};
+use sse_bench::drive::driver::{Driver, DriverError};
+pub use sse_bench::drive::protocol::Phase;
+use sse_bench::drive::protocol::{Command, Reply};
+use sse_server::Running;
+use sse_server::running::ServeFuture;
+
+use crate::server::{self, Publisher, ServerError, await_subscribers, profiling_config};
 use crate::workload::Workload;
 
 /// Batches of fan-out in the warm-up.
 pub const WARMUP_BATCHES: u64 = 4;
-
-/// A phase of the workload (see [`crate::workload`] for what each does).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Phase {
-    /// Unmeasured: initialises per-process and per-thread state, fills the replay ring.
-    Warmup,
-    /// `subscribers` streams opened and left idle.
-    Idle,
-    /// `events` events delivered to every subscriber.
-    Fanout,
-    /// `cycles` connect → first event → close cycles.
-    Cycles,
-    /// Every stream closed.
-    Disconnect,
-}
-
-impl Phase {
-    /// The measured phases, in the order they run.
-    pub const MEASURED: [Phase; 4] = [Self::Idle, Self::Fanout, Self::Cycles, Self::Disconnect];
-
-    /// The phase's name in the protocol and in summaries.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Warmup => "warmup",
-            Self::Idle => "idle",
-            Self::Fanout => "fanout",
-            Self::Cycles => "cycles",
-            Self::Disconnect => "disconnect",
-        }
-    }
-
-    /// The phase named `name`.
-    pub fn from_name(name: &str) -> Option<Self> {
-        [
-            Self::Warmup,
-            Self::Idle,
-            Self::Fanout,
-            Self::Cycles,
-            Self::Disconnect,
-        ]
-        .into_iter()
-        .find(|p| p.name() == name)
-    }
-
-    /// The reply that ends the phase, for messages.
-    pub fn done_line(self) -> &'static str {
-        match self {
-            Self::Warmup => "`done warmup`",
-            Self::Idle => "`done idle`",
-            Self::Fanout => "`done fanout`",
-            Self::Cycles => "`done cycles`",
-            Self::Disconnect => "`done disconnect`",
-        }
-    }
-}
 
 /// Why a phase failed.
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +49,7 @@ pub enum SessionError {
 /// The in-process server, the generator and the publisher of one run.
 #[derive(Debug)]
 pub struct Session {
-    server: InProcessServer,
+    server: Running,
     driver: Driver,
     publisher: Publisher,
     workload: Workload,
@@ -127,7 +75,7 @@ impl Session {
         F: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
     {
         let config = profiling_config();
-        let server = InProcessServer::start(config.clone(), wrap).await?;
+        let server = server::start(config.clone(), wrap).await?;
         let driver = Driver::spawn(generator(&server.base_url()), timeout).await?;
         let publisher = Publisher::new(server.hub().clone(), workload.frame_bytes as usize);
         Ok(Self {
@@ -146,7 +94,7 @@ impl Session {
     }
 
     /// The in-process server.
-    pub fn server(&self) -> &InProcessServer {
+    pub fn server(&self) -> &Running {
         &self.server
     }
 
@@ -183,9 +131,7 @@ impl Session {
                     w.subscribers,
                 )
                 .await?;
-                self.server
-                    .await_subscribers(w.subscribers as usize, self.timeout)
-                    .await?;
+                await_subscribers(self.server.hub(), w.subscribers as usize, self.timeout).await?;
                 let events = WARMUP_BATCHES * w.batch;
                 let delivered = self.fanout(events).await?;
                 self.check(Phase::Fanout, events * w.subscribers, delivered)?;
@@ -209,7 +155,7 @@ impl Session {
             Phase::Idle | Phase::Fanout | Phase::Cycles => w.subscribers as usize,
             Phase::Warmup | Phase::Disconnect => 0,
         };
-        self.server.await_subscribers(subscribers, self.timeout).await?;
+        await_subscribers(self.server.hub(), subscribers, self.timeout).await?;
         Ok(count)
     }
 
@@ -269,28 +215,7 @@ impl Session {
     /// Either did not stop cleanly.
     pub async fn finish(self) -> Result<(), SessionError> {
         self.driver.quit(self.timeout).await?;
-        self.server.stop(self.timeout).await?;
+        self.server.stop(self.timeout).await.map_err(ServerError::from)?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_round_trip() {
-        for phase in [
-            Phase::Warmup,
-            Phase::Idle,
-            Phase::Fanout,
-            Phase::Cycles,
-            Phase::Disconnect,
-        ] {
-            assert_eq!(Phase::from_name(phase.name()), Some(phase));
-            assert!(phase.done_line().contains(phase.name()));
-        }
-        assert_eq!(Phase::from_name("nap"), None);
-        assert_eq!(Phase::MEASURED[0], Phase::Idle);
     }
 }

@@ -1,4 +1,4 @@
-//! The reference server run in-process (so its heap and CPU can be profiled), and the in-process publisher that feeds its hub.
+//! The reference server run in-process ([`Running`], so its heap and CPU can be profiled), and the in-process publisher that feeds its hub.
 //!
 //! ## Configuration
 //! The server runs with the `sse-server` defaults (replay capacity 1024, send timeout
@@ -15,33 +15,18 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::time::Duration;
 
 use sse_server::frame::FrameError;
-use sse_server::{Config, Hub, Server, Snapshot};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-
-/// The server's `serve` future, boxed so a caller can wrap it (for instance to instrument it).
-pub type ServeFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+use sse_server::running::{RunningError, ServeFuture};
+use sse_server::{Config, Hub, Running, Snapshot};
 
 /// Why the in-process server failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    /// Binding the loopback listener failed.
-    #[error("binding 127.0.0.1:0 for the in-process server: {0}")]
-    Bind(#[source] io::Error),
-    /// `serve` returned an error.
-    #[error("the in-process server failed: {0}")]
-    Serve(#[source] io::Error),
-    /// The server task panicked or was cancelled.
-    #[error("the in-process server task ended abnormally: {0}")]
-    Task(String),
-    /// It did not stop within the timeout.
-    #[error("the in-process server did not stop within {0:?}")]
-    StopTimeout(Duration),
+    /// Starting or stopping it failed.
+    #[error(transparent)]
+    Running(#[from] RunningError),
     /// Publishing failed (cannot happen with the events this crate publishes).
     #[error("publishing an event: {0}")]
     Publish(#[from] FrameError),
@@ -57,15 +42,6 @@ pub enum ServerError {
     },
 }
 
-/// A reference server serving on a loopback port of this process.
-#[derive(Debug)]
-pub struct InProcessServer {
-    server: Server,
-    addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: JoinHandle<io::Result<()>>,
-}
-
 /// The configuration profiling runs use (see the module docs).
 pub fn profiling_config() -> Config {
     Config {
@@ -76,106 +52,52 @@ pub fn profiling_config() -> Config {
     }
 }
 
-impl InProcessServer {
-    /// Binds `127.0.0.1:0` and spawns the server on the current runtime; `wrap` gets the
-    /// serve future first (pass `|f| f` to run it as is).
-    ///
-    /// # Errors
-    /// Binding failed.
-    pub async fn start<W, F>(config: Config, wrap: W) -> Result<Self, ServerError>
-    where
-        W: FnOnce(ServeFuture) -> F,
-        F: Future<Output = io::Result<()>> + Send + 'static,
-    {
-        if let Err(err) = sse_server::limits::raise_fd_limit() {
-            tracing::warn!(%err, "could not raise the open-file limit");
+/// Starts the in-process server with the open-file limit raised; `wrap` gets the serve
+/// future first (pass `|f| f` to run it as is).
+///
+/// # Errors
+/// Binding failed.
+pub async fn start<W, F>(config: Config, wrap: W) -> Result<Running, ServerError>
+where
+    W: FnOnce(ServeFuture) -> F,
+    F: Future<Output = io::Result<()>> + Send + 'static,
+{
+    if let Err(err) = sse_server::limits::raise_fd_limit() {
+        tracing::warn!(%err, "could not raise the open-file limit");
+    }
+    Ok(Running::start_wrapped(config, wrap).await?)
+}
+
+/// The server's figures read on tokio's blocking pool: with thousands of open fds the
+/// `/proc` listing takes milliseconds, which must not block a worker of the server's
+/// runtime (it would show as event-loop blocking).
+pub async fn metrics_off_runtime(running: &Running) -> Snapshot {
+    let server = running.server().clone();
+    match tokio::task::spawn_blocking(move || server.metrics()).await {
+        Ok(snapshot) => snapshot,
+        Err(_) => running.metrics(),
+    }
+}
+
+/// Waits until `hub` has exactly `expected` subscribers (polling every 2 ms; allocates nothing).
+///
+/// # Errors
+/// [`ServerError::Subscribers`] after `timeout`.
+pub async fn await_subscribers(hub: &Hub, expected: usize, timeout: Duration) -> Result<(), ServerError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let actual = hub.subscribers();
+        if actual == expected {
+            return Ok(());
         }
-        let listener = TcpListener::bind(config.bind).await.map_err(ServerError::Bind)?;
-        let addr = listener.local_addr().map_err(ServerError::Bind)?;
-        let server = Server::new(config);
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        let serve: ServeFuture = Box::pin(server.clone().serve(listener, async move {
-            let _ = stopped.await;
-        }));
-        let task = tokio::spawn(wrap(serve));
-        Ok(Self {
-            server,
-            addr,
-            shutdown: Some(shutdown),
-            task,
-        })
-    }
-
-    /// The bound address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// `http://127.0.0.1:<port>`.
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// The server's hub.
-    pub fn hub(&self) -> &Hub {
-        self.server.hub()
-    }
-
-    /// The server's counters and process figures (reads `/proc`, so it allocates).
-    pub fn metrics(&self) -> Snapshot {
-        self.server.metrics()
-    }
-
-    /// The same, read on tokio's blocking pool: with thousands of open fds the `/proc`
-    /// listing takes milliseconds, which must not block a worker of the server's runtime
-    /// (it would show as event-loop blocking).
-    pub async fn metrics_off_runtime(&self) -> Snapshot {
-        let server = self.server.clone();
-        match tokio::task::spawn_blocking(move || server.metrics()).await {
-            Ok(snapshot) => snapshot,
-            Err(_) => self.server.metrics(),
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ServerError::Subscribers {
+                expected,
+                actual,
+                after: timeout,
+            });
         }
-    }
-
-    /// Waits until the hub has exactly `expected` subscribers (polling every 2 ms; allocates nothing).
-    ///
-    /// # Errors
-    /// [`ServerError::Subscribers`] after `timeout`.
-    pub async fn await_subscribers(&self, expected: usize, timeout: Duration) -> Result<(), ServerError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let actual = self.hub().subscribers();
-            if actual == expected {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(ServerError::Subscribers {
-                    expected,
-                    actual,
-                    after: timeout,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    }
-
-    /// Signals shutdown and waits for `serve` to return.
-    ///
-    /// # Errors
-    /// `serve` failed, or did not return within `timeout`.
-    pub async fn stop(mut self, timeout: Duration) -> Result<(), ServerError> {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        match tokio::time::timeout(timeout, &mut self.task).await {
-            Err(_) => {
-                self.task.abort();
-                Err(ServerError::StopTimeout(timeout))
-            }
-            Ok(Err(join)) => Err(ServerError::Task(join.to_string())),
-            Ok(Ok(Err(err))) => Err(ServerError::Serve(err)),
-            Ok(Ok(Ok(()))) => Ok(()),
-        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
@@ -247,17 +169,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn serves_on_loopback_and_stops() {
-        let server = InProcessServer::start(profiling_config(), |f| f).await.unwrap();
-        assert!(server.addr().ip().is_loopback());
-        assert_ne!(server.addr().port(), 0);
-        server.await_subscribers(0, Duration::from_secs(1)).await.unwrap();
+    async fn serves_on_loopback_and_waits_for_subscribers() {
+        let server = start(profiling_config(), |f| f).await.unwrap();
+        await_subscribers(server.hub(), 0, Duration::from_secs(1))
+            .await
+            .unwrap();
         let _held = server.hub().subscribe(None);
-        let err = server
-            .await_subscribers(0, Duration::from_millis(20))
+        let err = await_subscribers(server.hub(), 0, Duration::from_millis(20))
             .await
             .unwrap_err();
         assert!(matches!(err, ServerError::Subscribers { actual: 1, .. }), "{err}");
+        assert!(metrics_off_runtime(&server).await.connections == 0);
         server.stop(Duration::from_secs(5)).await.unwrap();
     }
 }

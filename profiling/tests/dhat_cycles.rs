@@ -9,8 +9,10 @@
 
 use std::time::{Duration, Instant};
 
-use sse_bench::client::{ConnectOptions, Item, SseConnection, Target};
-use sse_profiling::server::{InProcessServer, profiling_config};
+use sse_bench::client::{ConnectOptions, Target};
+use sse_bench::drive::generator::one_cycle;
+use sse_profiling::server::{self, profiling_config};
+use sse_server::Running;
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -22,20 +24,13 @@ const ALLOWED_GROWTH_BYTES: i64 = 1024;
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 async fn cycle(target: &Target) {
-    let options = ConnectOptions::default();
-    let mut stream = SseConnection::open(target, &options).await.expect("stream opens");
-    let mut seen = false;
-    while !seen {
-        let open = stream
-            .read(&mut |item, _| seen |= matches!(item, Item::Event(_)))
-            .await
-            .expect("stream reads");
-        assert!(open || seen, "the stream ended before its first event");
-    }
+    one_cycle(target, &ConnectOptions::default())
+        .await
+        .expect("one cycle");
 }
 
 /// Waits until the server has no connection left and the live heap is unchanged for 60 ms.
-async fn settle(server: &InProcessServer) -> dhat::HeapStats {
+async fn settle(server: &Running) -> dhat::HeapStats {
     let deadline = Instant::now() + TIMEOUT;
     while server.metrics().connections != 0 {
         assert!(
@@ -77,7 +72,7 @@ fn thousand_connect_close_cycles_leave_the_heap_where_it_started() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let server = InProcessServer::start(profiling_config(), |serve| serve).await.expect("server starts");
+        let server = server::start(profiling_config(), |serve| serve).await.expect("server starts");
         let target = Target::resolve(&format!("{}/sse?count=1&delay=0", server.base_url()).parse().expect("url"))
             .await
             .expect("target");

@@ -4,6 +4,8 @@
 //!   shared `Bytes`; the per-client work is a reference-count bump and a write.
 //! * One shutdown [`watcher`] for the whole process; every stream registers with it.
 //! * Keep-alive pings, `Last-Event-ID` replay, a `/metrics` endpoint, graceful shutdown.
+//! * [`Running`]: the server inside this process on a free loopback port, the one handle
+//!   that tests, benches and profiling runs use.
 //!
 //! ## Slow clients
 //! A client that stops reading is disconnected once a write to it has been pending for
@@ -36,6 +38,7 @@ pub mod metrics;
 pub mod params;
 pub mod publisher;
 pub mod routes;
+pub mod running;
 pub mod signal;
 pub mod source;
 pub mod stream;
@@ -56,6 +59,7 @@ use tokio_util::task::TaskTracker;
 pub use config::{Args, Config};
 pub use hub::Hub;
 pub use metrics::Snapshot;
+pub use running::Running;
 
 use admission::Admission;
 use connection::{Connections, Protocol};

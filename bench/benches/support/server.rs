@@ -1,11 +1,11 @@
-//! The reference server, in process, on `127.0.0.1:0`, in a runtime and thread of its own.
+//! The reference server, in process, on `127.0.0.1:0` ([`Running`]), in a runtime and thread of its own.
 
 use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use sse_server::{Config, Hub, Server};
+use sse_server::{Config, Hub, Running};
 use tokio::sync::oneshot;
 
 /// A running reference server; dropping it shuts the server down and joins its thread.
@@ -34,10 +34,8 @@ impl RunningServer {
             shutdown_grace: Duration::from_secs(2),
             ..Config::default()
         };
-        let server = Server::new(config);
-        let hub = server.hub().clone();
         let (stop, stopped) = oneshot::channel::<()>();
-        let (bound, addr) = mpsc::channel();
+        let (bound, started) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("sse-server".into())
             .spawn(move || {
@@ -48,20 +46,19 @@ impl RunningServer {
                     .build()
                     .expect("server runtime");
                 runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                        .await
-                        .expect("bind 127.0.0.1:0");
+                    let running = Running::start(config).await.expect("bind 127.0.0.1:0");
                     bound
-                        .send(listener.local_addr().expect("local addr"))
+                        .send((running.addr(), running.hub().clone()))
                         .expect("bench waits for the address");
-                    let shutdown = async move {
-                        let _ = stopped.await;
-                    };
-                    server.serve(listener, shutdown).await.expect("server ran");
+                    let _ = stopped.await;
+                    running
+                        .stop(Duration::from_secs(10))
+                        .await
+                        .expect("server stopped");
                 });
             })
             .expect("spawn the server thread");
-        let addr = addr
+        let (addr, hub) = started
             .recv_timeout(Duration::from_secs(10))
             .expect("server bound within 10 s");
         Self {

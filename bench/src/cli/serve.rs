@@ -32,7 +32,7 @@ pub enum ServeError {
 /// # Errors
 /// Invalid flags, or the server's IO errors.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), ServeError> {
-    die_with_parent();
+    crate::child::die_with_parent();
     let (design, args) = split_design(args)?;
     let argv = std::iter::once(OsString::from(format!("sse-load {SERVE_SUBCOMMAND}"))).chain(args);
     let config = sse_server::Config::from(sse_server::Args::try_parse_from(argv)?);
@@ -93,18 +93,4 @@ fn split_design(args: impl IntoIterator<Item = OsString>) -> Result<(Design, Vec
         })?;
     }
     Ok((design, rest))
-}
-
-/// Asks the kernel to SIGKILL this process when its parent (`sse-load`) dies, so a
-/// crashed or killed generator never leaves a server behind.
-fn die_with_parent() {
-    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a plain signal number and touches no memory.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-    }
-    // The parent may have died before the prctl: then we were re-parented already.
-    // SAFETY: getppid has no preconditions.
-    if unsafe { libc::getppid() } == 1 {
-        std::process::exit(1);
-    }
 }

@@ -205,6 +205,43 @@ async fn read_stream(
     }
 }
 
+/// Reads events from `conn` into `tracker` until `limit` events arrived, the stream ends,
+/// or `on_event` (called after each event with the count so far and the tracker) returns
+/// `false`. Returns the events read and whether the stream is still open. Allocates
+/// nothing per event; the profiling load generator ([`crate::drive`]) reads with it.
+///
+/// # Errors
+/// The stream broke.
+pub async fn read_events(
+    conn: &mut SseConnection,
+    tracker: &mut SequenceTracker,
+    limit: u64,
+    mut on_event: impl FnMut(u64, &SequenceTracker) -> bool,
+) -> Result<(u64, bool), ClientError> {
+    let mut received = 0;
+    let mut more = true;
+    while received < limit && more {
+        let open = conn
+            .read(&mut |item, _| {
+                let Item::Event(event) = item else { return };
+                if !more || received >= limit {
+                    return;
+                }
+                match event.id.and_then(crate::client::event_number) {
+                    Some(id) => tracker.observe(id),
+                    None => tracker.observe_untracked(),
+                }
+                received += 1;
+                more = on_event(received, tracker);
+            })
+            .await?;
+        if !open {
+            return Ok((received, false));
+        }
+    }
+    Ok((received, true))
+}
+
 /// Whether the behaviour resumes one logical stream across connections (Last-Event-ID).
 fn resumes(behaviour: Behaviour) -> bool {
     matches!(behaviour, Behaviour::Reconnect { .. } | Behaviour::Hold)

@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     // On invalid flags clap prints a message naming the flag and exits with code 2.
     let cli = Cli::parse();
     if let Some(Mode::Drive { url }) = &cli.mode {
-        return sse_profiling::generator::main(url);
+        return cli::drive(url);
     }
     sse_profiling::init_tracing();
     match run(&cli) {

@@ -34,7 +34,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Mode::Drive { url }) = &cli.mode {
         // The generator must not be profiled: no dhat::Profiler in this mode.
-        return sse_profiling::generator::main(url);
+        return cli::drive(url);
     }
     sse_profiling::init_tracing();
     match run(&cli.common) {

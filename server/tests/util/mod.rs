@@ -10,49 +10,37 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use sse_server::{Config, Server, Snapshot};
+use sse_server::{Config, Running, Server, Snapshot};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tokio::net::TcpStream;
 
-pub use testkit::wait::{eventually, within, within_for};
+pub use testkit::wait::{WAIT, eventually, within, within_for};
 
-/// A reference server running in this process on a free loopback port.
+/// A reference server running in this process on a free loopback port
+/// ([`sse_server::Running`]), with the address and the server at hand.
 pub struct InProcess {
     pub addr: SocketAddr,
     pub server: Server,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
+    running: Running,
 }
 
 impl InProcess {
     pub async fn start(config: Config) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = Server::new(config);
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.clone().serve(listener, async move {
-            let _ = rx.await;
-        }));
+        let running = Running::start(config).await.unwrap();
         Self {
-            addr,
-            server,
-            shutdown: Some(tx),
-            task,
+            addr: running.addr(),
+            server: running.server().clone(),
+            running,
         }
     }
 
     pub fn metrics(&self) -> Snapshot {
-        self.server.metrics()
+        self.running.metrics()
     }
 
     /// Triggers shutdown and waits for `serve` to return.
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        within("serve to return", self.task).await.unwrap().unwrap();
+    pub async fn stop(self) {
+        self.running.stop(WAIT).await.unwrap();
     }
 }
 

@@ -18,7 +18,61 @@
 
 use std::fmt;
 
-use crate::phases::Phase;
+/// A phase of the workload (the profiling crate's `workload` module says what each does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Unmeasured: initialises per-process and per-thread state, fills the replay ring.
+    Warmup,
+    /// `subscribers` streams opened and left idle.
+    Idle,
+    /// `events` events delivered to every subscriber.
+    Fanout,
+    /// `cycles` connect → first event → close cycles.
+    Cycles,
+    /// Every stream closed.
+    Disconnect,
+}
+
+impl Phase {
+    /// The measured phases, in the order they run.
+    pub const MEASURED: [Phase; 4] = [Self::Idle, Self::Fanout, Self::Cycles, Self::Disconnect];
+
+    /// The phase's name in the protocol and in summaries.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Warmup => "warmup",
+            Self::Idle => "idle",
+            Self::Fanout => "fanout",
+            Self::Cycles => "cycles",
+            Self::Disconnect => "disconnect",
+        }
+    }
+
+    /// The phase named `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::Warmup,
+            Self::Idle,
+            Self::Fanout,
+            Self::Cycles,
+            Self::Disconnect,
+        ]
+        .into_iter()
+        .find(|p| p.name() == name)
+    }
+
+    /// The reply that ends the phase, for messages.
+    pub fn done_line(self) -> &'static str {
+        match self {
+            Self::Warmup => "`done warmup`",
+            Self::Idle => "`done idle`",
+            Self::Fanout => "`done fanout`",
+            Self::Cycles => "`done cycles`",
+            Self::Disconnect => "`done disconnect`",
+        }
+    }
+}
 
 /// What the parent asks the generator to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,6 +240,22 @@ impl fmt::Display for Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phase_names_round_trip() {
+        for phase in [
+            Phase::Warmup,
+            Phase::Idle,
+            Phase::Fanout,
+            Phase::Cycles,
+            Phase::Disconnect,
+        ] {
+            assert_eq!(Phase::from_name(phase.name()), Some(phase));
+            assert!(phase.done_line().contains(phase.name()));
+        }
+        assert_eq!(Phase::from_name("nap"), None);
+        assert_eq!(Phase::MEASURED[0], Phase::Idle);
+    }
 
     #[test]
     fn commands_round_trip() {

@@ -2,8 +2,9 @@
 //!
 //! It runs as a separate process (the profiling binary re-executed as `<binary> drive
 //! --url http://127.0.0.1:PORT`), so none of its allocations or CPU time are counted as
-//! the server's. The protocol is in [`crate::protocol`]; each command runs to its end
-//! before the next is read.
+//! the server's. The protocol is in [`super::protocol`]; each command runs to its end
+//! before the next is read. Streams are read with the scenario client's
+//! [`read_events`](crate::runner::reader::read_events) into a [`SequenceTracker`].
 //!
 //! It runs on a current-thread runtime, so it uses at most one core: on a 2-core machine
 //! the server's runtime keeps the other, and the server's event-loop figures are not
@@ -11,21 +12,22 @@
 //!
 //! ## Checks
 //! During `fanout` every stream must receive consecutive event ids (the first one it
-//! sees, then +1 each time): a gap, a duplicate or a stream that ends early fails the
-//! phase with an `error` reply naming the stream.
+//! sees, then +1 each time): a gap, a duplicate or an id out of order (as the
+//! [`SequenceTracker`] counts them) or a stream that ends early fails the phase at once
+//! with an `error` reply naming the stream.
 
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::StreamExt;
 use http::Uri;
-use sse_bench::client::{ClientError, ConnectOptions, Item, SseConnection, Target, event_number};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Stdout};
 use tokio::sync::mpsc;
 
-use crate::phases::Phase;
-use crate::protocol::{Command, Reply};
+use super::protocol::{Command, Phase, Reply};
+use crate::client::{ClientError, ConnectOptions, SseConnection, Target};
+use crate::measure::sequence::{SequenceCounts, SequenceTracker};
+use crate::runner::reader::read_events as read_into;
 
 /// Streams opened at the same time while connecting.
 const CONNECT_CONCURRENCY: usize = 64;
@@ -54,15 +56,16 @@ pub enum GeneratorError {
     },
     /// Ids were not consecutive.
     #[error(
-        "stream {stream}: expected event id {expected}, got {got:?} (lost, duplicated or reordered events)"
+        "stream {stream}: event ids not consecutive after {received} events ({} lost, {} duplicated, {} out of order)",
+        counts.lost, counts.duplicated, counts.out_of_order
     )]
     Sequence {
         /// Which stream.
         stream: u64,
-        /// The id expected.
-        expected: u64,
-        /// The id received.
-        got: Option<u64>,
+        /// Events read when the disorder showed.
+        received: u64,
+        /// What the tracker counted.
+        counts: SequenceCounts,
     },
     /// A reading task panicked.
     #[error("a reading task failed: {0}")]
@@ -88,26 +91,20 @@ struct Generator {
 }
 
 /// Runs the generator for the server at `base` (e.g. `http://127.0.0.1:40000`) until `quit`
-/// or the end of stdin. Exit codes: 0 after `quit`, 1 when the server cannot be reached
-/// or stdin/stdout fail.
-pub fn main(base: &Uri) -> ExitCode {
+/// or the end of stdin, on a current-thread runtime of its own (see the module docs).
+/// The process entry point (`<binary> drive --url …`) is the profiling binaries'.
+///
+/// # Errors
+/// The runtime did not start, the server cannot be reached, or stdin/stdout failed.
+pub fn run_process(base: &Uri) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    crate::child::die_with_parent();
     if let Err(err) = sse_server::limits::raise_fd_limit() {
         eprintln!("load generator: warning: could not raise the open-file limit: {err}");
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("load generator: error: starting the tokio runtime: {err}");
-            return ExitCode::from(sse_bench::cli::exit::ERROR);
-        }
-    };
-    match runtime.block_on(run(base)) {
-        Ok(()) => ExitCode::from(sse_bench::cli::exit::OK),
-        Err(err) => {
-            eprintln!("load generator: error: {err}");
-            ExitCode::from(sse_bench::cli::exit::ERROR)
-        }
-    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(base))
 }
 
 async fn run(base: &Uri) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -301,26 +298,25 @@ impl GeneratorError {
     }
 }
 
-/// Opens a stream, reads its first event, closes it.
-async fn one_cycle(target: &Target, options: &ConnectOptions) -> Result<(), GeneratorError> {
-    let mut stream = SseConnection::open(target, options)
+/// Opens a stream on `target`, reads its first event, closes it: one connection cycle.
+///
+/// # Errors
+/// The connection failed, or the stream ended before its first event.
+pub async fn one_cycle(target: &Target, options: &ConnectOptions) -> Result<(), GeneratorError> {
+    let client = |source| GeneratorError::Client { stream: 0, source };
+    let mut stream = SseConnection::open(target, options).await.map_err(client)?;
+    let mut tracker = SequenceTracker::new(None);
+    match read_into(&mut stream, &mut tracker, 1, |_, _| true)
         .await
-        .map_err(|source| GeneratorError::Client { stream: 0, source })?;
-    let mut seen = false;
-    while !seen {
-        let open = stream
-            .read(&mut |item, _| seen |= matches!(item, Item::Event(_)))
-            .await
-            .map_err(|source| GeneratorError::Client { stream: 0, source })?;
-        if !open && !seen {
-            return Err(GeneratorError::Ended {
-                stream: 0,
-                received: 0,
-                expected: 1,
-            });
-        }
+        .map_err(client)?
+    {
+        (1, _) => Ok(()),
+        (received, _) => Err(GeneratorError::Ended {
+            stream: 0,
+            received,
+            expected: 1,
+        }),
     }
-    Ok(())
 }
 
 /// Reads `events` events from `stream`, checking that ids are consecutive; calls
@@ -331,46 +327,35 @@ async fn read_events(
     events: u64,
     mut on_event: impl FnMut(u64),
 ) -> Result<u64, GeneratorError> {
-    let mut received = 0;
-    let mut next_id: Option<u64> = None;
-    let mut broken: Option<GeneratorError> = None;
-    while received < events {
-        let open = stream
-            .read(&mut |item, _| {
-                let Item::Event(event) = item else { return };
-                if broken.is_some() || received >= events {
-                    return;
-                }
-                let id = event.id.and_then(event_number);
-                match (next_id, id) {
-                    (Some(expected), got) if got != Some(expected) => {
-                        broken = Some(GeneratorError::Sequence {
-                            stream: number,
-                            expected,
-                            got,
-                        });
-                        return;
-                    }
-                    _ => next_id = id.map(|id| id + 1),
-                }
-                received += 1;
-                on_event(received);
-            })
-            .await
-            .map_err(|source| GeneratorError::Client {
-                stream: number,
-                source,
-            })?;
-        if let Some(err) = broken.take() {
-            return Err(err);
+    let mut tracker = SequenceTracker::new(None);
+    let mut disorder = None;
+    let (received, open) = read_into(stream, &mut tracker, events, |received, tracker| {
+        let c = tracker.counts();
+        if c.lost + c.duplicated + c.out_of_order > 0 {
+            disorder = Some((received, c));
+            return false;
         }
-        if !open && received < events {
-            return Err(GeneratorError::Ended {
-                stream: number,
-                received,
-                expected: events,
-            });
-        }
+        on_event(received);
+        true
+    })
+    .await
+    .map_err(|source| GeneratorError::Client {
+        stream: number,
+        source,
+    })?;
+    if let Some((received, counts)) = disorder {
+        return Err(GeneratorError::Sequence {
+            stream: number,
+            received,
+            counts,
+        });
+    }
+    if !open && received < events {
+        return Err(GeneratorError::Ended {
+            stream: number,
+            received,
+            expected: events,
+        });
     }
     Ok(received)
 }

@@ -1,7 +1,9 @@
 //! The parent's handle on the load-generator process: spawn it, send commands, await replies, each wait with a timeout.
 //!
 //! The generator is a separate process (the profiling binary re-executed in its hidden
-//! `drive` mode) so that its allocations and CPU time never mix with the server's.
+//! `drive` mode) so that its allocations and CPU time never mix with the server's. It is
+//! a [`crate::child::Child`]: killed when the driver is dropped, and killed by the kernel
+//! when the profiling run dies.
 //!
 //! # Allocation
 //! After [`Driver::spawn`], sending a command and reading a reply reuse buffers made at
@@ -9,28 +11,19 @@
 //! adding allocations to them (only an `error` reply allocates).
 
 use std::io::Write as _;
-use std::path::PathBuf;
-use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
-use crate::phases::Phase;
-use crate::protocol::{Command, ProtocolError, Reply};
+use super::protocol::{Command, Phase, ProtocolError, Reply};
+use crate::child::{Child, ChildError, describe};
 
 /// Why talking to the generator failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
-    /// The generator process could not be started.
-    #[error("starting the load generator {exe:?}: {source}")]
-    Spawn {
-        /// The executable.
-        exe: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The generator process could not be started, or did not say `ready`.
+    #[error("the load generator: {0}")]
+    Child(#[from] ChildError),
     /// Writing to or reading from the generator's pipes failed.
     #[error("talking to the load generator ({what}): {source}")]
     Io {
@@ -81,8 +74,6 @@ pub enum DriverError {
 #[derive(Debug)]
 pub struct Driver {
     child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
     line: String,
     out: Vec<u8>,
 }
@@ -92,38 +83,23 @@ impl Driver {
     ///
     /// # Errors
     /// The process did not start or did not say `ready` within `timeout`.
-    pub async fn spawn(mut command: tokio::process::Command, timeout: Duration) -> Result<Self, DriverError> {
-        let exe = PathBuf::from(command.as_std().get_program());
-        command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        let mut child = command
-            .spawn()
-            .map_err(|source| DriverError::Spawn { exe, source })?;
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err(DriverError::Io {
-                what: "taking the pipes",
-                source: std::io::Error::other("stdin/stdout were not piped"),
-            });
-        };
-        let mut driver = Self {
+    pub async fn spawn(command: tokio::process::Command, timeout: Duration) -> Result<Self, DriverError> {
+        let mut child = Child::spawn(command, true)?;
+        child
+            .handshake("`ready`", timeout, |line| {
+                (Reply::parse(line) == Ok(Reply::Ready)).then_some(())
+            })
+            .await?;
+        Ok(Self {
             child,
-            stdin,
-            stdout: BufReader::with_capacity(8 * 1024, stdout),
             line: String::with_capacity(256),
             out: Vec::with_capacity(256),
-        };
-        match driver.reply("`ready`", timeout).await? {
-            Reply::Ready => Ok(driver),
-            other => Err(driver.unexpected("`ready`", &other)),
-        }
+        })
     }
 
     /// The generator's process id.
     pub fn pid(&self) -> Option<u32> {
-        self.child.id()
+        Some(self.child.pid()).filter(|&pid| pid != 0)
     }
 
     /// Sends one command line.
@@ -138,8 +114,11 @@ impl Driver {
             what: "sending a command",
             source,
         };
-        self.stdin.write_all(&self.out).await.map_err(io)?;
-        self.stdin.flush().await.map_err(io)
+        let Some(stdin) = self.child.stdin() else {
+            return Err(io(std::io::Error::other("the generator's stdin is not piped")));
+        };
+        stdin.write_all(&self.out).await.map_err(io)?;
+        stdin.flush().await.map_err(io)
     }
 
     /// The next reply line, within `timeout`. `error` replies are returned, not raised.
@@ -152,7 +131,13 @@ impl Driver {
         timeout: Duration,
     ) -> Result<Reply, DriverError> {
         self.line.clear();
-        let read = tokio::time::timeout(timeout, self.stdout.read_line(&mut self.line)).await;
+        let Some(stdout) = self.child.stdout() else {
+            return Err(DriverError::Io {
+                what: "reading a reply",
+                source: std::io::Error::other("the generator's stdout is not piped"),
+            });
+        };
+        let read = tokio::time::timeout(timeout, stdout.read_line(&mut self.line)).await;
         match read {
             Err(_) => Err(DriverError::Timeout {
                 waiting_for,
@@ -212,42 +197,23 @@ impl Driver {
     /// It did not exit within `timeout` (it is then killed) or exited with a failure.
     pub async fn quit(mut self, timeout: Duration) -> Result<(), DriverError> {
         self.send(Command::Quit).await?;
-        match tokio::time::timeout(timeout, self.child.wait()).await {
-            Ok(Ok(status)) if status.success() => Ok(()),
-            Ok(Ok(status)) => Err(DriverError::Exited {
-                status: status.to_string(),
+        match self.child.wait(timeout).await {
+            Ok(Some(status)) if status.success() => Ok(()),
+            Ok(Some(status)) => Err(DriverError::Exited {
+                status: describe(status),
             }),
-            Ok(Err(source)) => Err(DriverError::Io {
-                what: "waiting for the generator to exit",
-                source,
+            Ok(None) => Err(DriverError::Timeout {
+                waiting_for: "`quit`",
+                after: timeout,
             }),
-            Err(_) => {
-                let _ = self.child.kill().await;
-                Err(DriverError::Timeout {
-                    waiting_for: "`quit`",
-                    after: timeout,
-                })
-            }
+            Err(err) => Err(err.into()),
         }
     }
 
     async fn exited(&mut self) -> DriverError {
-        let status = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
         DriverError::Exited {
-            status: match status {
-                Ok(Ok(status)) => describe(status),
-                _ => "still running, but its stdout is closed".to_owned(),
-            },
+            status: self.child.exit_status().await,
         }
-    }
-}
-
-fn describe(status: ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exit code {code}"),
-        (None, Some(signal)) => format!("killed by signal {signal}"),
-        _ => status.to_string(),
     }
 }
 
