@@ -15,6 +15,9 @@ pub enum ServeError {
     /// The server flags were invalid (clap's message names the flag).
     #[error("{0}")]
     Flags(#[from] clap::Error),
+    /// Two server flags contradict each other (the message names both).
+    #[error("{0}")]
+    Conflict(String),
     /// The runtime could not start, or binding/serving failed.
     #[error("embedded server: {0}")]
     Io(#[from] std::io::Error),
@@ -27,7 +30,9 @@ pub enum ServeError {
 pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), ServeError> {
     die_with_parent();
     let argv = std::iter::once(OsString::from(format!("sse-load {SERVE_SUBCOMMAND}"))).chain(args);
-    let config = sse_server::Config::from(sse_server::Args::try_parse_from(argv)?);
+    let args = sse_server::Args::try_parse_from(argv)?;
+    args.check().map_err(ServeError::Conflict)?;
+    let config = sse_server::Config::from(args);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
     let _ = tracing_subscriber::fmt()
