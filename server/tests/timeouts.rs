@@ -247,3 +247,31 @@ async fn a_publish_body_that_stalls_gets_408_naming_the_limit() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(server.metrics().await.events_published, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_max_pending_connections_the_oldest_unfinished_one_goes() {
+    // A long header timeout: only the pending limit can close the silent ones here.
+    let server = Process::start(&["--max-pending-connections", "10", "--header-timeout", "60s"]).await;
+    let addr = server.addr;
+    // Eleven silent connections, accepted in the order they connect: the eleventh pushes
+    // out the first.
+    let mut silent = Vec::new();
+    for _ in 0..11 {
+        silent.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let oldest = within(
+        "the oldest silent connection to be closed",
+        read_to_close(&mut silent[0]),
+    )
+    .await;
+    assert!(oldest.is_empty());
+    let m = metrics(addr).await;
+    assert!(m.connections_unfinished <= 10, "{m:?}");
+    assert!(m.connections_pending_evicted >= 1, "{m:?}");
+    // A real client is served however many silent connections arrive.
+    let (status, _) = request(addr, "GET", "/health", &[], Bytes::new()).await;
+    assert_eq!(status, 200);
+    let mut stream = SseReader::open(addr, "/sse?delay=0&count=1", &[]).await;
+    assert_eq!(stream.status, 200);
+    assert_eq!(within("an event", stream.next()).await.unwrap().id, Some(1));
+}
