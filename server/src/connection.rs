@@ -174,13 +174,18 @@ impl Connections {
                     break;
                 }
                 () = sleep_until(deadline) => {
-                    if !conn.admitted() || conn.active() == 0 {
+                    // Re-judge: the connection may have been admitted or used meanwhile.
+                    let idle_for = idle_since.map(|since| since.elapsed());
+                    let timed_out = !conn.admitted()
+                        || (conn.active() == 0 && idle_for.is_some_and(|idle| idle >= self.protocol.idle_timeout));
+                    if timed_out {
                         bump(&self.counters.connections_timed_out);
                         tracing::debug!(%peer, admitted = conn.admitted(), "connection timed out");
                         break;
                     }
                 }
-                () = conn.idle.notified() => {}
+                // The last request in flight ended: the idle time starts now.
+                () = conn.idle.notified() => idle_since = None,
                 () = conn.evict.notified(), if !conn.admitted() => {
                     tracing::debug!(%peer, "unfinished connection closed for a newer one");
                     break;
