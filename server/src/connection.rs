@@ -49,6 +49,9 @@ use crate::watchdog::StreamExecutor;
 const OVERLOADED_BODY: &str =
     "{\"error\":\"too many connections: the server is at --max-connections; retry after a second\"}\n";
 
+/// How long an idle connection may take to close after being told to.
+const GOODBYE: Duration = Duration::from_millis(500);
+
 /// The client's address, inserted into every request's extensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer(pub SocketAddr);
@@ -181,6 +184,11 @@ impl Connections {
                     if timed_out {
                         bump(&self.counters.connections_timed_out);
                         tracing::debug!(%peer, admitted = conn.admitted(), "connection timed out");
+                        if conn.admitted() {
+                            // Idle: say goodbye properly (an HTTP/2 GOAWAY), briefly.
+                            http.as_mut().graceful_shutdown();
+                            let _ = tokio::time::timeout(GOODBYE, http.as_mut()).await;
+                        }
                         break;
                     }
                 }

@@ -148,7 +148,11 @@ async fn health_on(stream: &mut TcpStream) {
         assert!(n > 0, "closed before answering");
         answer.extend_from_slice(&buf[..n]);
     }
-    assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
