@@ -143,10 +143,14 @@ impl Admission {
             return Verdict::Admitted;
         }
         if self.admitted.fetch_add(1, Ordering::AcqRel) < self.max_connections {
-            conn.admitted.store(true, Ordering::Release);
-            self.counters
-                .connections_unfinished
-                .fetch_sub(1, Ordering::AcqRel);
+            if conn.admitted.swap(true, Ordering::AcqRel) {
+                // Another stream of the same HTTP/2 connection admitted it first.
+                self.admitted.fetch_sub(1, Ordering::AcqRel);
+            } else {
+                self.counters
+                    .connections_unfinished
+                    .fetch_sub(1, Ordering::AcqRel);
+            }
             return Verdict::Admitted;
         }
         self.admitted.fetch_sub(1, Ordering::AcqRel);

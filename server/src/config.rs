@@ -31,7 +31,8 @@ pub struct Args {
     #[arg(long, requires = "tls_cert", value_name = "PEM")]
     pub tls_key: Option<PathBuf>,
 
-    /// Disconnect a client whose socket has not taken data (events or pings) for this long.
+    /// Reset a client whose socket has not taken data (events or pings) for this long,
+    /// and an HTTP/2 stream the client has given no flow-control window for this long.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub send_timeout: Duration,
 
@@ -112,11 +113,21 @@ pub struct Args {
 }
 
 impl Args {
-    /// Checks what single flags cannot: `--max-event-bytes` must fit in `--replay-bytes`.
+    /// Checks what single flags cannot: `--max-event-bytes` must fit in `--replay-bytes`,
+    /// and the built-in publisher's events in `--max-event-bytes`.
     ///
     /// # Errors
     /// A message naming both flags.
     pub fn check(&self) -> Result<(), String> {
+        // The built-in publisher's event: "id: " + up to 20 digits + "\n" + "data: " + payload + "\n\n".
+        let published = u64::from(self.payload_size) + 33;
+        if self.publish_rate > 0.0 && published > self.max_event_bytes {
+            return Err(format!(
+                "--payload-size {} makes built-in events of up to {published} bytes, more than \
+                 --max-event-bytes ({}); raise --max-event-bytes or lower --payload-size",
+                self.payload_size, self.max_event_bytes
+            ));
+        }
         if self.max_event_bytes > self.replay_bytes {
             return Err(format!(
                 "--max-event-bytes ({}) is larger than --replay-bytes ({}): the replay ring \

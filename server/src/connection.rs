@@ -49,6 +49,9 @@ use crate::watchdog::StreamExecutor;
 const OVERLOADED_BODY: &str =
     "{\"error\":\"too many connections: the server is at --max-connections; retry after a second\"}\n";
 
+/// How long an idle connection may take to close after being told to.
+const GOODBYE: Duration = Duration::from_millis(500);
+
 /// The client's address, inserted into every request's extensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer(pub SocketAddr);
@@ -174,13 +177,23 @@ impl Connections {
                     break;
                 }
                 () = sleep_until(deadline) => {
-                    if !conn.admitted() || conn.active() == 0 {
+                    // Re-judge: the connection may have been admitted or used meanwhile.
+                    let idle_for = idle_since.map(|since| since.elapsed());
+                    let timed_out = !conn.admitted()
+                        || (conn.active() == 0 && idle_for.is_some_and(|idle| idle >= self.protocol.idle_timeout));
+                    if timed_out {
                         bump(&self.counters.connections_timed_out);
                         tracing::debug!(%peer, admitted = conn.admitted(), "connection timed out");
+                        if conn.admitted() {
+                            // Idle: say goodbye properly (an HTTP/2 GOAWAY), briefly.
+                            http.as_mut().graceful_shutdown();
+                            let _ = tokio::time::timeout(GOODBYE, http.as_mut()).await;
+                        }
                         break;
                     }
                 }
-                () = conn.idle.notified() => {}
+                // The last request in flight ended: the idle time starts now.
+                () = conn.idle.notified() => idle_since = None,
                 () = conn.evict.notified(), if !conn.admitted() => {
                     tracing::debug!(%peer, "unfinished connection closed for a newer one");
                     break;

@@ -6,11 +6,17 @@
 //! * Keep-alive pings, `Last-Event-ID` replay, a `/metrics` endpoint, graceful shutdown.
 //! * [`Running`]: the server inside this process on a free loopback port, the one handle
 //!   that tests, benches and profiling runs use.
+//! * HTTP/1.1 and HTTP/2 on one port ([`connection`]), HTTPS with rustls ([`tls`]).
+//! * A bound on every phase of a connection and on every byte a client can make the
+//!   server hold: head, body and idle timeouts, admission ([`admission`]), publish
+//!   rules ([`access`]), a replay ring bounded in bytes ([`hub`]).
 //!
 //! ## Slow clients
 //! A client that stops reading is disconnected once a write to it has been pending for
-//! `send_timeout` (default 10 s): the socket is closed and its fd freed, and the client
-//! is counted in `clients_evicted`. The timeout is enforced in the socket layer
+//! `send_timeout` (default 10 s): the connection is reset (`SO_LINGER` 0, so the kernel
+//! drops its unsent data too) and its fd freed, and the client is counted in
+//! `clients_evicted`. Under HTTP/2 a stream whose window the client withholds is reset
+//! alone after the same time ([`watchdog`]). The timeout is enforced in the socket layer
 //! ([`listener::ClientIo`]) because hyper stops polling the body of a connection that
 //! cannot take data, so nothing inside the body stream would ever notice. A frozen
 //! client never stalls the publisher or other clients: the hub's broadcast never

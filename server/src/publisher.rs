@@ -74,8 +74,11 @@ pub async fn run(hub: Hub, config: PublisherConfig, stop: CancellationToken) {
         let backlog = due.saturating_sub(sent);
         for _ in 0..backlog.min(MAX_BATCH) {
             stamp(&mut data, config.payload_size);
-            // The data holds no event name, so publishing cannot fail.
-            let _ = hub.publish(None, &data);
+            if let Err(err) = hub.publish(None, &data) {
+                // Only a size over --max-event-bytes can fail here (`Args::check` refuses it).
+                tracing::error!(%err, "the built-in publisher cannot publish; stopping it");
+                return;
+            }
         }
         if backlog > MAX_BATCH {
             tracing::warn!(

@@ -30,7 +30,8 @@ pub const SERVER_ARGS: [&str; 8] = [
 ];
 
 /// An HTTP/2 client over `io`: 16 KiB of window per stream, plenty for the connection.
-pub async fn h2_client<T>(io: T) -> SendRequest<Bytes>
+/// The task returned drives the connection and ends when the server closes it.
+pub async fn h2_client<T>(io: T) -> (SendRequest<Bytes>, tokio::task::JoinHandle<()>)
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -40,10 +41,10 @@ where
         .handshake::<_, Bytes>(io)
         .await
         .expect("HTTP/2 handshake");
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let _ = connection.await;
     });
-    client
+    (client, task)
 }
 
 /// Opens `GET /events` on `client`; returns the response body.
@@ -178,7 +179,7 @@ pub async fn frozen_stream_is_reset_alone(client: SendRequest<Bytes>, authority:
 async fn h2c_streams_on_one_connection_and_a_frozen_one() {
     let server = Process::start(&SERVER_ARGS).await;
     let tcp = TcpStream::connect(server.addr).await.unwrap();
-    let client = h2_client(tcp).await;
+    let (client, _connection) = h2_client(tcp).await;
     frozen_stream_is_reset_alone(client, &format!("http://{}", server.addr)).await;
 }
 
@@ -232,7 +233,25 @@ async fn https_h2_streams_on_one_connection_and_a_frozen_one() {
         .await
         .expect("a handshake with the generated certificate");
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]), "ALPN chose h2");
-    let client = h2_client(tls).await;
+    let (client, _connection) = h2_client(tls).await;
     let authority = format!("https://localhost:{}", server.addr.port());
     frozen_stream_is_reset_alone(client, &authority).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_h2_connection_is_closed_after_the_idle_timeout() {
+    const IDLE: Duration = Duration::from_secs(1);
+    let server = Process::start(&["--idle-timeout", "1s"]).await;
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let (client, connection) = h2_client(tcp).await;
+    let snapshot = h2_metrics(&client, &format!("http://{}", server.addr)).await;
+    assert_eq!(snapshot.connections_timed_out, 0);
+    let answered = Instant::now();
+    within("the server to close the idle HTTP/2 connection", connection)
+        .await
+        .unwrap();
+    let idle = answered.elapsed();
+    println!("idle HTTP/2 connection closed {idle:?} after its last stream (idle timeout {IDLE:?})");
+    assert!(idle >= IDLE - Duration::from_millis(50), "closed early: {idle:?}");
+    assert!(idle <= IDLE + Duration::from_secs(3), "closed late: {idle:?}");
 }

@@ -168,3 +168,34 @@ async fn bad_input_is_refused_without_echoing_it_whole() {
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(json["parameter"], "event");
 }
+
+#[tokio::test]
+async fn binding_beyond_loopback_warns_what_is_exposed() {
+    use tokio::io::AsyncBufReadExt;
+    // Bound for a moment on every interface; nothing connects.
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sse-server"))
+        .args(["--bind", "0.0.0.0:0"])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let log = within("the server to start", async {
+        let mut log = String::new();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains("listening on") {
+                return log;
+            }
+        }
+        panic!("sse-server exited: {log}");
+    })
+    .await;
+    child.kill().await.unwrap();
+    assert!(log.contains("WARN"), "{log}");
+    assert!(log.contains("non-loopback address 0.0.0.0"), "{log}");
+    assert!(log.contains("POST /publish is refused (403)"), "{log}");
+}

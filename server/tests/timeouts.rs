@@ -135,11 +135,8 @@ async fn slow_and_silent_heads_do_not_lock_out_real_clients() {
     assert_eq!(end.registered_events, 1, "the real stream is still open");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
-    const IDLE: Duration = Duration::from_secs(1);
-    let server = Process::start(&["--idle-timeout", "1s"]).await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+/// Sends `GET /health` on `stream` and reads the whole answer.
+async fn health_on(stream: &mut TcpStream) {
     stream
         .write_all(b"GET /health HTTP/1.1\r\nhost: localhost\r\n\r\n")
         .await
@@ -156,6 +153,17 @@ async fn idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
         "{}",
         String::from_utf8_lossy(&answer)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
+    const IDLE: Duration = Duration::from_secs(1);
+    let server = Process::start(&["--idle-timeout", "1s"]).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    health_on(&mut stream).await;
+    // A second request within the idle timeout restarts it.
+    tokio::time::sleep(IDLE * 6 / 10).await;
+    health_on(&mut stream).await;
     let answered = Instant::now();
     let rest = within("the idle connection to be closed", read_to_close(&mut stream)).await;
     let idle = answered.elapsed();
@@ -246,4 +254,32 @@ async fn a_publish_body_that_stalls_gets_408_naming_the_limit() {
     assert_eq!(json["max"], 500);
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(server.metrics().await.events_published, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_max_pending_connections_the_oldest_unfinished_one_goes() {
+    // A long header timeout: only the pending limit can close the silent ones here.
+    let server = Process::start(&["--max-pending-connections", "10", "--header-timeout", "60s"]).await;
+    let addr = server.addr;
+    // Eleven silent connections, accepted in the order they connect: the eleventh pushes
+    // out the first.
+    let mut silent = Vec::new();
+    for _ in 0..11 {
+        silent.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let oldest = within(
+        "the oldest silent connection to be closed",
+        read_to_close(&mut silent[0]),
+    )
+    .await;
+    assert!(oldest.is_empty());
+    let m = metrics(addr).await;
+    assert!(m.connections_unfinished <= 10, "{m:?}");
+    assert!(m.connections_pending_evicted >= 1, "{m:?}");
+    // A real client is served however many silent connections arrive.
+    let (status, _) = request(addr, "GET", "/health", &[], Bytes::new()).await;
+    assert_eq!(status, 200);
+    let mut stream = SseReader::open(addr, "/sse?delay=0&count=1", &[]).await;
+    assert_eq!(stream.status, 200);
+    assert_eq!(within("an event", stream.next()).await.unwrap().id, Some(1));
 }

@@ -22,6 +22,9 @@ pub enum ServeError {
     /// `--design` named no design.
     #[error("{0}")]
     Design(String),
+    /// Two server flags contradict each other (the message names both).
+    #[error("{0}")]
+    Conflict(String),
     /// The runtime could not start, or binding/serving failed.
     #[error("embedded server: {0}")]
     Io(#[from] std::io::Error),
@@ -35,7 +38,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), ServeError> {
     crate::child::die_with_parent();
     let (design, args) = split_design(args)?;
     let argv = std::iter::once(OsString::from(format!("sse-load {SERVE_SUBCOMMAND}"))).chain(args);
-    let config = sse_server::Config::from(sse_server::Args::try_parse_from(argv)?);
+    let args = sse_server::Args::try_parse_from(argv)?;
+    args.check().map_err(ServeError::Conflict)?;
+    let config = sse_server::Config::from(args);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
     let _ = tracing_subscriber::fmt()
