@@ -6,13 +6,16 @@
 //! subscribers, streams) is not. The bodies live in `sse_instructions::fixtures`, where native
 //! tests check that they do the work they claim.
 
+// gungraun's macros generate a module per benchmark function, without docs.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 
 use bytes::Bytes;
 use gungraun::prelude::*;
 use sse_instructions::fixtures::{self, FanOut, RecorderFixture, Stream};
 
-/// Encoding one event (id, name and the payload) into SSE wire format.
+// Encoding one event (id, name and the payload) into SSE wire format.
 #[library_benchmark]
 #[bench::bytes_16(args = ("16B"), setup = fixtures::encode_payload)]
 #[bench::bytes_256(args = ("256B"), setup = fixtures::encode_payload)]
@@ -24,8 +27,8 @@ fn encode(data: Vec<u8>) -> (Vec<u8>, Bytes) {
     (data, bytes)
 }
 
-/// Publishing one 64-byte event on the hub and awaiting it on every subscriber, on a
-/// current-thread runtime.
+// Publishing one 64-byte event on the hub and awaiting it on every subscriber, on a
+// current-thread runtime.
 #[library_benchmark]
 #[bench::subscribers_1(args = (1), setup = FanOut::new)]
 #[bench::subscribers_100(args = (100), setup = FanOut::new)]
@@ -35,17 +38,17 @@ fn fan_out(mut fan_out: FanOut) -> FanOut {
     fan_out
 }
 
-/// The load client's parser on a whole stream, fed in 8 KiB chunks.
+// The load client's parser on a whole stream, fed in 8 KiB chunks.
 #[library_benchmark]
 #[bench::small_events_1000(setup = Stream::small_events)]
-#[bench::large_events_16x16KiB(setup = Stream::large_events)]
+#[bench::large_events_16x16kib(setup = Stream::large_events)]
 fn parse(stream: Stream) -> Stream {
     black_box(fixtures::parse(black_box(&stream)));
     stream
 }
 
-/// The load generator's per-event recorder: one event mid-stream, and a chunk of 64 events
-/// with the flush into the worker's histograms.
+// The load generator's per-event recorder: one event mid-stream, and a chunk of 64 events
+// with the flush into the worker's histograms.
 #[library_benchmark]
 #[bench::one_event(setup = RecorderFixture::new)]
 fn record_one(mut fixture: RecorderFixture) -> RecorderFixture {

@@ -88,7 +88,12 @@ impl FanOut {
         self.runtime.block_on(async {
             let mut delivered = 0;
             for subscriber in subscribers.iter_mut() {
-                let frame = subscriber.live.next().await.expect("hub open").expect("not lagged");
+                let frame = subscriber
+                    .live
+                    .next()
+                    .await
+                    .expect("hub open")
+                    .expect("not lagged");
                 // A check, not a measurement aid: every subscriber gets this very event.
                 assert_eq!(frame.id, id);
                 delivered += 1;
@@ -115,7 +120,9 @@ impl Stream {
     pub fn small_events() -> Self {
         let mut bytes = Vec::new();
         for i in 0..1_000 {
-            bytes.extend_from_slice(format!("id: {i}\nevent: tick\ndata: event-{i} t=1700000000000000000\n\n").as_bytes());
+            bytes.extend_from_slice(
+                format!("id: {i}\nevent: tick\ndata: event-{i} t=1700000000000000000\n\n").as_bytes(),
+            );
         }
         Self { bytes, events: 1_000 }
     }
@@ -241,11 +248,20 @@ mod tests {
         let overhead = "id: 1234567\n".len() + "event: tick\n".len() + 1;
         for (name, data_len, lines) in [("16B", 16, 1), ("256B", 256, 1), ("4KiB", 4096, 1)] {
             let data = encode_payload(name);
-            assert_eq!(encode(&data).len(), overhead + "data: \n".len() * lines + data_len);
+            assert_eq!(
+                encode(&data).len(),
+                overhead + "data: \n".len() * lines + data_len
+            );
         }
         // 64 lines and the empty one after the trailing newline.
         let multi = encode(&encode_payload("multi_line_64x30B"));
-        assert_eq!(multi.split(|&b| b == b'\n').filter(|l| l.starts_with(b"data: ")).count(), 65);
+        assert_eq!(
+            multi
+                .split(|&b| b == b'\n')
+                .filter(|l| l.starts_with(b"data: "))
+                .count(),
+            65
+        );
     }
 
     #[test]
@@ -272,6 +288,9 @@ mod tests {
         assert_eq!(fixture.received(), RECORDER_WARM_EVENTS + 1);
         let mut fixture = RecorderFixture::new();
         fixture.record_chunk();
-        assert_eq!(fixture.received(), RECORDER_WARM_EVENTS + Pending::CAPACITY as u64);
+        assert_eq!(
+            fixture.received(),
+            RECORDER_WARM_EVENTS + Pending::CAPACITY as u64
+        );
     }
 }

@@ -5,4 +5,7 @@
 //! ([`summary`]), saves it as a git-tracked [`baseline`] with the toolchain and valgrind versions
 //! it was taken with, and [`compare`]s a new run with it. `ci/instructions` runs the whole gate.
 
+pub mod baseline;
+pub mod compare;
 pub mod fixtures;
+pub mod summary;
