@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde::{Deserialize, Serialize};
-use sse_bench::report::Environment;
-use sse_bench::report::atomic::{WriteError, write_atomic};
+use sse_bench::environment::Environment;
+use sse_bench::fs::{WriteError, write_atomic};
 
 use crate::summary::Run;
 
@@ -72,7 +72,7 @@ impl Toolchain {
             .ok()
             .filter(|out| out.status.success())
             .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-            .unwrap_or_else(|| sse_bench::report::environment::UNKNOWN.to_owned());
+            .unwrap_or_else(|| sse_bench::environment::UNKNOWN.to_owned());
         Self {
             rustc: Environment::capture().rustc,
             valgrind,

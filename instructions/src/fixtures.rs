@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use sse_bench::client::{Item, Parser};
 use sse_bench::measure::sequence::SequenceTracker;
 use sse_bench::measure::stats::{Pending, Shard};
-use sse_bench::scenario::recorder::Recorder;
+use sse_bench::runner::recorder::Recorder;
 use sse_server::Hub;
 use sse_server::frame::Event;
 use sse_server::hub::Subscription;

@@ -10,7 +10,9 @@ use std::process::Command;
 
 #[test]
 fn encoder_regression_patch_applies() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
     let patch = root.join("instructions/testdata/encoder-regression.patch");
     assert!(patch.is_file(), "{} is missing", patch.display());
     let out = Command::new("git")

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use sse_bench::cli::{EXIT_ERROR, EXIT_REGRESSION};
+use sse_bench::cli::exit;
 use sse_instructions::baseline::{self, Baseline, Toolchain};
 use sse_instructions::compare::{Limits, compare};
 use sse_instructions::summary::read_run;
@@ -73,7 +73,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("instruction-gate: error: {err:#}");
-            ExitCode::from(EXIT_ERROR)
+            ExitCode::from(exit::ERROR)
         }
     }
 }
@@ -146,9 +146,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let regressed = comparison.regressed().count();
             if regressed > 0 {
                 println!(
-                    "REGRESSION: {regressed} benchmark(s) grew past the limits (exit {EXIT_REGRESSION})"
+                    "REGRESSION: {regressed} benchmark(s) grew past the limits (exit {})",
+                    exit::REGRESSION
                 );
-                return Ok(ExitCode::from(EXIT_REGRESSION));
+                return Ok(ExitCode::from(exit::REGRESSION));
             }
             println!("ok: no benchmark grew past the limits");
             Ok(ExitCode::SUCCESS)
