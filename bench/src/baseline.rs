@@ -1,7 +1,16 @@
-//! Git-tracked baselines: `baselines/load/<scenario>.json`, one [`ScenarioReport`] per scenario.
+//! Git-tracked baselines: `baselines/load/<target>/<profile>/<scenario>.json`, one
+//! [`ScenarioReport`] per scenario, and the noise model of each host class beside them
+//! (`noise/<host-class>.json`).
 //!
 //! A baseline is the report of the run that represents the scenario (the median run with
 //! `--repeat`, see [`crate::gate::representative`]), written by `--update-baseline`.
+//!
+//! ## Per target and profile
+//! Figures of one server say nothing about another, nor figures of one scale about another:
+//! every target (the embedded reference server is `embedded`; an external one is named by
+//! `--target-name`, or its host and port) and every profile has its own folder
+//! ([`dir_for`]). A run reads and writes only its own folder, so accepting a change with
+//! `--update-baseline` can never overwrite another target's or profile's baseline.
 //!
 //! ## Safety
 //! Loading never guesses: a missing file is "no baseline" (`Ok(None)`), anything else that is not
@@ -14,11 +23,83 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::fs::{WriteError, write_atomic};
+use crate::gate::noise::NoiseModel;
 use crate::model::{SCHEMA_VERSION, ScenarioReport};
 use crate::report::json::{ParseFailure, is_valid_file_stem, parse};
 
 /// Default folder of load baselines, relative to the workspace root.
 pub const DEFAULT_DIR: &str = "baselines/load";
+
+/// The target name of the embedded reference server, reserved for it.
+pub const EMBEDDED_TARGET: &str = "embedded";
+
+/// The folder of the baselines of `target` run with `profile` under `root`.
+///
+/// # Errors
+/// [`BaselineError::InvalidName`] when a name cannot be a folder name.
+pub fn dir_for(root: &Path, target: &str, profile: &str) -> Result<PathBuf, BaselineError> {
+    for name in [target, profile] {
+        if !is_valid_file_stem(name) {
+            return Err(BaselineError::InvalidName(name.to_owned()));
+        }
+    }
+    Ok(root.join(target).join(profile))
+}
+
+/// A name for an external target from its URL's host and port (`127.0.0.1_8000`), usable as a
+/// folder name.
+pub fn target_name_of(url: &http::Uri) -> String {
+    let host = url.host().unwrap_or("target");
+    let port = url.port_u16().map_or_else(String::new, |p| format!("_{p}"));
+    format!("{host}{port}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect::<String>()
+        .trim_start_matches('.')
+        .to_owned()
+}
+
+/// The noise model file of `host_class` in a baselines folder ([`dir_for`]).
+pub fn noise_path(dir: &Path, host_class: &str) -> PathBuf {
+    dir.join("noise").join(format!("{host_class}.json"))
+}
+
+/// Loads the noise model of `host_class` from `dir`: `Ok(None)` when there is none.
+///
+/// # Errors
+/// [`BaselineError::Read`] or [`BaselineError::Parse`] naming the file.
+pub fn load_noise(dir: &Path, host_class: &str) -> Result<Option<NoiseModel>, BaselineError> {
+    let path = noise_path(dir, host_class);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(BaselineError::Read { path, source }),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|source| BaselineError::Parse { path, source })
+}
+
+/// Saves a noise model into `dir`, atomically, and returns the path.
+///
+/// # Errors
+/// [`BaselineError`] naming the file.
+pub fn save_noise(dir: &Path, model: &NoiseModel) -> Result<PathBuf, BaselineError> {
+    let path = noise_path(dir, &model.host_class);
+    let mut json = serde_json::to_string_pretty(model).map_err(|source| BaselineError::Serialize {
+        path: path.clone(),
+        source,
+    })?;
+    json.push('\n');
+    write_atomic(&path, json.as_bytes())?;
+    Ok(path)
+}
 
 /// What to do about a broken baseline, appended to load errors.
 const FIX_HINT: &str = "fix or delete it, or re-record it with --update-baseline";
@@ -239,7 +320,12 @@ pub fn save(dir: &Path, report: &ScenarioReport, force: bool) -> Result<Saved, B
             });
         }
     };
-    let mut json = serde_json::to_string_pretty(report).map_err(|source| BaselineError::Serialize {
+    // A baseline is figures to compare with, not a verdict.
+    let report = ScenarioReport {
+        verdict: None,
+        ..report.clone()
+    };
+    let mut json = serde_json::to_string_pretty(&report).map_err(|source| BaselineError::Serialize {
         path: path.clone(),
         source,
     })?;
@@ -376,6 +462,42 @@ mod tests {
             "{saved}"
         );
         assert_eq!(load(dir.path(), "burst").unwrap(), Some(report("burst")));
+    }
+
+    #[test]
+    fn folders_are_per_target_and_profile() {
+        let root = Path::new("baselines/load");
+        assert_eq!(
+            dir_for(root, "embedded", "smoke").unwrap(),
+            root.join("embedded").join("smoke")
+        );
+        assert!(dir_for(root, "../x", "smoke").is_err());
+        assert!(dir_for(root, "embedded", "a/b").is_err());
+        let url: http::Uri = "http://127.0.0.1:8000/base".parse().unwrap();
+        assert_eq!(target_name_of(&url), "127.0.0.1_8000");
+        let url: http::Uri = "https://[::1]/".parse().unwrap();
+        assert!(
+            is_valid_file_stem(&target_name_of(&url)),
+            "{}",
+            target_name_of(&url)
+        );
+    }
+
+    #[test]
+    fn noise_model_round_trips_and_bad_json_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(load_noise(dir.path(), "x86_64-2cpu").unwrap().is_none());
+        let runs = [report("burst"), report("burst")];
+        let model = NoiseModel::measure([&runs[..]], "embedded", "smoke");
+        let path = save_noise(dir.path(), &model).unwrap();
+        assert_eq!(path, noise_path(dir.path(), &model.host_class));
+        assert_eq!(
+            load_noise(dir.path(), &model.host_class).unwrap(),
+            Some(model.clone())
+        );
+        std::fs::write(&path, "{").unwrap();
+        let err = load_noise(dir.path(), &model.host_class).unwrap_err().to_string();
+        assert!(err.contains(&model.host_class), "{err}");
     }
 
     #[test]

@@ -61,6 +61,22 @@ impl Environment {
             sse_bench_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
+
+    /// The host class figures are comparable within: `<arch>-<logical cpus>cpu`, e.g.
+    /// `x86_64-2cpu` (noise models and criterion baselines are kept per host class).
+    pub fn host_class(&self) -> String {
+        format!("{}-{}cpu", std::env::consts::ARCH, self.cpu_count)
+    }
+}
+
+/// The 1-minute load average of the host (`/proc/loadavg`): how busy it was with other work.
+pub fn host_load() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// The trimmed content of a small text file, or [`UNKNOWN`].

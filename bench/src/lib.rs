@@ -6,7 +6,8 @@
 //! * [`fs`], [`environment`], [`profile`]: leaves (atomic writes, the machine, the scale).
 //! * [`child`]: one child process (handshake line, kill-on-drop, parent-death signal).
 //! * [`client`]: the HTTP/SSE client. [`measure`]: histograms, sequences, CPU, timeline.
-//! * [`model`]: the report's data model, what [`gate`], [`report`] and [`baseline`] read.
+//! * [`model`]: the report's data model, what [`gate`], [`report`] and [`baseline`] read;
+//!   [`verdict`]: what a gate decided, carried by the report.
 //! * [`scenario`]: *what* runs (catalog, plan, population, feed, checks, outcome).
 //! * [`target`]: the embedded server or an external URL.
 //! * [`runner`]: *how* it runs (clients, frozen clients, publisher, probes, the report built).
@@ -29,3 +30,4 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod target;
+pub mod verdict;

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::environment::Environment;
 pub use crate::measure::timeline::Sample;
+pub use crate::verdict::Judgement;
 
 /// Version of the report format written into every report and baseline.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -47,6 +48,9 @@ pub struct ScenarioReport {
     pub events: EventCounts,
     /// Delivery rate, when the scenario measures one.
     pub throughput: Option<Throughput>,
+    /// The rate the feed asked for and the rate the clients measured, when it has one.
+    #[serde(default)]
+    pub feed: Option<FeedRate>,
     /// Latency summaries by kind: `time_to_headers`, `time_to_first_event`, `inter_event`,
     /// `publish_to_receive`, `stream_end`, `reconnect_gap`, `eviction`, ...
     pub latency: BTreeMap<String, Latency>,
@@ -62,6 +66,18 @@ pub struct ScenarioReport {
     pub timeline: Vec<Sample>,
     /// The scenario's own absolute checks.
     pub checks: Vec<Check>,
+    /// The scenario's checks this run could not judge on its target, with the reason.
+    #[serde(default)]
+    pub unjudged_checks: Vec<UnjudgedCheck>,
+    /// With `--repeat K`: each KPI (`latency.<kind>.p99_ms`, `throughput.events_per_sec`,
+    /// `cpu.server_ns_per_event`, `memory.growth_mb`) over the K runs, so a baseline keeps the
+    /// distribution it was recorded from; empty for a single run.
+    #[serde(default)]
+    pub kpi_runs: BTreeMap<String, Vec<f64>>,
+    /// The gate's verdict over every run of the scenario (absent from baselines and
+    /// from reports of runs that were not judged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Judgement>,
 }
 
 impl Default for ScenarioReport {
@@ -79,6 +95,7 @@ impl Default for ScenarioReport {
             parameters: BTreeMap::new(),
             events: EventCounts::default(),
             throughput: None,
+            feed: None,
             latency: BTreeMap::new(),
             connections: Connections::default(),
             cpu: Cpu::default(),
@@ -86,6 +103,9 @@ impl Default for ScenarioReport {
             server: None,
             timeline: Vec::new(),
             checks: Vec::new(),
+            unjudged_checks: Vec::new(),
+            kpi_runs: BTreeMap::new(),
+            verdict: None,
         }
     }
 }
@@ -150,8 +170,22 @@ pub struct Throughput {
     pub events_per_sec: f64,
     /// Bytes per second over all clients (body bytes).
     pub bytes_per_sec: f64,
-    /// Events per second per client.
+    /// Events per second per client: the events each client received divided by the run's
+    /// wall time (a churning client that held a stream a tenth of the time gets a tenth).
     pub per_client: Spread,
+}
+
+/// A fixed-rate feed: asked for, and measured at the clients.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FeedRate {
+    /// Events per second per stream the scenario asked for (the publish rate, or 1 / the
+    /// `/sse` event delay).
+    pub nominal_per_sec: f64,
+    /// Events per second per stream the clients received while streaming: 1 / the mean gap
+    /// between consecutive events; `None` when no gaps were recorded.
+    pub achieved_per_sec: Option<f64>,
+    /// `achieved / nominal − 1`, percent.
+    pub deviation_pct: Option<f64>,
 }
 
 /// Minimum, median, mean and maximum of a set of values.
@@ -322,8 +356,15 @@ pub struct Cpu {
     pub generator_seconds: f64,
     /// Generator CPU time per received event, ns.
     pub generator_ns_per_event: Option<f64>,
-    /// Whether the generator was the bottleneck (its CPU near saturation).
+    /// Whether the generator was the bottleneck: it used at least 90% of the cores it could
+    /// use (the host's cores minus the server's) and at least half a core.
     pub generator_bound: bool,
+    /// The generator's CPU over the cores it could use (host cores minus the server's), 0..1+.
+    #[serde(default)]
+    pub generator_saturation: Option<f64>,
+    /// Events received per generator CPU-second: the generator's capacity on this host.
+    #[serde(default)]
+    pub generator_events_per_cpu_second: Option<f64>,
     /// Remark on how CPU was measured or why figures are missing.
     pub note: Option<String>,
 }
@@ -366,6 +407,15 @@ pub struct Check {
     pub passed: bool,
     /// What was expected and what was seen.
     pub detail: String,
+}
+
+/// One of a scenario's checks that a run could not judge, and why.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct UnjudgedCheck {
+    /// Short name, as in [`Check::name`].
+    pub name: String,
+    /// What was missing, e.g. "the target has no /metrics: evictions cannot be observed".
+    pub reason: String,
 }
 
 #[cfg(test)]

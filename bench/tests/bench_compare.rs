@@ -193,6 +193,65 @@ fn export_then_check_against_the_summary() {
 }
 
 #[test]
+fn check_fails_when_a_bench_of_the_summary_did_not_run() {
+    let dir = tree(100.0, 99.0, 101.0);
+    let out_file = dir.path().join("summary.json");
+    let out_arg = out_file.to_str().unwrap();
+    let out = bench_compare(&["export", "--baseline", "main", "--out", out_arg], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // A run of only one of the two benches (a filtered `cargo bench`).
+    write_bench(dir.path(), "frame/encode/16B", "partial", 100.0, 99.0, 101.0);
+    let out = bench_compare(
+        &["check", "--against", out_arg, "--baseline", "partial"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(4), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("1 of 2 benches") && stderr(&out).contains("hub/fan_out/100"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("MISSING (not run)"), "{}", stdout(&out));
+}
+
+#[test]
+fn a_measured_noise_floor_keeps_noise_from_failing_check() {
+    // `next` is +20% on frame/encode: a regression at the default 5% threshold…
+    let dir = tree(120.0, 119.0, 121.0);
+    let out_file = dir.path().join("summary.json");
+    let out_arg = out_file.to_str().unwrap();
+    let out = bench_compare(&["export", "--baseline", "main", "--out", out_arg], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = bench_compare(&["check", "--against", out_arg, "--baseline", "next"], dir.path());
+    assert_eq!(out.status.code(), Some(3), "{}{}", stdout(&out), stderr(&out));
+    // …but identical runs of it differed by 30%: within its noise floor.
+    write_bench(dir.path(), "frame/encode/16B", "same1", 100.0, 99.0, 101.0);
+    write_bench(dir.path(), "frame/encode/16B", "same2", 130.0, 129.0, 131.0);
+    let out = bench_compare(
+        &[
+            "noise",
+            "--baseline",
+            "same1",
+            "--baseline",
+            "same2",
+            "--into",
+            out_arg,
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let summary = Summary::read(&out_file).unwrap();
+    assert!(
+        (summary.noise_floor["frame/encode/16B"] - 0.30).abs() < 1e-9,
+        "{:?}",
+        summary.noise_floor
+    );
+    let out = bench_compare(&["check", "--against", out_arg, "--baseline", "next"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("noise floor"), "{}", stdout(&out));
+}
+
+#[test]
 fn an_unreadable_summary_is_never_overwritten() {
     let dir = tree(100.0, 99.0, 101.0);
     let out_file = dir.path().join("precious.json");

@@ -15,7 +15,7 @@ const STAGES: &[&[&str]] = &[
     &["child"],
     &["client"],
     &["measure"],
-    &["model"],
+    &["model", "verdict"],
     &["target"],
     &["scenario"],
     &["runner"],

@@ -14,8 +14,8 @@ use hdrhistogram::Histogram;
 use serde_json::Value;
 use sse_bench::gate::{self, Status, Thresholds};
 use sse_bench::model::{
-    Check, Connections, Cpu, Environment, EventCounts, Latency, Memory, SCHEMA_VERSION, Sample,
-    ScenarioReport, ServerFigures, Spread, Target, Throughput,
+    Check, Connections, Cpu, Environment, EventCounts, FeedRate, Latency, Memory, SCHEMA_VERSION, Sample,
+    ScenarioReport, ServerFigures, Spread, Target, Throughput, UnjudgedCheck,
 };
 use sse_bench::report;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -204,6 +204,11 @@ async fn measured_report() -> ScenarioReport {
             bytes_per_sec: reads.iter().map(|(_, b)| b.len()).sum::<usize>() as f64 / duration.max(1e-9),
             per_client: Spread::of(&[rate]),
         }),
+        feed: Some(FeedRate {
+            nominal_per_sec: 1000.0,
+            achieved_per_sec: Some(1000.0 / (duration.max(1e-9) / EVENTS as f64)),
+            deviation_pct: None,
+        }),
         latency,
         connections: Connections {
             attempted: 1,
@@ -234,6 +239,12 @@ async fn measured_report() -> ScenarioReport {
             passed: received == EVENTS,
             detail: format!("{received} of {EVENTS} events"),
         }],
+        unjudged_checks: vec![UnjudgedCheck {
+            name: "frozen_clients_evicted".into(),
+            reason: "needs the server's /metrics".into(),
+        }],
+        kpi_runs: BTreeMap::from([("throughput.events_per_sec".to_owned(), vec![rate, rate])]),
+        verdict: None,
     }
 }
 
@@ -254,6 +265,15 @@ async fn measured_report_is_valid_and_survives_the_writers() {
         &Thresholds::default(),
     );
     assert_eq!(judgement.status, Status::Pass, "{judgement:#?}");
+    assert!(
+        judgement
+            .findings
+            .iter()
+            .any(|f| f.status == Status::NotJudged && f.metric == "check.frozen_clients_evicted"),
+        "the unjudged check is in the verdict, not judged: {judgement:#?}"
+    );
+    let mut report = report;
+    report.verdict = Some(judgement.clone());
     let written = report::write_reports(dir.path(), &report, Some(&judgement), Some(&report)).unwrap();
 
     let text = std::fs::read_to_string(&written.json).unwrap();
@@ -271,26 +291,27 @@ async fn measured_report_is_valid_and_survives_the_writers() {
     assert!(html.contains("throughput over time") && html.contains("server memory (RSS) over time"));
     assert!(html.contains(">received_every_event<") && !html.contains("{{"));
 
-    let deltas = report::compare(&report, &report);
-    assert!(deltas.iter().any(|d| d.metric == "latency.inter_event.p99_ms"));
+    let text = report::compare::render(&report, &report, &judgement);
     assert!(
-        deltas.iter().all(|d| d.change == 0.0),
-        "a report compared with itself has no change"
+        text.contains("latency.inter_event.p99_ms") && text.contains("+0.0%"),
+        "{text}"
     );
+    assert!(text.ends_with("verdict: PASS — no KPI regressed\n"), "{text}");
 }
 
 #[test]
 fn committed_baselines_are_valid() {
     let validator = validator();
-    let dir = workspace_root().join("baselines/load");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return;
-    };
-    for entry in entries {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "json") {
+    // baselines/load/<target>/<profile>/<scenario>.json; the noise models beside them are
+    // another format.
+    let root = workspace_root().join("baselines/load");
+    let mut found = 0;
+    for path in json_files(&root) {
+        if path.parent().is_some_and(|p| p.ends_with("noise")) {
             continue;
         }
+        found += 1;
+        let dir = path.parent().unwrap().to_owned();
         let text = std::fs::read_to_string(&path).unwrap();
         let value: Value =
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()));
@@ -305,6 +326,25 @@ fn committed_baselines_are_valid() {
         let loaded = sse_bench::baseline::load(&dir, stem).unwrap_or_else(|e| panic!("{e}"));
         assert!(loaded.is_some());
     }
+    assert!(found > 0, "no baselines found under {}", root.display());
+}
+
+/// Every `.json` file under `dir`, recursively.
+fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
 }
 
 /// What is broken, and how.

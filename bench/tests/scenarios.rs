@@ -219,8 +219,12 @@ fn the_gate_fails_against_a_deliberately_slowed_server() {
     let record: Vec<&str> = common.iter().copied().chain(["--update-baseline"]).collect();
     let out = sse_load(&record, Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(baselines.join("throughput-single.json").exists());
-    report(&schema(), &baselines, "throughput-single");
+    let own = baselines.join("embedded").join("custom");
+    assert!(
+        own.join("throughput-single.json").exists(),
+        "baselines per target and profile"
+    );
+    report(&schema(), &own, "throughput-single");
 
     // 20 ms per frame against a baseline that delivers thousands of events per second: the
     // inter-event p99 grows far past +50% and the throughput collapses far past -50%.

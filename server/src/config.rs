@@ -110,6 +110,16 @@ pub struct Args {
     /// Test only: pause this long after every delivered frame (a deliberately slow server).
     #[arg(long, default_value = "0", value_parser = parse_duration, hide = true)]
     pub test_frame_delay: Duration,
+
+    /// Test only: busy-spin this long on every delivered frame (a server that costs more CPU
+    /// per event, e.g. 25% more, for showing that gates catch it).
+    #[arg(long, default_value = "0", value_parser = parse_duration, hide = true)]
+    pub test_frame_cost: Duration,
+
+    /// Test only: never deliver hub event id N to any subscriber (one lost event, for showing
+    /// that a run fails on it).
+    #[arg(long, value_name = "N", hide = true)]
+    pub test_drop_event: Option<u64>,
 }
 
 impl Args {
@@ -176,6 +186,10 @@ pub struct Config {
     pub publisher: Option<PublisherConfig>,
     /// Test-only pause after each frame (zero: off).
     pub frame_delay: Duration,
+    /// Test-only CPU spent on each frame (zero: off).
+    pub frame_cost: Duration,
+    /// Test-only: the hub event id never delivered.
+    pub drop_event: Option<u64>,
 }
 
 impl Default for Config {
@@ -217,6 +231,8 @@ impl From<Args> for Config {
                 payload_size: args.payload_size as usize,
             }),
             frame_delay: args.test_frame_delay,
+            frame_cost: args.test_frame_cost,
+            drop_event: args.test_drop_event,
         }
     }
 }

@@ -92,6 +92,8 @@ impl Server {
             stream_options: StreamOptions {
                 ping_interval: config.ping_interval,
                 frame_delay: config.frame_delay,
+                frame_cost: config.frame_cost,
+                drop_event: config.drop_event,
             },
             publishing: Publishing {
                 access: config.publish_access.clone(),

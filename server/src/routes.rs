@@ -134,7 +134,8 @@ async fn events(
     Query(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
     let last_event_id = params::last_event_id(&headers, &pairs)?;
-    let source = HubSource::new(state.hub.subscribe(last_event_id), Arc::clone(&state.counters));
+    let source = HubSource::new(state.hub.subscribe(last_event_id), Arc::clone(&state.counters))
+        .dropping(state.stream_options.drop_event);
     Ok(stream_response(&state, source))
 }
 

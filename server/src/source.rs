@@ -24,6 +24,7 @@ pub struct HubSource {
     replay: VecDeque<Frame>,
     live: BroadcastStream<Frame>,
     counters: Arc<Counters>,
+    drop_event: Option<u64>,
 }
 
 impl HubSource {
@@ -45,7 +46,14 @@ impl HubSource {
             replay: subscription.replay,
             live: subscription.live,
             counters,
+            drop_event: None,
         }
+    }
+
+    /// Test only: never yields the event with this id (see `--test-drop-event`).
+    pub fn dropping(mut self, id: Option<u64>) -> Self {
+        self.drop_event = id;
+        self
     }
 }
 
@@ -54,10 +62,17 @@ impl FrameSource for HubSource {
         if let Some(notice) = self.notice.take() {
             return Poll::Ready(Some(notice));
         }
-        if let Some(frame) = self.replay.pop_front() {
-            return Poll::Ready(Some(frame.bytes));
+        while let Some(frame) = self.replay.pop_front() {
+            if Some(frame.id) != self.drop_event {
+                return Poll::Ready(Some(frame.bytes));
+            }
         }
         match Pin::new(&mut self.live).poll_next(cx) {
+            Poll::Ready(Some(Ok(frame))) if Some(frame.id) == self.drop_event => {
+                // Test-only loss: skip it and poll again for the next one.
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
             Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(frame.bytes)),
             Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(missed)))) => {
                 // Skipping ahead would hide the loss from the client; end the stream so

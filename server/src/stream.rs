@@ -46,6 +46,11 @@ pub struct StreamOptions {
     /// Test-only pacing: wait this long after each frame (zero: off). Lets tests show a
     /// regression gate firing against a really slower server.
     pub frame_delay: Duration,
+    /// Test-only cost: busy-spin this long on each frame (zero: off), a server that spends
+    /// more CPU per event.
+    pub frame_cost: Duration,
+    /// Test-only loss: the hub event id never delivered (`None`: off).
+    pub drop_event: Option<u64>,
 }
 
 /// One client's response body.
@@ -56,6 +61,7 @@ pub struct SseStream<S> {
     ping_interval: Option<Duration>,
     ping: Pin<Box<Sleep>>,
     frame_delay: Duration,
+    frame_cost: Duration,
     pacing: Option<Pin<Box<Sleep>>>,
     /// Under HTTP/2: the flag the stream watchdog reads (see [`crate::watchdog`]).
     stall: Option<Arc<Stall>>,
@@ -78,6 +84,7 @@ impl<S: FrameSource> SseStream<S> {
             ping_interval: options.ping_interval,
             ping: Box::pin(tokio::time::sleep(first_ping)),
             frame_delay: options.frame_delay,
+            frame_cost: options.frame_cost,
             pacing: (!options.frame_delay.is_zero()).then(|| Box::pin(tokio::time::sleep(Duration::ZERO))),
             stall: current_stall(),
             done: false,
@@ -127,6 +134,9 @@ impl<S: FrameSource> SseStream<S> {
                 if let Some(pacing) = this.pacing.as_mut() {
                     pacing.as_mut().reset(Instant::now() + this.frame_delay);
                 }
+                if !this.frame_cost.is_zero() {
+                    spin(this.frame_cost);
+                }
                 return Poll::Ready(Some(Ok(frame)));
             }
             Poll::Ready(None) => {
@@ -160,5 +170,13 @@ impl<S: FrameSource> SseStream<S> {
         }
         self.done = true;
         Poll::Ready(None)
+    }
+}
+
+/// Burns CPU for `cost` (the test-only frame cost).
+fn spin(cost: Duration) {
+    let until = std::time::Instant::now() + cost;
+    while std::time::Instant::now() < until {
+        std::hint::spin_loop();
     }
 }

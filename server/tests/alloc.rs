@@ -39,6 +39,8 @@ fn fan_out(subscribers: usize, events: usize) -> u64 {
     let options = StreamOptions {
         ping_interval: Some(std::time::Duration::from_secs(15)),
         frame_delay: Default::default(),
+        frame_cost: Default::default(),
+        drop_event: None,
     };
     let payload = vec![b'p'; 256];
     let mut cx = Context::from_waker(Waker::noop());

@@ -1,5 +1,6 @@
 //! The comparison of two baselines: per-bench change, its confidence interval, the verdict and the table.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use super::{Baseline, CompareError, Estimate};
@@ -67,6 +68,9 @@ pub struct Row {
     pub change: Option<Change>,
     /// The verdict, when both have the bench.
     pub verdict: Option<Verdict>,
+    /// The threshold this bench was judged with: the global one, or its measured noise
+    /// floor when that is larger.
+    pub threshold: f64,
 }
 
 /// Two baselines compared bench by bench.
@@ -92,6 +96,11 @@ impl Comparison {
     pub fn has_regression(&self) -> bool {
         self.regressions().next().is_some()
     }
+
+    /// Benches of the old side that the new side lacks: not run, so not judged.
+    pub fn missing_in_new(&self) -> impl Iterator<Item = &Row> {
+        self.rows.iter().filter(|r| r.old.is_some() && r.new.is_none())
+    }
 }
 
 /// Compares `new` against `old` with `threshold` (a fraction, `0.05` = 5 %).
@@ -100,6 +109,20 @@ impl Comparison {
 /// [`CompareError::BadThreshold`] for a negative or non-finite threshold and
 /// [`CompareError::NothingInCommon`] when no bench is in both.
 pub fn compare(old: &Baseline, new: &Baseline, threshold: f64) -> Result<Comparison, CompareError> {
+    compare_with_floor(old, new, threshold, &BTreeMap::new())
+}
+
+/// Compares `new` against `old` like [`compare`], judging each bench with the larger of
+/// `threshold` and its measured run-to-run noise floor (`floors`, fractions by bench id).
+///
+/// # Errors
+/// As [`compare`].
+pub fn compare_with_floor(
+    old: &Baseline,
+    new: &Baseline,
+    threshold: f64,
+    floors: &BTreeMap<String, f64>,
+) -> Result<Comparison, CompareError> {
     if !threshold.is_finite() || threshold < 0.0 {
         return Err(CompareError::BadThreshold(threshold * 100.0));
     }
@@ -111,12 +134,14 @@ pub fn compare(old: &Baseline, new: &Baseline, threshold: f64) -> Result<Compari
         .map(|id| {
             let (o, n) = (old.benches.get(id).copied(), new.benches.get(id).copied());
             let change = o.zip(n).map(|(o, n)| Change::between(&o, &n));
+            let threshold = floors.get(id).copied().unwrap_or(0.0).max(threshold);
             Row {
                 bench: id.clone(),
                 old: o,
                 new: n,
                 change,
                 verdict: change.map(|c| c.verdict(threshold)),
+                threshold,
             }
         })
         .collect();
@@ -174,9 +199,15 @@ impl fmt::Display for Comparison {
             line(f, row)?;
         }
         let regressions = self.regressions().count();
+        let floored = self.rows.iter().filter(|r| r.threshold > self.threshold).count();
+        let floor_note = if floored > 0 {
+            format!(" (or its measured noise floor, larger for {floored} bench(es))")
+        } else {
+            String::new()
+        };
         writeln!(
             f,
-            "\n'{}' → '{}': {} bench(es), {} regression(s) with the whole interval above +{:.1}%",
+            "\n'{}' → '{}': {} bench(es), {} regression(s) with the whole interval above +{:.1}%{floor_note}",
             self.old,
             self.new,
             self.rows.len(),
@@ -202,7 +233,12 @@ fn cells(row: &Row) -> [String; 6] {
         (Some(Verdict::Improved), ..) => "improved",
         (Some(Verdict::NoChange), ..) => "no change",
         (None, None, _) => "only in new",
-        (None, _, _) => "only in old",
+        (None, _, _) => "MISSING (not run)",
+    };
+    let verdict = if row.verdict.is_some() && row.threshold > 0.05 + f64::EPSILON {
+        format!("{verdict} (±{:.0}% noise floor)", row.threshold * 100.0)
+    } else {
+        verdict.to_owned()
     };
     [
         row.bench.clone(),
@@ -210,7 +246,7 @@ fn cells(row: &Row) -> [String; 6] {
         time(row.new),
         change,
         interval,
-        verdict.to_owned(),
+        verdict,
     ]
 }
 

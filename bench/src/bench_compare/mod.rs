@@ -34,9 +34,15 @@
 //! run's interval was a few percent wide, so a 5 % threshold flags noise there. Compare runs made back to back on a quiet machine, or
 //! raise `--threshold` to the host's measured run-to-run spread.
 //!
+//! The summary can carry a measured **noise floor** per bench (`bench-compare noise`:
+//! identical runs, the largest relative difference of each mean between them); `check` then
+//! judges each bench with the larger of `--threshold` and its floor, so a bench that moves
+//! 2× between identical runs is not flagged at +10 %.
+//!
 //! ## Exit codes of `bench-compare`
 //! 0: no regression; 1: error (missing baseline, unreadable file, …); 2: invalid command
-//! line; 3: at least one regression beyond the threshold (the codes of [`crate::cli::exit`]).
+//! line; 3: at least one regression beyond the threshold; 4 (`check`): a bench of the summary
+//! is missing from the run, so it was not judged (the codes of [`crate::cli::exit`]).
 
 mod compare;
 mod layout;
@@ -45,9 +51,30 @@ mod summary;
 use std::io;
 use std::path::PathBuf;
 
-pub use compare::{Change, Comparison, Row, Verdict, compare};
+pub use compare::{Change, Comparison, Row, Verdict, compare, compare_with_floor};
 pub use layout::{Baseline, Estimate, default_criterion_dir, load_baseline};
 pub use summary::{Summary, SummaryBench, host_class};
+
+/// The run-to-run noise floor of each bench from identical runs: the largest relative
+/// difference of its mean between any two of them (`max / min − 1`), a fraction. Benches in
+/// fewer than two of the runs get none.
+pub fn noise_floor(runs: &[Baseline]) -> std::collections::BTreeMap<String, f64> {
+    let mut means: std::collections::BTreeMap<&String, Vec<f64>> = std::collections::BTreeMap::new();
+    for run in runs {
+        for (id, estimate) in &run.benches {
+            means.entry(id).or_default().push(estimate.point_estimate);
+        }
+    }
+    means
+        .into_iter()
+        .filter(|(_, m)| m.len() >= 2)
+        .filter_map(|(id, m)| {
+            let min = m.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = m.iter().copied().fold(0.0, f64::max);
+            (min > 0.0).then(|| (id.clone(), max / min - 1.0))
+        })
+        .collect()
+}
 
 /// Default noise threshold: changes whose interval reaches inside ±5 % are not flagged.
 pub const DEFAULT_THRESHOLD: f64 = 0.05;

@@ -28,6 +28,11 @@ pub struct Summary {
     pub unit: String,
     /// Host, CPU model and count, kernel, rustc, git revision and time of the export.
     pub environment: Environment,
+    /// Bench id → run-to-run noise measured on this host class (`bench-compare noise`): the
+    /// largest relative difference of the mean between identical runs, a fraction. `check`
+    /// judges each bench with the larger of `--threshold` and this floor.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub noise_floor: BTreeMap<String, f64>,
     /// Bench id → mean time per iteration with its confidence interval.
     pub benches: BTreeMap<String, SummaryBench>,
 }
@@ -35,10 +40,10 @@ pub struct Summary {
 /// One bench in a summary.
 pub type SummaryBench = Estimate;
 
-/// This machine's host class: `<arch>-<logical cpus>cpu`, e.g. `x86_64-2cpu`.
+/// This machine's host class: `<arch>-<logical cpus>cpu`, e.g. `x86_64-2cpu`
+/// ([`Environment::host_class`], the one definition).
 pub fn host_class() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
-    format!("{}-{cpus}cpu", std::env::consts::ARCH)
+    Environment::capture().host_class()
 }
 
 impl Summary {
@@ -51,6 +56,7 @@ impl Summary {
             statistic: "mean".to_owned(),
             unit: "ns".to_owned(),
             environment: Environment::capture(),
+            noise_floor: BTreeMap::new(),
             benches: baseline.benches.clone(),
         }
     }

@@ -2,7 +2,8 @@
 //!
 //! Exit codes: 0 no regression (or a successful export), 1 error (a missing baseline, an
 //! unreadable file, …), 2 invalid command line, 3 a regression whose whole confidence
-//! interval lies beyond the threshold.
+//! interval lies beyond the threshold (or the bench's noise floor), 4 (`check`) a bench of the
+//! summary missing from the run.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,7 +17,8 @@ use sse_bench::cli::exit;
 
 /// Compare criterion baselines; fail only when a whole confidence interval lies past the threshold.
 ///
-/// Exit codes: 0 no regression, 1 error, 2 invalid command line, 3 regression.
+/// Exit codes: 0 no regression, 1 error, 2 invalid command line, 3 regression, 4 (`check`) a
+/// bench of the summary was not run.
 #[derive(Debug, Parser)]
 #[command(name = "bench-compare", version)]
 struct Cli {
@@ -50,7 +52,22 @@ enum Command {
         #[arg(long, env = "CRITERION_HOME")]
         criterion_dir: Option<PathBuf>,
     },
-    /// Compare a baseline of the working tree against a git-tracked summary.
+    /// Measure each bench's run-to-run noise from identical runs (saved as baselines, e.g.
+    /// `cargo bench -- --save-baseline n1`, then n2, n3) and record it as the noise floor of
+    /// a summary file; `check` then judges each bench with the larger of --threshold and it.
+    Noise {
+        /// The identical runs (at least two).
+        #[arg(long = "baseline", required = true, num_args = 1)]
+        baselines: Vec<String>,
+        /// The summary to record the floor in.
+        #[arg(long)]
+        into: PathBuf,
+        /// Where criterion writes its results.
+        #[arg(long, env = "CRITERION_HOME")]
+        criterion_dir: Option<PathBuf>,
+    },
+    /// Compare a baseline of the working tree against a git-tracked summary; every bench of
+    /// the summary must have run (exit 4 names the missing ones).
     Check {
         /// The summary file (e.g. baselines/criterion/x86_64-2cpu.json).
         #[arg(long)]
@@ -108,7 +125,57 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let dir = common.criterion_dir.unwrap_or_else(default_criterion_dir);
             let new = load_baseline(&dir, &baseline)?;
-            judge(&summary.to_baseline(&against), &new, common.threshold)
+            let comparison = bench_compare::compare_with_floor(
+                &summary.to_baseline(&against),
+                &new,
+                common.threshold / 100.0,
+                &summary.noise_floor,
+            )
+            .context("comparing the baselines")?;
+            let missing: Vec<&str> = comparison.missing_in_new().map(|r| r.bench.as_str()).collect();
+            let code = report(&comparison);
+            if missing.is_empty() {
+                return Ok(code);
+            }
+            eprintln!(
+                "bench-compare: {} of {} benches of {} did not run, so they were not judged: {}; \
+                 run them all (`cargo bench -- --save-baseline {baseline}` without a filter)",
+                missing.len(),
+                summary.benches.len(),
+                against.display(),
+                missing.join(", ")
+            );
+            Ok(ExitCode::from(exit::CHECK_FAILED))
+        }
+        Command::Noise {
+            baselines,
+            into,
+            criterion_dir,
+        } => {
+            if baselines.len() < 2 {
+                eprintln!(
+                    "bench-compare: error: noise needs at least two identical runs (--baseline A --baseline B)"
+                );
+                return Ok(ExitCode::from(exit::USAGE));
+            }
+            let dir = criterion_dir.unwrap_or_else(default_criterion_dir);
+            let runs = baselines
+                .iter()
+                .map(|name| load_baseline(&dir, name))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut summary = Summary::read(&into)?;
+            summary.noise_floor = bench_compare::noise_floor(&runs);
+            summary.write(&into, false)?;
+            for (id, floor) in &summary.noise_floor {
+                println!("{id:<50} noise floor {:.1}%", floor * 100.0);
+            }
+            println!(
+                "recorded the noise floor of {} benches from {} runs in {}",
+                summary.noise_floor.len(),
+                runs.len(),
+                into.display()
+            );
+            Ok(ExitCode::from(exit::OK))
         }
         Command::Export {
             baseline,
@@ -139,12 +206,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn judge(old: &Baseline, new: &Baseline, threshold_percent: f64) -> anyhow::Result<ExitCode> {
     let comparison: Comparison =
         bench_compare::compare(old, new, threshold_percent / 100.0).context("comparing the baselines")?;
+    Ok(report(&comparison))
+}
+
+/// Prints the table and the regressions; exit 3 on a regression.
+fn report(comparison: &Comparison) -> ExitCode {
     print!("{comparison}");
     if comparison.has_regression() {
         let names: Vec<&str> = comparison.regressions().map(|r| r.bench.as_str()).collect();
         eprintln!("bench-compare: REGRESSION in {}", names.join(", "));
-        Ok(ExitCode::from(exit::REGRESSION))
+        ExitCode::from(exit::REGRESSION)
     } else {
-        Ok(ExitCode::from(exit::OK))
+        ExitCode::from(exit::OK)
     }
 }

@@ -62,7 +62,16 @@ fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<u8> {
     let mut stdout = std::io::stdout().lock();
     match mode {
         Mode::List => stdout.write_all(cli::list().as_bytes())?,
-        Mode::Compare { a, b } => stdout.write_all(cli::compare_files(&a, &b)?.as_bytes())?,
+        Mode::Compare {
+            baseline,
+            current,
+            thresholds,
+        } => {
+            let (text, regressed) = cli::compare_files(&baseline, &current, &thresholds)?;
+            stdout.write_all(text.as_bytes())?;
+            stdout.flush()?;
+            return Ok(if regressed { exit::REGRESSION } else { exit::OK });
+        }
         Mode::Calibrate(args) => {
             drop(stdout);
             runtime()?.block_on(cli::ladder::calibrate(&args))?;
@@ -75,12 +84,13 @@ fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<u8> {
         }
         Mode::Run(config) => {
             drop(stdout);
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the tokio runtime")?;
-            let verdict = runtime.block_on(cli::app::run(&config))?;
-            return Ok(cli::exit_code(verdict, config.fail_on_regression));
+            let verdict = runtime()?.block_on(cli::app::run(&config))?;
+            return Ok(cli::exit_code(&verdict, config.fail_on_regression));
+        }
+        Mode::Noise(config) => {
+            drop(stdout);
+            runtime()?.block_on(cli::noise::run(&config))?;
+            return Ok(exit::OK);
         }
     }
     stdout.flush()?;

@@ -1,21 +1,20 @@
 //! Running the selected scenarios: repeats, progress, reports, baselines, gates and the final verdict.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-use indicatif::{ProgressBar, ProgressStyle};
 
 use super::config::RunConfig;
+use super::progress::Progress;
 use crate::baseline::{self, BaselineError};
 use crate::environment::Environment;
-use crate::gate::{self, Judgement};
+use crate::gate::noise::NoiseModel;
+use crate::gate::{self, Judgement, RunVerdict, noise};
 use crate::model::ScenarioReport;
 use crate::report::terminal::{self, SummaryRow};
 use crate::report::{self, ReportError};
 use crate::runner::build_report::{Labels, build};
 use crate::runner::run::RunError;
 use crate::runner::{RunResult, run_plan};
+use crate::scenario::Definition;
 
 /// Errors that end a run with exit code 1.
 #[derive(Debug, thiserror::Error)]
@@ -44,26 +43,55 @@ pub enum AppError {
     },
 }
 
-/// What a finished run says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Verdict {
-    /// Some gate failed.
-    pub regression: bool,
-    /// Scenarios that ran.
-    pub ran: usize,
-}
-
 /// One scenario's results.
 struct Judged {
-    runs: Vec<ScenarioReport>,
+    shown: ScenarioReport,
     judgement: Judgement,
 }
 
-/// Runs every scenario of `config`, writes reports (and baselines), prints the summary.
+/// What ran so far: kept outside the run so Ctrl-C can still print it.
+#[derive(Default)]
+struct Ran {
+    judged: Vec<Judged>,
+    skipped: Vec<(&'static str, String)>,
+    written: Vec<PathBuf>,
+}
+
+/// Runs every scenario of `config`, writes reports (and baselines), prints the summary and the
+/// one-line verdict. Ctrl-C stops the run and prints what ran.
 ///
 /// # Errors
 /// [`AppError`] when a scenario cannot run or a file cannot be read or written.
-pub async fn run(config: &RunConfig) -> Result<Verdict, AppError> {
+pub async fn run(config: &RunConfig) -> Result<RunVerdict, AppError> {
+    prepare(config)?;
+    let environment = Environment::capture();
+    let dir = baseline::dir_for(
+        &config.baselines_root,
+        &config.target_name,
+        config.profile.label(config.overrides),
+    )?;
+    let noise = baseline::load_noise(&dir, &environment.host_class())?;
+    let progress = Progress::new(config.scenarios.len() as u64 * u64::from(config.repeat));
+    let mut ran = Ran::default();
+    let interrupted = tokio::select! {
+        result = run_all(config, &dir, noise.as_ref(), &environment, &progress, &mut ran) => {
+            result?;
+            false
+        }
+        _ = tokio::signal::ctrl_c() => true,
+    };
+    progress.finish();
+    if interrupted {
+        eprintln!("sse-load: interrupted (Ctrl-C); the summary of what ran:");
+    }
+    let mut verdict = print_summary(&ran);
+    verdict.interrupted = interrupted;
+    println!("\n{}", verdict.line(config.fail_on_regression));
+    Ok(verdict)
+}
+
+/// The output folder, and the fd limit for many streams.
+fn prepare(config: &RunConfig) -> Result<(), AppError> {
     let most_clients = config
         .scenarios
         .iter()
@@ -83,71 +111,109 @@ pub async fn run(config: &RunConfig) -> Result<Verdict, AppError> {
     std::fs::create_dir_all(&config.output_dir).map_err(|source| AppError::OutputDir {
         path: config.output_dir.clone(),
         source,
-    })?;
-    let environment = Environment::capture();
-    let profile = config.profile.label(config.overrides);
-    let progress = progress_bar(config.scenarios.len() as u64 * u64::from(config.repeat));
-    let mut judged = Vec::new();
-    let mut skipped = Vec::new();
-    let mut written = Vec::new();
+    })
+}
+
+async fn run_all(
+    config: &RunConfig,
+    dir: &Path,
+    noise: Option<&NoiseModel>,
+    environment: &Environment,
+    progress: &Progress,
+    ran: &mut Ran,
+) -> Result<(), AppError> {
     for definition in &config.scenarios {
-        let baseline = load_baseline(&config.baselines_dir, definition.name, config.update_baseline)?;
-        let plan = definition.plan(config.profile.scale(definition.smoke, config.overrides));
-        let mut runs = Vec::new();
-        for repeat in 1..=config.repeat {
-            progress.set_message(format!("{} ({repeat}/{})", definition.name, config.repeat));
-            let result = run_plan(&plan, &config.target)
-                .await
-                .map_err(|source| AppError::Run {
-                    scenario: definition.name,
-                    source,
-                })?;
-            progress.inc(1);
-            match result {
-                RunResult::Skipped(reason) => {
-                    skipped.push((definition.name, reason));
-                    progress.inc(u64::from(config.repeat - repeat));
-                    break;
-                }
-                RunResult::Done(measured) => {
-                    let labels = Labels {
-                        profile,
-                        repeat,
-                        environment: &environment,
-                    };
-                    runs.push(build(definition, &plan, *measured, &labels));
-                }
+        let base = load_baseline(dir, definition.name, config.update_baseline)?;
+        let runs = match run_scenario(definition, config, environment, progress).await? {
+            Ok(runs) => runs,
+            Err(reason) => {
+                ran.skipped.push((definition.name, reason));
+                continue;
             }
+        };
+        let mut judgement = gate::judge_with(&runs, base.as_ref(), noise, &config.thresholds);
+        if base.is_some() {
+            judgement.baseline = baseline::path_for(dir, definition.name)
+                .ok()
+                .map(|p| p.display().to_string());
         }
-        if runs.is_empty() {
-            continue;
+        let mut shown = gate::representative(&runs).unwrap_or(&runs[0]).clone();
+        if runs.len() > 1 {
+            shown.kpi_runs = kpi_runs(&runs);
         }
-        let judgement = gate::judge(&runs, baseline.as_ref(), &config.thresholds);
-        let shown = gate::representative(&runs).unwrap_or(&runs[0]);
-        if shown.cpu.generator_bound {
-            progress.suspend(|| {
-                eprintln!(
-                    "warning: {}: the generator was CPU-bound ({:.2} CPU s vs server {}); figures are limited by sse-load",
-                    definition.name,
-                    shown.cpu.generator_seconds,
-                    shown.cpu.server_seconds.map_or("n/a".into(), |s| format!("{s:.2} s"))
-                );
-            });
-        }
-        let files = report::write_reports(&config.output_dir, shown, Some(&judgement), baseline.as_ref())?;
-        written.extend(files.paths());
+        warn_generator_bound(&shown, progress);
+        shown.verdict = Some(judgement.clone());
+        let files = report::write_reports(&config.output_dir, &shown, Some(&judgement), base.as_ref())?;
+        ran.written.extend(files.paths());
         if config.update_baseline {
-            let saved = baseline::save(&config.baselines_dir, shown, true)?;
+            let saved = baseline::save(dir, &shown, true)?;
             progress.suspend(|| eprintln!("{saved}"));
         }
-        judged.push(Judged { runs, judgement });
+        ran.judged.push(Judged { shown, judgement });
     }
-    progress.finish_and_clear();
-    print_summary(&judged, &skipped, &written);
-    Ok(Verdict {
-        regression: judged.iter().any(|j| j.judgement.failed()),
-        ran: judged.len(),
-    })
+    Ok(())
+}
+
+/// Runs one scenario `config.repeat` times: the reports, or why it was skipped.
+pub(super) async fn run_scenario(
+    definition: &'static Definition,
+    config: &RunConfig,
+    environment: &Environment,
+    progress: &Progress,
+) -> Result<Result<Vec<ScenarioReport>, String>, AppError> {
+    let plan = definition.plan(config.profile.scale(definition.smoke, config.overrides));
+    let mut runs = Vec::new();
+    for repeat in 1..=config.repeat {
+        progress.set_message(format!("{} ({repeat}/{})", definition.name, config.repeat));
+        let result = run_plan(&plan, &config.target)
+            .await
+            .map_err(|source| AppError::Run {
+                scenario: definition.name,
+                source,
+            })?;
+        progress.inc(1);
+        match result {
+            RunResult::Skipped(reason) => {
+                progress.inc(u64::from(config.repeat - repeat));
+                return Ok(Err(reason));
+            }
+            RunResult::Done(measured) => {
+                let labels = Labels {
+                    profile: config.profile.label(config.overrides),
+                    repeat,
+                    environment,
+                };
+                runs.push(build(definition, &plan, *measured, &labels));
+            }
+        }
+    }
+    Ok(Ok(runs))
+}
+
+/// Each KPI over the runs, for the baseline to keep the distribution.
+fn kpi_runs(runs: &[ScenarioReport]) -> std::collections::BTreeMap<String, Vec<f64>> {
+    let mut out: std::collections::BTreeMap<String, Vec<f64>> = std::collections::BTreeMap::new();
+    for run in runs {
+        for (metric, value, _) in noise::kpis(run) {
+            out.entry(metric).or_default().push(value);
+        }
+    }
+    out
+}
+
+fn warn_generator_bound(shown: &ScenarioReport, progress: &Progress) {
+    if shown.cpu.generator_bound {
+        progress.suspend(|| {
+            eprintln!(
+                "warning: {}: the generator was CPU-bound (it used {:.0}% of the CPU the server left: {:.2} CPU s vs \
+                 server {}); figures are limited by sse-load",
+                shown.scenario,
+                shown.cpu.generator_saturation.unwrap_or(0.0) * 100.0,
+                shown.cpu.generator_seconds,
+                shown.cpu.server_seconds.map_or("n/a".into(), |s| format!("{s:.2} s"))
+            );
+        });
+    }
 }
 
 /// The baseline of `scenario`; a broken file is an error unless it is about to be rewritten.
@@ -162,40 +228,38 @@ fn load_baseline(dir: &Path, scenario: &str, updating: bool) -> Result<Option<Sc
     }
 }
 
-fn progress_bar(len: u64) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-    {
-        bar.set_style(style);
-    }
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
-}
-
-fn print_summary(judged: &[Judged], skipped: &[(&str, String)], written: &[PathBuf]) {
-    let rows: Vec<SummaryRow<'_>> = judged
+/// Prints the table, skips, problems, not-judged findings and files; returns the run verdict.
+fn print_summary(ran: &Ran) -> RunVerdict {
+    let rows: Vec<SummaryRow<'_>> = ran
+        .judged
         .iter()
         .map(|j| SummaryRow {
-            report: gate::representative(&j.runs).unwrap_or(&j.runs[0]),
+            report: &j.shown,
             judgement: Some(&j.judgement),
         })
         .collect();
     if !rows.is_empty() {
         print!("{}", terminal::summary(&rows));
     }
-    for (name, reason) in skipped {
-        println!("skipped {name}: {reason}");
+    let mut verdict = RunVerdict::default();
+    for j in &ran.judged {
+        verdict.add(&j.judgement);
     }
-    let judgements: Vec<&Judgement> = judged.iter().map(|j| &j.judgement).collect();
+    for (name, reason) in &ran.skipped {
+        println!("skipped {name}: {reason}");
+        verdict.skip(name, reason);
+    }
+    let judgements: Vec<&Judgement> = ran.judged.iter().map(|j| &j.judgement).collect();
     let problems = terminal::problems(&judgements);
     if !problems.is_empty() {
         print!("\n{problems}");
     }
-    if !written.is_empty() {
-        print!("\n{}", terminal::written(written));
+    let not_judged = terminal::not_judged(&judgements);
+    if !not_judged.is_empty() {
+        print!("\n{not_judged}");
     }
+    if !ran.written.is_empty() {
+        print!("\n{}", terminal::written(&ran.written));
+    }
+    verdict
 }

@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 
 use super::flags::{Command, Flags};
+use crate::baseline;
 use crate::gate::{Thresholds, ThresholdsError};
 use crate::profile::{Overrides, Profile};
+use crate::report::json::is_valid_file_stem;
 use crate::runner::TargetSpec;
 use crate::scenario::{self, Definition};
 use crate::target::{Launcher, TargetError, parse_target_url};
@@ -16,17 +18,21 @@ pub enum Mode {
     Run(Box<RunConfig>),
     /// `sse-load list`.
     List,
-    /// `sse-load compare A B`.
+    /// `sse-load compare BASELINE CURRENT`.
     Compare {
-        /// First report.
-        a: PathBuf,
-        /// Second report.
-        b: PathBuf,
+        /// The report compared against.
+        baseline: PathBuf,
+        /// The report judged.
+        current: PathBuf,
+        /// Gate thresholds.
+        thresholds: Thresholds,
     },
     /// `sse-load calibrate`.
     Calibrate(super::ladder::CalibrateArgs),
     /// `sse-load sweep`.
     Sweep(super::ladder::SweepArgs),
+    /// `sse-load noise --runs K`: the run configuration, with K runs per scenario.
+    Noise(Box<RunConfig>),
 }
 
 /// A validated run: typed values only, nothing left to parse.
@@ -42,8 +48,10 @@ pub struct RunConfig {
     pub target: TargetSpec,
     /// Where reports go.
     pub output_dir: PathBuf,
-    /// Where baselines live.
-    pub baselines_dir: PathBuf,
+    /// Root of the baselines (`<root>/<target>/<profile>/`).
+    pub baselines_root: PathBuf,
+    /// The target's name for its baselines: `embedded`, `--target-name`, or host_port.
+    pub target_name: String,
     /// Rewrite the baselines.
     pub update_baseline: bool,
     /// Exit 3 on a failed gate.
@@ -71,6 +79,12 @@ pub enum ConfigError {
     /// Thresholds file or values are invalid.
     #[error(transparent)]
     Thresholds(#[from] ThresholdsError),
+    /// `--target-name` is not usable.
+    #[error(
+        "--target-name {0:?}: use letters, digits, '-', '_' and '.' (and not `embedded`, the \
+         reference server's name), e.g. --target-name my-server"
+    )]
+    TargetName(String),
     /// The path of the running executable is unknown (needed to start the embedded server).
     #[error("cannot find the sse-load executable to start the embedded server: {0}; use --target URL")]
     CurrentExe(std::io::Error),
@@ -81,23 +95,48 @@ impl Mode {
     ///
     /// # Errors
     /// [`ConfigError`] naming what is wrong and what to do.
-    pub fn from_flags(flags: Flags) -> Result<Self, ConfigError> {
-        match flags.command {
+    pub fn from_flags(mut flags: Flags) -> Result<Self, ConfigError> {
+        let noise_runs = match flags.command.take() {
             Some(Command::List) => return Ok(Self::List),
-            Some(Command::Compare { a, b }) => return Ok(Self::Compare { a, b }),
+            Some(Command::Compare { baseline, current }) => {
+                return Ok(Self::Compare {
+                    baseline,
+                    current,
+                    thresholds: thresholds(&flags)?,
+                });
+            }
             Some(Command::Calibrate(args)) => return Ok(Self::Calibrate(args)),
             Some(Command::Sweep(args)) => return Ok(Self::Sweep(args)),
-            None => {}
-        }
+            Some(Command::Noise { runs }) => Some(runs),
+            None => None,
+        };
         let scenarios = select_scenarios(&flags.scenarios)?;
-        let target = match &flags.target {
-            Some(url) => TargetSpec::External(parse_target_url(url)?),
-            None => TargetSpec::Embedded(
-                Launcher::current_exe(flags.embedded_server_arg.clone()).map_err(ConfigError::CurrentExe)?,
+        let (target, target_name) = match &flags.target {
+            Some(url) => {
+                let url = parse_target_url(url)?;
+                let name = match &flags.target_name {
+                    Some(name) if is_valid_file_stem(name) && name != baseline::EMBEDDED_TARGET => {
+                        name.clone()
+                    }
+                    Some(name) => return Err(ConfigError::TargetName(name.clone())),
+                    None => baseline::target_name_of(&url),
+                };
+                let spec = TargetSpec::External {
+                    url,
+                    probe_publish: flags.probe_publish,
+                };
+                (spec, name)
+            }
+            None => (
+                TargetSpec::Embedded(
+                    Launcher::current_exe(flags.embedded_server_arg.clone())
+                        .map_err(ConfigError::CurrentExe)?,
+                ),
+                baseline::EMBEDDED_TARGET.to_owned(),
             ),
         };
         let thresholds = thresholds(&flags)?;
-        Ok(Self::Run(Box::new(RunConfig {
+        let config = Box::new(RunConfig {
             profile: flags.profile,
             overrides: Overrides {
                 clients: flags.clients.map(|n| n as usize),
@@ -106,12 +145,17 @@ impl Mode {
             scenarios,
             target,
             output_dir: flags.output_dir,
-            baselines_dir: flags.baselines_dir,
+            baselines_root: flags.baselines_dir,
+            target_name,
             update_baseline: flags.update_baseline,
             fail_on_regression: flags.fail_on_regression,
-            repeat: flags.repeat,
+            repeat: noise_runs.unwrap_or(flags.repeat),
             thresholds,
-        })))
+        });
+        Ok(match noise_runs {
+            Some(_) => Self::Noise(config),
+            None => Self::Run(config),
+        })
     }
 }
 
@@ -229,6 +273,33 @@ mod tests {
         let Mode::Run(config) = mode(&["--target", "http://127.0.0.1:9"]).unwrap() else {
             panic!()
         };
-        assert!(matches!(config.target, TargetSpec::External(_)));
+        assert!(matches!(config.target, TargetSpec::External { .. }));
+        assert_eq!(config.target_name, "127.0.0.1_9");
+    }
+
+    #[test]
+    fn target_names_are_checked_and_embedded_is_reserved() {
+        let Mode::Run(config) = mode(&[]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(config.target_name, "embedded");
+        let Mode::Run(config) = mode(&["--target", "http://127.0.0.1:9", "--target-name", "nginx"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(config.target_name, "nginx");
+        for bad in ["embedded", "../x", "a b"] {
+            let err = mode(&["--target", "http://127.0.0.1:9", "--target-name", bad]).unwrap_err();
+            assert!(matches!(err, ConfigError::TargetName(_)), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn noise_takes_the_run_flags() {
+        let Mode::Noise(config) = mode(&["noise", "--runs", "4", "--scenario", "burst"]).unwrap() else {
+            panic!("expected noise")
+        };
+        assert_eq!(config.repeat, 4);
+        assert_eq!(config.scenarios.len(), 1);
     }
 }

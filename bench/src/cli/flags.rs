@@ -11,11 +11,14 @@ use crate::profile::Profile;
 
 /// The exit codes, shown at the end of `--help`.
 pub const EXIT_CODES: &str = "\
-Exit codes:
-  0  every scenario passed (warnings allowed), or list/compare succeeded
-  1  error: target unreachable, server failed to start, I/O or baseline file problem
+Exit codes (the last line of every run says which and why):
+  0  everything judged passed (warnings and \"not judged\" allowed), or list/compare/noise succeeded
+  1  error: target unreachable, server failed to start, I/O or baseline file problem, interrupted
   2  usage error: invalid flag, value or scenario name
-  3  regression: a gate failed and --fail-on-regression was given
+  3  regression against this target's and profile's baseline, with --fail-on-regression
+     (compare: the second report regressed)
+  4  an absolute check failed, always (no flag needed): lost events, frozen clients not
+     evicted, connection errors, a feed that fell short, streams not released
 
 Environment:
   SSE_LOAD_PROFILE, SSE_LOAD_DURATION, SSE_LOAD_CLIENTS  defaults for --profile, --duration, --clients
@@ -34,24 +37,34 @@ pub struct Flags {
     pub command: Option<Command>,
 
     /// Scale profile: clients and durations of every scenario.
-    #[arg(long, value_enum, default_value_t = Profile::Smoke, env = "SSE_LOAD_PROFILE")]
+    #[arg(long, value_enum, default_value_t = Profile::Smoke, env = "SSE_LOAD_PROFILE", global = true)]
     pub profile: Profile,
 
     /// Run only this scenario (repeatable); `sse-load list` shows the names.
-    #[arg(long = "scenario", value_name = "NAME")]
+    #[arg(long = "scenario", value_name = "NAME", global = true)]
     pub scenarios: Vec<String>,
 
     /// Test this server instead of the embedded one (base URL, e.g. http://127.0.0.1:8000).
     /// Scenarios needing what it lacks (/events, /publish, SIGTERM) are skipped with the reason.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", global = true)]
     pub target: Option<String>,
 
+    /// Name of the --target for its baselines (`baselines/load/<name>/<profile>/`) [default:
+    /// its host_port]; `embedded` is the reference server's.
+    #[arg(long, value_name = "NAME", requires = "target", global = true)]
+    pub target_name: Option<String>,
+
+    /// Let the capability probe publish one event into the target to learn whether
+    /// `POST /publish` works (without it, the probe only asks with a request that changes nothing).
+    #[arg(long, requires = "target", global = true)]
+    pub probe_publish: bool,
+
     /// Main-phase duration of every scenario (e.g. 10s, 500ms, 2m), replacing the profile's.
-    #[arg(long, value_parser = sse_server::config::parse_duration, env = "SSE_LOAD_DURATION")]
+    #[arg(long, value_parser = sse_server::config::parse_duration, env = "SSE_LOAD_DURATION", global = true)]
     pub duration: Option<Duration>,
 
     /// Client count of every multi-client scenario, replacing the profile's.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000), env = "SSE_LOAD_CLIENTS")]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000), env = "SSE_LOAD_CLIENTS", global = true)]
     pub clients: Option<u32>,
 
     /// Run each scenario K times; gates judge the median and spread.
@@ -59,18 +72,21 @@ pub struct Flags {
     pub repeat: u32,
 
     /// Directory for the JSON and HTML reports.
-    #[arg(long, value_name = "DIR", default_value = "results")]
+    #[arg(long, value_name = "DIR", default_value = "results", global = true)]
     pub output_dir: PathBuf,
 
-    /// Directory of the baselines (`<scenario>.json`) compared against.
-    #[arg(long, value_name = "DIR", default_value = crate::baseline::DEFAULT_DIR)]
+    /// Root of the baselines: `<DIR>/<target>/<profile>/<scenario>.json` and the noise models
+    /// in `<DIR>/<target>/<profile>/noise/<host-class>.json`.
+    #[arg(long, value_name = "DIR", default_value = crate::baseline::DEFAULT_DIR, global = true)]
     pub baselines_dir: PathBuf,
 
-    /// Rewrite the baselines with this run (atomically; says what it replaced).
+    /// Rewrite this target's and profile's baselines with this run (atomically; says what it
+    /// replaced; never another target's or profile's).
     #[arg(long)]
     pub update_baseline: bool,
 
-    /// Exit with code 3 when a gate fails.
+    /// Exit with code 3 when a KPI regressed against the baseline (failed absolute checks exit 4
+    /// without this flag).
     #[arg(long)]
     pub fail_on_regression: bool,
 
@@ -124,7 +140,8 @@ pub struct Flags {
         value_name = "FLAG",
         hide = true,
         allow_hyphen_values = true,
-        conflicts_with = "target"
+        conflicts_with = "target",
+        global = true
     )]
     pub embedded_server_arg: Vec<String>,
 }
@@ -134,12 +151,21 @@ pub struct Flags {
 pub enum Command {
     /// List the scenarios, one line each.
     List,
-    /// Print the differences between two report (or baseline) JSON files.
+    /// Compare two reports of one scenario: the KPIs of CURRENT against BASELINE, with the sign
+    /// and the verdict of the gate; exits 3 when CURRENT regressed.
     Compare {
-        /// The report to compare from.
-        a: PathBuf,
-        /// The report to compare to.
-        b: PathBuf,
+        /// The report (or baseline file) compared against.
+        baseline: PathBuf,
+        /// The report judged.
+        current: PathBuf,
+    },
+    /// Measure the noise: run each selected scenario RUNS times unchanged and record how much
+    /// each KPI moves, in `<baselines-dir>/<target>/<profile>/noise/<host-class>.json`.
+    /// Gates then fail only a change the noise cannot explain.
+    Noise {
+        /// Identical runs per scenario (at least 3; 10 recommended).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(3..=100))]
+        runs: u32,
     },
     /// The comparator ladder: each workload against the raw-TCP floor, the reference server
     /// and the naive axum design, side by side in one run.

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::environment::Environment;
+use crate::environment::host_load;
 use crate::fs::write_atomic;
 use crate::ladder::Design;
 use crate::ladder::calibrate::{self, Cell, Workload};
 use crate::ladder::sweep::{self, Axis, Slo, Step};
-use crate::runner::build_report::host_load;
 
 /// Flags of `sse-load calibrate`.
 #[derive(Debug, Clone, clap::Args)]

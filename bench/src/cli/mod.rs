@@ -10,11 +10,14 @@ pub mod config;
 pub mod exit;
 pub mod flags;
 pub mod ladder;
+pub mod noise;
+mod progress;
 pub mod serve;
 
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::gate::{self, RunVerdict, Thresholds};
 use crate::report::{ReportError, compare};
 use crate::scenario;
 
@@ -28,21 +31,31 @@ pub fn list() -> String {
     out
 }
 
-/// `sse-load compare A B`: the deltas of two reports as a table.
+/// `sse-load compare BASELINE CURRENT`: the KPI table and whether CURRENT regressed.
 ///
 /// # Errors
 /// A file is missing or not a report.
-pub fn compare_files(a: &Path, b: &Path) -> Result<String, ReportError> {
-    let a = crate::report::json::read(a)?;
-    let b = crate::report::json::read(b)?;
-    let deltas = compare::compare(&a, &b);
-    Ok(compare::render(&a, &b, &deltas))
+pub fn compare_files(
+    baseline: &Path,
+    current: &Path,
+    thresholds: &Thresholds,
+) -> Result<(String, bool), ReportError> {
+    let base = crate::report::json::read(baseline)?;
+    let current = crate::report::json::read(current)?;
+    let judgement = gate::judge(std::slice::from_ref(&current), Some(&base), thresholds);
+    Ok((compare::render(&base, &current, &judgement), judgement.regression))
 }
 
-/// The exit code of a finished run.
-pub fn exit_code(verdict: app::Verdict, fail_on_regression: bool) -> u8 {
-    if verdict.regression && fail_on_regression {
+/// The exit code of a finished run: a failed absolute check always fails
+/// ([`exit::CHECK_FAILED`]), a regression only with `--fail-on-regression`
+/// ([`exit::REGRESSION`]); an interrupted run did not finish ([`exit::ERROR`]).
+pub fn exit_code(verdict: &RunVerdict, fail_on_regression: bool) -> u8 {
+    if !verdict.check_failed.is_empty() {
+        exit::CHECK_FAILED
+    } else if fail_on_regression && !verdict.regressed.is_empty() {
         exit::REGRESSION
+    } else if verdict.interrupted {
+        exit::ERROR
     } else {
         exit::OK
     }

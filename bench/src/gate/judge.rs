@@ -1,44 +1,63 @@
-//! The gate logic: medians and spreads over repeats, relative checks against a baseline, absolute
-//! checks always.
+//! The gate logic: medians and spreads over repeats, relative checks against a baseline (with
+//! the noise model when there is one), absolute checks always.
 
 use crate::model::{ScenarioReport, median_of_sorted};
 
-use super::{Finding, Judgement, Status, Thresholds};
+use super::noise::{NoiseModel, Worse, interval_half_width, kpis, rel_sd_pct};
+use super::{Finding, Judgement, Kind, Rule, Status, Thresholds};
 
-/// Judges the runs of one scenario (one per `--repeat`) against `baseline` and `thresholds`.
-///
-/// See the [module docs](super) for which figure of the runs (median or worst) each check uses.
-/// With no runs the judgement fails with a finding that says so.
+/// Judges the runs of one scenario (one per `--repeat`) against `baseline` and `thresholds`,
+/// without a noise model (see [`judge_with`]).
 pub fn judge(
     runs: &[ScenarioReport],
     baseline: Option<&ScenarioReport>,
     thresholds: &Thresholds,
 ) -> Judgement {
+    judge_with(runs, baseline, None, thresholds)
+}
+
+/// Judges the runs of one scenario against `baseline`, `noise` and `thresholds`.
+///
+/// See the [module docs](super) for which figure of the runs (median or worst) each check uses
+/// and how noise widens the interval a change must clear. With no runs the judgement fails
+/// with a finding that says so.
+pub fn judge_with(
+    runs: &[ScenarioReport],
+    baseline: Option<&ScenarioReport>,
+    noise: Option<&NoiseModel>,
+    thresholds: &Thresholds,
+) -> Judgement {
     let Some(first) = runs.first() else {
-        let mut finding = Finding::note("runs", "no runs to judge: the scenario produced no report".into());
+        let mut finding = Finding::not_judged(
+            "runs",
+            Kind::Absolute,
+            "no runs to judge: the scenario produced no report".into(),
+        );
         finding.status = Status::Fail;
         return Judgement::new("", 0, vec![finding]);
     };
     let mut findings = Vec::new();
     match baseline {
-        None => findings.push(Finding::note(
+        None => findings.push(Finding::not_judged(
             "relative_checks",
+            Kind::Relative,
             format!(
-                "skipped: no baseline for scenario `{}`; record one with --update-baseline",
-                first.scenario
+                "no baseline for scenario `{}` on this target and profile `{}`; record one with --update-baseline",
+                first.scenario, first.profile
             ),
         )),
         Some(base) if base.profile != first.profile || base.scenario != first.scenario => {
-            findings.push(Finding::note(
+            findings.push(Finding::not_judged(
                 "relative_checks",
+                Kind::Relative,
                 format!(
-                    "skipped: the baseline was recorded for `{}` with profile `{}`, this run is `{}` \
-                     with profile `{}`; re-record it with --update-baseline",
+                    "the baseline was recorded for `{}` with profile `{}`, this run is `{}` with profile `{}`: \
+                     not comparable",
                     base.scenario, base.profile, first.scenario, first.profile
                 ),
             ));
         }
-        Some(base) => relative(runs, base, thresholds, &mut findings),
+        Some(base) => relative(runs, base, noise, thresholds, &mut findings),
     }
     absolute(runs, thresholds, &mut findings);
     Judgement::new(&first.scenario, runs.len(), findings)
@@ -59,11 +78,13 @@ pub fn representative(runs: &[ScenarioReport]) -> Option<&ScenarioReport> {
     Some(order[(order.len() - 1) / 2])
 }
 
-/// Median and spread (max − min, `None` for a single value) of a non-empty set of values.
+/// Median, worst-high and spread (max − min, `None` for a single value) of a set of values.
 struct Stats {
     median: f64,
     worst_high: f64,
     spread: Option<f64>,
+    n: usize,
+    rel_sd_pct: Option<f64>,
 }
 
 fn stats(values: &[f64]) -> Option<Stats> {
@@ -73,17 +94,21 @@ fn stats(values: &[f64]) -> Option<Stats> {
     }
     sorted.sort_by(f64::total_cmp);
     let (min, max) = (sorted[0], sorted[sorted.len() - 1]);
+    let median = median_of_sorted(&sorted);
     Some(Stats {
-        median: median_of_sorted(&sorted),
+        median,
         worst_high: max,
         spread: (sorted.len() > 1).then_some(max - min),
+        n: sorted.len(),
+        // Two runs say little about the spread: estimate it from three or more.
+        rel_sd_pct: (sorted.len() >= 3).then(|| rel_sd_pct(&sorted, median)).flatten(),
     })
 }
 
-/// Change in percent for the status decision: +∞ when the baseline is zero and the value grew.
+/// Change in percent: +∞ when the baseline is zero and the value grew.
 fn change_pct(base: f64, current: f64) -> f64 {
-    if base > 0.0 {
-        (current - base) / base * 100.0
+    if base != 0.0 {
+        (current - base) / base.abs() * 100.0
     } else if current > base {
         f64::INFINITY
     } else {
@@ -91,156 +116,182 @@ fn change_pct(base: f64, current: f64) -> f64 {
     }
 }
 
-/// " (noisy: ...)" when the repeats differ by more than `limit_pct` of their median.
-fn noise_note(stats: &Stats, limit_pct: f64) -> String {
-    match stats.spread {
-        Some(spread) if stats.median.abs() > 0.0 && spread / stats.median.abs() * 100.0 > limit_pct => {
-            format!(
-                " (noisy: the repeats differ by {:.0}% of their median)",
-                spread / stats.median.abs() * 100.0
-            )
-        }
-        _ => String::new(),
-    }
-}
-
-/// A relative finding for a metric where an *increase* is bad, with an absolute floor.
-struct Increase<'a> {
-    metric: String,
-    unit: &'a str,
+/// The limits of one relative KPI.
+struct Limits {
+    unit: &'static str,
     warn_pct: f64,
     fail_pct: Option<f64>,
+    /// Changes of at most this much (in `unit`, in the bad direction) never warn or fail.
     floor: f64,
 }
 
-impl Increase<'_> {
-    fn finding(&self, base: f64, current: &Stats) -> Finding {
-        let delta = current.median - base;
-        let pct = change_pct(base, current.median);
-        let past = |limit: f64| pct > limit && delta > self.floor;
-        let status = if self.fail_pct.is_some_and(past) {
-            Status::Fail
-        } else if past(self.warn_pct) {
-            Status::Warn
-        } else {
-            Status::Pass
-        };
-        let fail = self
-            .fail_pct
-            .map_or(String::new(), |f| format!(", above +{f}% fails"));
-        let (floor, unit) = (self.floor, self.unit);
-        let mut rule = format!(
-            "vs baseline: above +{}% warns{fail}; increases of at most {floor} {unit} are ignored",
-            self.warn_pct
-        );
-        if status > Status::Pass {
-            rule.push_str(&format!(
-                "; rose by {delta:.3} {unit}: find the cause, or accept it with --update-baseline"
-            ));
+fn limits(metric: &str, t: &Thresholds) -> Limits {
+    if metric.starts_with("latency.") {
+        Limits {
+            unit: "ms",
+            warn_pct: t.latency_p99_warn_pct,
+            fail_pct: Some(t.latency_p99_fail_pct),
+            floor: t.latency_floor_ms,
         }
-        rule.push_str(&noise_note(current, self.warn_pct));
-        Finding {
-            metric: self.metric.clone(),
-            baseline: Some(base),
-            current: current.median,
-            spread: current.spread,
-            change_pct: pct.is_finite().then_some(pct),
-            status,
-            rule,
+    } else if metric.starts_with("throughput.") {
+        Limits {
+            unit: "events/s",
+            warn_pct: t.throughput_warn_pct,
+            fail_pct: t.throughput_fail_pct,
+            floor: 0.0,
         }
-    }
-}
-
-/// Relative checks: primary latency p99, throughput, memory growth.
-fn relative(runs: &[ScenarioReport], base: &ScenarioReport, t: &Thresholds, out: &mut Vec<Finding>) {
-    if let Some((key, _)) = runs[0].primary_latency() {
-        let metric = format!("latency.{key}.p99_ms");
-        let values: Vec<f64> = runs
-            .iter()
-            .filter_map(|r| r.latency.get(key).filter(|l| l.count > 0))
-            .map(|l| l.p99_ms)
-            .collect();
-        match (base.latency.get(key).filter(|l| l.count > 0), stats(&values)) {
-            (Some(base_latency), Some(current)) => {
-                let check = Increase {
-                    metric,
-                    unit: "ms",
-                    warn_pct: t.latency_p99_warn_pct,
-                    fail_pct: Some(t.latency_p99_fail_pct),
-                    floor: t.latency_floor_ms,
-                };
-                out.push(check.finding(base_latency.p99_ms, &current));
-            }
-            _ => out.push(Finding::note(
-                &metric,
-                format!("skipped: the baseline has no `{key}` latency; re-record it with --update-baseline"),
-            )),
+    } else if metric.starts_with("cpu.") {
+        Limits {
+            unit: "ns",
+            warn_pct: t.server_cpu_warn_pct,
+            fail_pct: t.server_cpu_fail_pct,
+            floor: 0.0,
         }
-    }
-
-    let values: Vec<f64> = runs
-        .iter()
-        .filter_map(|r| r.throughput.as_ref())
-        .map(|x| x.events_per_sec)
-        .collect();
-    if let Some(current) = stats(&values) {
-        let metric = "throughput.events_per_sec";
-        match base.throughput.as_ref().filter(|x| x.events_per_sec > 0.0) {
-            Some(base_throughput) => {
-                out.push(throughput_finding(base_throughput.events_per_sec, &current, t))
-            }
-            None => out.push(Finding::note(
-                metric,
-                "skipped: the baseline has no throughput; re-record it with --update-baseline".into(),
-            )),
-        }
-    }
-
-    let values: Vec<f64> = runs
-        .iter()
-        .filter_map(|r| r.memory.as_ref())
-        .map(|m| m.growth_mb)
-        .collect();
-    if let (Some(current), Some(base_memory)) = (stats(&values), base.memory.as_ref()) {
-        let check = Increase {
-            metric: "memory.growth_mb".into(),
+    } else {
+        Limits {
             unit: "MiB",
             warn_pct: t.memory_growth_warn_pct,
             fail_pct: t.memory_growth_fail_pct,
             floor: t.memory_growth_floor_mb,
-        };
-        out.push(check.finding(base_memory.growth_mb, &current));
+        }
     }
 }
 
-/// Throughput: a *drop* is bad.
-fn throughput_finding(base: f64, current: &Stats, t: &Thresholds) -> Finding {
-    let pct = change_pct(base, current.median);
-    let status = if t.throughput_fail_pct.is_some_and(|f| pct < -f) {
+/// The values of `metric` in `runs`.
+fn values_of(runs: &[ScenarioReport], metric: &str) -> Vec<f64> {
+    runs.iter()
+        .flat_map(kpis)
+        .filter(|(m, _, _)| m == metric)
+        .map(|(_, v, _)| v)
+        .collect()
+}
+
+/// The baseline's values of `metric`: every run it was recorded from, or its own value.
+fn baseline_values(base: &ScenarioReport, metric: &str) -> Vec<f64> {
+    match base.kpi_runs.get(metric) {
+        Some(values) if !values.is_empty() => values.clone(),
+        _ => values_of(std::slice::from_ref(base), metric),
+    }
+}
+
+/// Relative checks: every KPI of [`kpis`] present in the runs.
+fn relative(
+    runs: &[ScenarioReport],
+    base: &ScenarioReport,
+    noise: Option<&NoiseModel>,
+    t: &Thresholds,
+    out: &mut Vec<Finding>,
+) {
+    for (metric, _, worse) in kpis(&runs[0]) {
+        let (Some(current), Some(base_stats)) = (
+            stats(&values_of(runs, &metric)),
+            stats(&baseline_values(base, &metric)),
+        ) else {
+            out.push(Finding::not_judged(
+                &metric,
+                Kind::Relative,
+                format!("the baseline has no `{metric}`; re-record it with --update-baseline"),
+            ));
+            continue;
+        };
+        let measured = noise
+            .and_then(|n| n.get(&base.scenario, &metric))
+            .map(|k| k.rel_sd_pct);
+        let sigma = [measured, current.rel_sd_pct, base_stats.rel_sd_pct]
+            .into_iter()
+            .flatten()
+            .reduce(f64::max);
+        out.push(decide(
+            &metric,
+            worse,
+            &limits(&metric, t),
+            &base_stats,
+            &current,
+            sigma,
+            t.noise_z,
+        ));
+    }
+}
+
+/// The relative finding of one KPI: the change, its interval, the status and the rule.
+fn decide(
+    metric: &str,
+    worse: Worse,
+    limits: &Limits,
+    base: &Stats,
+    current: &Stats,
+    sigma: Option<f64>,
+    z: f64,
+) -> Finding {
+    let pct = change_pct(base.median, current.median);
+    let (bad_pct, bad_delta) = match worse {
+        Worse::Up => (pct, current.median - base.median),
+        Worse::Down => (-pct, base.median - current.median),
+    };
+    let half = sigma.map(|s| interval_half_width(z, s, current.n, base.n));
+    let low = bad_pct - half.unwrap_or(0.0);
+    let past = |limit: f64| low > limit && bad_delta > limits.floor;
+    let status = if limits.fail_pct.is_some_and(past) {
         Status::Fail
-    } else if pct < -t.throughput_warn_pct {
+    } else if past(limits.warn_pct) {
         Status::Warn
     } else {
         Status::Pass
     };
-    let fail = t
-        .throughput_fail_pct
-        .map_or(String::new(), |f| format!(", below -{f}% fails"));
-    let mut rule = format!("vs baseline: below -{}% warns{fail}", t.throughput_warn_pct);
-    if status > Status::Pass {
-        rule.push_str(&format!(
-            "; dropped {:.1}%: check the generator was not CPU-bound, or accept with --update-baseline",
-            -pct
-        ));
+    let beyond_threshold = bad_pct > limits.warn_pct;
+    let decided_by = if beyond_threshold && bad_delta <= limits.floor {
+        Rule::Floor
+    } else if half.is_some() {
+        Rule::NoiseInterval
+    } else {
+        Rule::Threshold
+    };
+    let Limits {
+        unit,
+        warn_pct,
+        floor,
+        ..
+    } = *limits;
+    let direction = if worse == Worse::Up { "+" } else { "-" };
+    let fail = limits
+        .fail_pct
+        .map_or(String::new(), |f| format!(", past {direction}{f}% fails"));
+    let mut rule = format!("vs baseline: past {direction}{warn_pct}% warns{fail}");
+    if floor > 0.0 {
+        rule.push_str(&format!("; changes of at most {floor} {unit} are ignored"));
     }
-    rule.push_str(&noise_note(current, t.throughput_warn_pct));
+    match (half, sigma) {
+        (Some(h), Some(s)) => rule.push_str(&format!(
+            "; measured noise {s:.1}% per run, so the change is {pct:+.1}% ± {h:.1} points \
+             ({} run(s) vs {} baseline run(s), z = {z})",
+            current.n, base.n
+        )),
+        _ => rule.push_str(
+            "; no noise figure for this KPI (record one with `sse-load noise`, or use --repeat 3): \
+             the threshold alone decides",
+        ),
+    }
+    match (status, decided_by) {
+        (Status::Pass, Rule::Floor) => rule.push_str("; within the floor"),
+        (Status::Pass, Rule::NoiseInterval) if beyond_threshold => {
+            rule.push_str("; explained by the measured noise")
+        }
+        (Status::Pass, _) => {}
+        _ => rule.push_str(&format!(
+            "; worse by {:.3} {unit}: find the cause, or accept it for this target and profile with --update-baseline",
+            bad_delta
+        )),
+    }
     Finding {
-        metric: "throughput.events_per_sec".into(),
-        baseline: Some(base),
-        current: current.median,
+        metric: metric.to_owned(),
+        kind: Kind::Relative,
+        baseline: Some(base.median),
+        current: Some(current.median),
         spread: current.spread,
-        change_pct: Some(pct),
+        change_pct: pct.is_finite().then_some(pct),
+        noise_pct: half,
         status,
+        decided_by,
         rule,
     }
 }
@@ -248,19 +299,17 @@ fn throughput_finding(base: f64, current: &Stats, t: &Thresholds) -> Finding {
 /// An absolute "above the limit fails" finding.
 fn limit_finding(metric: &str, value: f64, spread: Option<f64>, limit: f64, what: &str) -> Finding {
     let status = if value > limit { Status::Fail } else { Status::Pass };
-    Finding {
-        metric: metric.to_owned(),
-        baseline: None,
-        current: value,
+    Finding::absolute(
+        metric,
+        value,
         spread,
-        change_pct: None,
         status,
-        rule: format!("{what} above {limit} fails"),
-    }
+        format!("{what} above {limit} fails"),
+    )
 }
 
 /// Absolute checks: memory slope (median), error rate and lost events (worst run), scenario checks
-/// (any run).
+/// (any run), and the checks no run could judge.
 fn absolute(runs: &[ScenarioReport], t: &Thresholds, out: &mut Vec<Finding>) {
     let memories: Vec<&crate::model::Memory> = runs.iter().filter_map(|r| r.memory.as_ref()).collect();
     let window = memories
@@ -269,8 +318,9 @@ fn absolute(runs: &[ScenarioReport], t: &Thresholds, out: &mut Vec<Finding>) {
         .fold(f64::INFINITY, f64::min);
     let slopes: Vec<f64> = memories.iter().map(|m| m.slope_mb_per_sec).collect();
     if !memories.is_empty() && window < t.memory_slope_min_window_seconds {
-        out.push(Finding::note(
+        out.push(Finding::not_judged(
             "memory.slope_mb_per_sec",
+            Kind::Absolute,
             format!(
                 "RSS slope not judged: fitted over {window:.1} s, under the {} s a slope needs \
                  (a shorter window measures allocator warm-up); run a longer profile",
@@ -308,21 +358,89 @@ fn absolute(runs: &[ScenarioReport], t: &Thresholds, out: &mut Vec<Finding>) {
             "lost events (worst run)",
         ));
     }
+    feed_rate(runs, t, out);
+    checks(runs, out);
+}
 
+/// The feed's measured rate against the one asked for (worst run).
+fn feed_rate(runs: &[ScenarioReport], t: &Thresholds, out: &mut Vec<Finding>) {
+    let metric = "feed.achieved_per_sec";
+    let feeds: Vec<&crate::model::FeedRate> = runs.iter().filter_map(|r| r.feed.as_ref()).collect();
+    let Some(first) = feeds.first() else { return };
+    let nominal = first.nominal_per_sec;
+    let worst = feeds
+        .iter()
+        .filter_map(|f| f.achieved_per_sec)
+        .max_by(|a, b| (a / nominal - 1.0).abs().total_cmp(&(b / nominal - 1.0).abs()));
+    let Some(achieved) = worst else {
+        out.push(Finding::not_judged(
+            metric,
+            Kind::Absolute,
+            "the feed's rate was not measured: this scenario records no gaps between events".into(),
+        ));
+        return;
+    };
+    let deviation = (achieved / nominal - 1.0) * 100.0;
+    let tolerance = t.feed_rate_tolerance_pct;
+    let (status, verdict) = if achieved < nominal * (1.0 - tolerance / 100.0) {
+        (
+            Status::Fail,
+            format!(
+                "; the feed fell short: {achieved:.1} events/s of the {nominal} asked ({deviation:+.1}%): \
+                 the server or the host could not keep up, so the other figures describe a slower feed"
+            ),
+        )
+    } else if achieved > nominal * (1.0 + tolerance / 100.0) {
+        (
+            Status::Fail,
+            format!(
+                "; the feed ran at {achieved:.1} events/s where {nominal} were asked ({deviation:+.1}%): \
+                 a rate the scenario did not ask for (a second publisher, or a /sse that ignores ?delay=)"
+            ),
+        )
+    } else {
+        (Status::Pass, String::new())
+    };
+    let mut finding = Finding::absolute(
+        metric,
+        achieved,
+        None,
+        status,
+        format!(
+            "measured rate per stream (1 / mean gap between events, worst run) vs the {nominal} events/s asked: \
+             more than ±{tolerance}% off fails{verdict}"
+        ),
+    );
+    finding.baseline = Some(nominal);
+    finding.change_pct = Some(deviation);
+    out.push(finding);
+}
+
+/// The scenario's own checks: failed in any run fails; not judged in every run is "not judged".
+fn checks(runs: &[ScenarioReport], out: &mut Vec<Finding>) {
     let mut names: Vec<&str> = Vec::new();
-    for check in runs.iter().flat_map(|r| &r.checks) {
-        if !names.contains(&check.name.as_str()) {
-            names.push(&check.name);
+    for name in runs.iter().flat_map(|r| {
+        r.checks
+            .iter()
+            .map(|c| c.name.as_str())
+            .chain(r.unjudged_checks.iter().map(|c| c.name.as_str()))
+    }) {
+        if !names.contains(&name) {
+            names.push(name);
         }
     }
     for name in names {
+        let metric = format!("check.{name}");
         let results: Vec<_> = runs
             .iter()
             .flat_map(|r| r.checks.iter().filter(|c| c.name == name))
             .collect();
         let failed: Vec<_> = results.iter().filter(|c| !c.passed).collect();
-        let (status, rule) = match failed.first() {
-            Some(first) => (
+        let finding = match (failed.first(), results.first()) {
+            (Some(first), _) => Finding::absolute(
+                &metric,
+                failed.len() as f64,
+                None,
                 Status::Fail,
                 format!(
                     "scenario check failed in {} of {} runs: {}",
@@ -331,19 +449,22 @@ fn absolute(runs: &[ScenarioReport], t: &Thresholds, out: &mut Vec<Finding>) {
                     first.detail
                 ),
             ),
-            None => (
+            (None, Some(first)) => Finding::absolute(
+                &metric,
+                0.0,
+                None,
                 Status::Pass,
-                format!("scenario check held: {}", results[0].detail),
+                format!("scenario check held: {}", first.detail),
             ),
+            (None, None) => {
+                let reason = runs
+                    .iter()
+                    .flat_map(|r| &r.unjudged_checks)
+                    .find(|c| c.name == name)
+                    .map_or_else(String::new, |c| c.reason.clone());
+                Finding::not_judged(&metric, Kind::Absolute, format!("not judged: {reason}"))
+            }
         };
-        out.push(Finding {
-            metric: format!("check.{name}"),
-            baseline: None,
-            current: failed.len() as f64,
-            spread: None,
-            change_pct: None,
-            status,
-            rule,
-        });
+        out.push(finding);
     }
 }

@@ -27,120 +27,13 @@
 //! [`primary_latency`]: crate::model::ScenarioReport::primary_latency
 
 mod judge;
+pub mod noise;
 mod thresholds;
 
 #[cfg(test)]
 mod tests;
 
-use std::fmt;
-
-use serde::Serialize;
-
-pub use judge::{judge, representative};
+pub use judge::{judge, judge_with, representative};
 pub use thresholds::{Thresholds, ThresholdsError};
 
-/// Outcome of one check, ordered from best to worst.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Within limits.
-    Pass,
-    /// Past a warning threshold: reported, not a failure.
-    Warn,
-    /// Past a failure threshold: a regression.
-    Fail,
-}
-
-impl Status {
-    /// Upper-case label for tables: `PASS`, `WARN`, `FAIL`.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Pass => "PASS",
-            Self::Warn => "WARN",
-            Self::Fail => "FAIL",
-        }
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.label())
-    }
-}
-
-/// One metric checked, or a note about checks that were skipped.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Finding {
-    /// Dotted metric path in the report, e.g. `latency.inter_event.p99_ms`, `events.lost`,
-    /// `check.<name>`; `relative_checks` for the skip note.
-    pub metric: String,
-    /// The baseline's value, for relative checks.
-    pub baseline: Option<f64>,
-    /// The judged value (median or worst over the runs, see the module docs); NaN for a note
-    /// that carries no value ([`Finding::is_note`]).
-    pub current: f64,
-    /// Spread over the runs, max − min in the metric's unit; `None` with a single run.
-    pub spread: Option<f64>,
-    /// Change from the baseline in percent, `(current − baseline) / |baseline| × 100`.
-    pub change_pct: Option<f64>,
-    /// Outcome.
-    pub status: Status,
-    /// The rule applied, in words, with what to do when it failed.
-    pub rule: String,
-}
-
-impl Finding {
-    /// A finding that only informs (no value, status pass), e.g. "relative checks skipped".
-    pub fn note(metric: &str, rule: String) -> Self {
-        Self {
-            metric: metric.to_owned(),
-            baseline: None,
-            current: f64::NAN,
-            spread: None,
-            change_pct: None,
-            status: Status::Pass,
-            rule,
-        }
-    }
-
-    /// Whether this finding is a note without a value.
-    pub fn is_note(&self) -> bool {
-        self.current.is_nan()
-    }
-}
-
-/// The verdict on one scenario.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Judgement {
-    /// Scenario name.
-    pub scenario: String,
-    /// Worst status among the findings ([`Status::Pass`] when there are none).
-    pub status: Status,
-    /// Number of runs judged.
-    pub runs: usize,
-    /// Every check made, in a stable order: relative checks first, then absolute ones.
-    pub findings: Vec<Finding>,
-}
-
-impl Judgement {
-    /// Builds a judgement whose status is the worst of `findings`.
-    pub fn new(scenario: &str, runs: usize, findings: Vec<Finding>) -> Self {
-        let status = findings.iter().map(|f| f.status).max().unwrap_or(Status::Pass);
-        Self {
-            scenario: scenario.to_owned(),
-            status,
-            runs,
-            findings,
-        }
-    }
-
-    /// Whether the gate failed (a warning is not a failure).
-    pub fn failed(&self) -> bool {
-        self.status == Status::Fail
-    }
-
-    /// The findings that warned or failed.
-    pub fn problems(&self) -> impl Iterator<Item = &Finding> {
-        self.findings.iter().filter(|f| f.status > Status::Pass)
-    }
-}
+pub use crate::verdict::{Finding, Judgement, Kind, Rule, RunVerdict, Status};

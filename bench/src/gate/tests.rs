@@ -80,7 +80,7 @@ fn latency_p99_boundaries() {
     );
     let j = judge(&[run(15.001)], Some(&base), &t);
     let f = finding(&j, P99);
-    assert_eq!((f.baseline, f.current), (Some(10.0), 15.001));
+    assert_eq!((f.baseline, f.current), (Some(10.0), Some(15.001)));
     assert!((f.change_pct.unwrap() - 50.01).abs() < 1e-9);
 }
 
@@ -187,7 +187,7 @@ fn memory_slope_over_a_short_window_is_a_note_not_a_verdict() {
     short.memory.as_mut().unwrap().slope_window_seconds = 9.9;
     let j = judge(&[short.clone()], None, &t);
     let f = finding(&j, "memory.slope_mb_per_sec");
-    assert!(f.is_note(), "{f:?}");
+    assert!(f.status == Status::NotJudged, "{f:?}");
     assert!(f.rule.contains("9.9 s"), "{}", f.rule);
     assert_eq!(j.status, Status::Pass);
     short.memory.as_mut().unwrap().slope_window_seconds = 10.0;
@@ -247,7 +247,7 @@ fn failed_scenario_check_fails_in_any_run() {
     assert_eq!(j.status, Status::Pass);
     let j = judge(&[good.clone(), bad, good], None, &t);
     let f = finding(&j, "check.frozen_evicted");
-    assert_eq!((f.status, f.current), (Status::Fail, 1.0));
+    assert_eq!((f.status, f.current), (Status::Fail, Some(1.0)));
     assert!(
         f.rule.contains("1 of 3 runs") && f.rule.contains("passed=false"),
         "{}",
@@ -263,19 +263,122 @@ fn repeats_are_judged_on_the_median_with_spread() {
     // One noisy run (30 ms) out of three: the median is 11 ms, +10%, a pass.
     let j = judge(&[run(10.0), run(30.0), run(11.0)], Some(&base), &t);
     let f = finding(&j, P99);
-    assert_eq!((f.status, f.current, f.spread), (Status::Pass, 11.0, Some(20.0)));
-    assert!(f.rule.contains("noisy"), "{}", f.rule);
-    // Two of three slow: the median fails.
+    assert_eq!(
+        (f.status, f.current, f.spread),
+        (Status::Pass, Some(11.0), Some(20.0))
+    );
+    assert_eq!(
+        f.decided_by,
+        Rule::NoiseInterval,
+        "three runs estimate the noise: {}",
+        f.rule
+    );
+    // Three consistently slow runs: the median fails, the interval is narrow.
+    let j = judge(&[run(16.0), run(15.9), run(16.1)], Some(&base), &t);
+    assert_eq!(finding(&j, P99).status, Status::Fail, "{:?}", finding(&j, P99));
+    // Two of three slow, one fast: too noisy to call +60% a regression.
     let j = judge(&[run(16.0), run(9.0), run(16.0)], Some(&base), &t);
-    assert_eq!(finding(&j, P99).status, Status::Fail);
+    assert_eq!(finding(&j, P99).status, Status::Pass, "{:?}", finding(&j, P99));
     // Even count: mean of the middle two, (10 + 14) / 2 = 12 = exactly +20%.
     let j = judge(&[run(14.0), run(10.0)], Some(&base), &t);
     assert_eq!(
         (finding(&j, P99).current, finding(&j, P99).status),
-        (12.0, Status::Pass)
+        (Some(12.0), Status::Pass)
     );
     // A single run has no spread.
     assert_eq!(finding(&judge(&[run(10.0)], Some(&base), &t), P99).spread, None);
+}
+
+/// A noise model with `rel_sd_pct` for the p99 of `throughput-single`.
+fn noise_of(rel_sd_pct: f64) -> noise::NoiseModel {
+    let runs = [run(9.0), run(10.0), run(11.0)];
+    let mut model = noise::NoiseModel::measure([&runs[..]], "embedded", "smoke");
+    let k = model
+        .scenarios
+        .get_mut("throughput-single")
+        .and_then(|m| m.get_mut(P99))
+        .expect("measured p99 noise");
+    k.rel_sd_pct = rel_sd_pct;
+    model
+}
+
+#[test]
+fn measured_noise_explains_a_change_past_the_threshold() {
+    let t = Thresholds::default();
+    let base = run(10.0);
+    // +60% on one run each side: past the 50% fail threshold by the threshold alone…
+    let alone = judge(&[run(16.0)], Some(&base), &t);
+    assert_eq!(finding(&alone, P99).status, Status::Fail);
+    assert_eq!(finding(&alone, P99).decided_by, Rule::Threshold);
+    // …but with 20% noise per run the interval is 60 ± 3 × 20 × √2 = 60 ± 84.9: explained.
+    let model = noise_of(20.0);
+    let j = judge_with(&[run(16.0)], Some(&base), Some(&model), &t);
+    let f = finding(&j, P99);
+    assert_eq!(
+        (f.status, f.decided_by),
+        (Status::Pass, Rule::NoiseInterval),
+        "{f:?}"
+    );
+    assert!((f.noise_pct.unwrap() - 84.85).abs() < 0.01, "{f:?}");
+    assert!(f.rule.contains("explained by the measured noise"), "{}", f.rule);
+    // With 2% noise, 60 ± 8.5 lies wholly past +50%: a regression, decided by the interval.
+    let j = judge_with(&[run(16.0)], Some(&base), Some(&noise_of(2.0)), &t);
+    let f = finding(&j, P99);
+    assert_eq!(
+        (f.status, f.decided_by),
+        (Status::Fail, Rule::NoiseInterval),
+        "{f:?}"
+    );
+    assert!(j.regression && !j.check_failed);
+}
+
+#[test]
+fn baseline_repeats_narrow_the_interval() {
+    let t = Thresholds::default();
+    let mut base = run(10.0);
+    base.kpi_runs.insert(P99.into(), vec![10.0, 10.1, 9.9]);
+    let j = judge(&[run(16.0), run(16.1), run(15.9)], Some(&base), &t);
+    let f = finding(&j, P99);
+    assert_eq!((f.status, f.baseline), (Status::Fail, Some(10.0)), "{f:?}");
+    assert_eq!(f.decided_by, Rule::NoiseInterval);
+}
+
+#[test]
+fn a_feed_off_its_rate_fails_either_way_and_an_unmeasured_one_is_not_judged() {
+    let t = Thresholds::default();
+    let feed = |achieved: Option<f64>| {
+        let mut r = run(1.0);
+        r.feed = Some(crate::model::FeedRate {
+            nominal_per_sec: 100.0,
+            achieved_per_sec: achieved,
+            deviation_pct: None,
+        });
+        r
+    };
+    let status = |runs: &[ScenarioReport]| finding(&judge(runs, None, &t), "feed.achieved_per_sec").status;
+    assert_eq!(status(&[feed(Some(95.0))]), Status::Pass, "exactly -5% passes");
+    assert_eq!(status(&[feed(Some(105.0))]), Status::Pass, "exactly +5% passes");
+    let short = judge(&[feed(Some(100.0)), feed(Some(61.0))], None, &t);
+    let f = finding(&short, "feed.achieved_per_sec");
+    assert_eq!(
+        (f.status, f.current),
+        (Status::Fail, Some(61.0)),
+        "worst run: {f:?}"
+    );
+    assert!(f.rule.contains("fell short") && short.check_failed, "{}", f.rule);
+    let over = judge(&[feed(Some(199.9))], None, &t);
+    assert!(
+        finding(&over, "feed.achieved_per_sec")
+            .rule
+            .contains("did not publish")
+    );
+    assert_eq!(status(&[feed(None)]), Status::NotJudged);
+    assert!(
+        judge(&[run(1.0)], None, &t)
+            .findings
+            .iter()
+            .all(|f| f.metric != "feed.achieved_per_sec")
+    );
 }
 
 #[test]
@@ -285,7 +388,7 @@ fn correctness_metrics_use_the_worst_run() {
     lossy.events.lost = 2;
     lossy.connections.error_rate = 0.06;
     let j = judge(&[run(1.0), lossy, run(1.0)], None, &t);
-    assert_eq!(finding(&j, "events.lost").current, 2.0);
+    assert_eq!(finding(&j, "events.lost").current, Some(2.0));
     assert_eq!(finding(&j, "events.lost").status, Status::Fail);
     assert_eq!(finding(&j, "connections.error_rate").status, Status::Fail);
 }
@@ -299,7 +402,11 @@ fn no_baseline_skips_relative_checks_with_a_note() {
         &t,
     );
     let note = finding(&j, "relative_checks");
-    assert!(note.is_note() && note.rule.contains("no baseline") && note.rule.contains("--update-baseline"));
+    assert!(
+        note.status == Status::NotJudged
+            && note.rule.contains("no baseline")
+            && note.rule.contains("--update-baseline")
+    );
     assert!(
         j.findings
             .iter()
@@ -339,7 +446,7 @@ fn primary_latency_key_is_used_and_missing_baseline_key_is_noted() {
     let base = run(10.0); // no publish_to_receive in the baseline
     let j = judge(&[current.clone()], Some(&base), &t);
     let note = finding(&j, "latency.publish_to_receive.p99_ms");
-    assert!(note.is_note() && note.rule.contains("no `publish_to_receive`"));
+    assert!(note.status == Status::NotJudged && note.rule.contains("no `latency.publish_to_receive.p99_ms`"));
     let j = judge(&[current.clone()], Some(&current), &t);
     assert_eq!(
         finding(&j, "latency.publish_to_receive.p99_ms").status,

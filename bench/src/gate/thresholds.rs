@@ -23,6 +23,14 @@ pub struct Thresholds {
     pub throughput_warn_pct: f64,
     /// Throughput drop that fails, percent; `None` (default): a drop only warns.
     pub throughput_fail_pct: Option<f64>,
+    /// Server CPU per event increase over the baseline that warns, percent (default 10).
+    pub server_cpu_warn_pct: f64,
+    /// Server CPU per event increase that fails, percent (default 20).
+    pub server_cpu_fail_pct: Option<f64>,
+    /// Width of the confidence interval of a change, in standard errors of the measured noise
+    /// (default 3): a change is a regression only when `change − z × noise × √(1/n + 1/m)` is
+    /// past the threshold.
+    pub noise_z: f64,
     /// Memory growth increase over the baseline that warns, percent (default 50).
     pub memory_growth_warn_pct: f64,
     /// Memory growth increase that fails, percent; `None` (default): only warns.
@@ -38,6 +46,10 @@ pub struct Thresholds {
     pub error_rate_fail: f64,
     /// More lost events than this fails (default 0: any lost event fails).
     pub lost_events_fail: u64,
+    /// A fixed-rate feed whose measured rate differs from the one asked for by more than this
+    /// fails, percent (default 5): short means the server or the host could not keep up,
+    /// over means events the scenario did not ask for (a second publisher).
+    pub feed_rate_tolerance_pct: f64,
 }
 
 impl Default for Thresholds {
@@ -48,6 +60,9 @@ impl Default for Thresholds {
             latency_floor_ms: 0.5,
             throughput_warn_pct: 20.0,
             throughput_fail_pct: None,
+            server_cpu_warn_pct: 10.0,
+            server_cpu_fail_pct: Some(20.0),
+            noise_z: 3.0,
             memory_growth_warn_pct: 50.0,
             memory_growth_fail_pct: None,
             memory_growth_floor_mb: 1.0,
@@ -55,6 +70,7 @@ impl Default for Thresholds {
             memory_slope_min_window_seconds: 10.0,
             error_rate_fail: 0.05,
             lost_events_fail: 0,
+            feed_rate_tolerance_pct: 5.0,
         }
     }
 }
@@ -117,6 +133,9 @@ impl Thresholds {
             ("latency_floor_ms", Some(self.latency_floor_ms)),
             ("throughput_warn_pct", Some(self.throughput_warn_pct)),
             ("throughput_fail_pct", self.throughput_fail_pct),
+            ("server_cpu_warn_pct", Some(self.server_cpu_warn_pct)),
+            ("server_cpu_fail_pct", self.server_cpu_fail_pct),
+            ("noise_z", Some(self.noise_z)),
             ("memory_growth_warn_pct", Some(self.memory_growth_warn_pct)),
             ("memory_growth_fail_pct", self.memory_growth_fail_pct),
             ("memory_growth_floor_mb", Some(self.memory_growth_floor_mb)),
@@ -129,6 +148,7 @@ impl Thresholds {
                 Some(self.memory_slope_min_window_seconds),
             ),
             ("error_rate_fail", Some(self.error_rate_fail)),
+            ("feed_rate_tolerance_pct", Some(self.feed_rate_tolerance_pct)),
         ];
         for (name, value) in values {
             if let Some(v) = value.filter(|v| !(v.is_finite() && *v >= 0.0)) {
@@ -150,6 +170,7 @@ impl Thresholds {
                 Some(self.latency_p99_fail_pct),
             ),
             ("throughput", self.throughput_warn_pct, self.throughput_fail_pct),
+            ("server_cpu", self.server_cpu_warn_pct, self.server_cpu_fail_pct),
             (
                 "memory_growth",
                 self.memory_growth_warn_pct,

@@ -154,6 +154,8 @@ pub struct Counts {
     pub errors: BTreeMap<String, u64>,
     /// Events per second of each client that held a stream (bounded by the client count).
     pub per_client_rates: Vec<f64>,
+    /// Events each client received over the whole run (bounded by the client count).
+    pub per_client_events: Vec<u64>,
 }
 
 impl Shard {
@@ -185,6 +187,7 @@ impl Shard {
         if let Some(rate) = summary.events_per_sec {
             t.per_client_rates.push(rate);
         }
+        t.per_client_events.push(summary.events.received);
     }
 
     /// Counts an error of `kind` (e.g. `http_503`, `connect_refused`).
@@ -299,6 +302,7 @@ impl Totals {
                 *c.errors.entry(kind).or_default() += n;
             }
             c.per_client_rates.extend(s.per_client_rates);
+            c.per_client_events.extend(s.per_client_events);
         }
         totals
     }

@@ -1,157 +1,99 @@
-//! `sse-load compare A.json B.json`: the change of every numeric figure present in both reports.
+//! `sse-load compare BASELINE CURRENT`: the KPIs of one report judged against another, one line
+//! each with the sign of the change and the gate's verdict.
 //!
-//! Figures are found by walking the serialized report, so a field added to the model is compared
-//! without touching this module. Left out: `schema_version`, `repeat`, the environment (text and
-//! machine facts, shown in the header instead), and arrays (the timeline, latency distributions
-//! and checks are curves or lists, not figures). Booleans and strings are not numbers.
+//! Only what the gate compares is shown (primary latency p99, throughput, server CPU per event,
+//! memory growth): process ids, uptimes and start times differ between any two runs and say
+//! nothing. A change is `(current − baseline) / |baseline|`, so `+` on a latency is worse and
+//! `−` on a throughput is worse; a 0 → 0 change is 0%, and a change from 0 is shown as `—`.
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
-use serde_json::Value;
-
-use super::format::{num, pct};
+use super::format::{num, opt, pct};
+use crate::gate::{Judgement, Kind};
 use crate::model::ScenarioReport;
 
-/// Top-level keys that are not compared.
-const SKIPPED: [&str; 3] = ["schema_version", "repeat", "environment"];
-
-/// The change of one figure from report A to report B.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Delta {
-    /// Dotted path of the figure, e.g. `latency.inter_event.p99_ms`, `throughput.events_per_sec`.
-    pub metric: String,
-    /// Value in A.
-    pub a: f64,
-    /// Value in B.
-    pub b: f64,
-    /// `b − a`, in the figure's unit.
-    pub change: f64,
-    /// `(b − a) / |a| × 100`; `None` when `a` is 0.
-    pub change_pct: Option<f64>,
-}
-
-/// Every numeric figure present in both `a` and `b`, in the order of the report's fields.
-pub fn compare(a: &ScenarioReport, b: &ScenarioReport) -> Vec<Delta> {
-    let (Ok(a_value), Ok(b_value)) = (serde_json::to_value(a), serde_json::to_value(b)) else {
-        // A report is plain data (maps with string keys, finite or null numbers): serializing it
-        // into a Value cannot fail.
-        return Vec::new();
-    };
-    let mut a_figures = Vec::new();
-    flatten("", &a_value, &mut a_figures);
-    let mut b_figures = Vec::new();
-    flatten("", &b_value, &mut b_figures);
-    a_figures
-        .into_iter()
-        .filter_map(|(metric, a)| {
-            let b = b_figures.iter().find(|(m, _)| *m == metric)?.1;
-            let change_pct = (a != 0.0).then(|| (b - a) / a.abs() * 100.0);
-            Some(Delta {
-                metric,
-                a,
-                b,
-                change: b - a,
-                change_pct,
-            })
-        })
-        .collect()
-}
-
-/// Collects the numeric leaves of `value` under dotted paths.
-fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, f64)>) {
-    match value {
-        Value::Number(n) => {
-            if let Some(v) = n.as_f64() {
-                out.push((prefix.to_owned(), v));
-            }
-        }
-        Value::Object(map) => {
-            for (key, child) in map {
-                if prefix.is_empty() && SKIPPED.contains(&key.as_str()) {
-                    continue;
-                }
-                let path = if prefix.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{prefix}.{key}")
-                };
-                flatten(&path, child, out);
-            }
-        }
-        Value::Null | Value::Bool(_) | Value::String(_) | Value::Array(_) => {}
-    }
-}
-
-/// The comparison as a fixed-width table, headed by what was compared with what.
-pub fn render(a: &ScenarioReport, b: &ScenarioReport, deltas: &[Delta]) -> String {
+/// The KPI table of a relative `judgement` of `current` against `baseline`, ending with a
+/// one-line verdict.
+pub fn render(baseline: &ScenarioReport, current: &ScenarioReport, judgement: &Judgement) -> String {
     let mut out = String::new();
-    for (label, r) in [("A", a), ("B", b)] {
-        let e = &r.environment;
-        let _ = writeln!(
-            out,
-            "{label}: {} (profile {}, run {}) started {} on {} ({} × {}), revision {}",
-            r.scenario, r.profile, r.repeat, r.started_at, e.host, e.cpu_count, e.cpu_model, e.git_revision
-        );
-    }
-    if a.scenario != b.scenario || a.profile != b.profile {
-        out.push_str(
-            "note: the reports are of different scenarios or profiles; the figures may not be comparable\n",
-        );
-    }
-    let width = deltas.iter().map(|d| d.metric.len()).max().unwrap_or(0).max(6);
     let _ = writeln!(
         out,
-        "{:<width$} {:>14} {:>14} {:>14} {:>9}",
-        "metric", "A", "B", "change", "change%"
+        "{}: baseline {} ({}, revision {}) → current {} ({}, revision {})",
+        current.scenario,
+        baseline.started_at,
+        baseline.profile,
+        baseline.environment.git_revision,
+        current.started_at,
+        current.profile,
+        current.environment.git_revision
     );
-    for d in deltas {
-        let change = if d.change == 0.0 {
-            "0".to_owned()
-        } else {
-            format!("{:+}", Signed(d.change))
-        };
+    let rows: Vec<_> = judgement
+        .findings
+        .iter()
+        .filter(|f| f.kind == Kind::Relative)
+        .collect();
+    let width = rows.iter().map(|f| f.metric.len()).max().unwrap_or(6).max(6);
+    let _ = writeln!(
+        out,
+        "{:<width$} {:>12} {:>12} {:>9}  verdict",
+        "metric", "baseline", "current", "change"
+    );
+    for f in &rows {
         let _ = writeln!(
             out,
-            "{:<width$} {:>14} {:>14} {:>14} {:>9}",
-            d.metric,
-            num(d.a),
-            num(d.b),
-            change,
-            pct(d.change_pct)
+            "{:<width$} {:>12} {:>12} {:>9}  {} ({})",
+            f.metric,
+            opt(f.baseline),
+            opt(f.current),
+            pct(f.change_pct),
+            f.status,
+            rule_name(f)
         );
     }
-    if deltas.is_empty() {
-        out.push_str("(no numeric figure is present in both reports)\n");
+    for f in rows
+        .iter()
+        .filter(|f| f.status > crate::gate::Status::Pass || f.current.is_none())
+    {
+        let _ = writeln!(out, "  {}: {}", f.metric, f.rule);
+    }
+    let regressed: Vec<&str> = rows
+        .iter()
+        .filter(|f| f.is_regression())
+        .map(|f| f.metric.as_str())
+        .collect();
+    if regressed.is_empty() {
+        let _ = writeln!(out, "verdict: PASS — no KPI regressed");
+    } else {
+        let _ = writeln!(out, "verdict: FAIL — regressed: {}", regressed.join(", "));
     }
     out
 }
 
-/// Formats a number like [`num`] with an explicit sign under `{:+}`.
-struct Signed(f64);
-
-impl std::fmt::Display for Signed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if f.sign_plus() && self.0 > 0.0 {
-            f.write_str("+")?;
-        }
-        f.write_str(&num(self.0))
+fn rule_name(f: &crate::gate::Finding) -> String {
+    let name = serde_json::to_value(f.decided_by)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    match f.noise_pct {
+        Some(h) => format!("{name} ±{}", num(h)),
+        None => name,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Latency, Memory, Throughput};
+    use crate::gate::{Thresholds, judge};
+    use crate::model::{Latency, Throughput};
 
-    fn report(p99: f64, eps: f64) -> ScenarioReport {
+    fn report(p99: f64, events_per_sec: f64) -> ScenarioReport {
         let mut r = ScenarioReport {
-            scenario: "burst".into(),
+            scenario: "fanout".into(),
             profile: "smoke".into(),
             ..ScenarioReport::default()
         };
         r.latency.insert(
-            "inter_event".into(),
+            "publish_to_receive".into(),
             Latency {
                 count: 10,
                 p99_ms: p99,
@@ -159,62 +101,29 @@ mod tests {
             },
         );
         r.throughput = Some(Throughput {
-            events_per_sec: eps,
+            events_per_sec,
             ..Throughput::default()
         });
-        r.parameters.insert("clients".into(), 10.into());
-        r.parameters.insert("mode".into(), "fast".into());
         r
     }
 
-    fn delta<'a>(deltas: &'a [Delta], metric: &str) -> &'a Delta {
-        deltas
-            .iter()
-            .find(|d| d.metric == metric)
-            .unwrap_or_else(|| panic!("no {metric}"))
-    }
-
     #[test]
-    fn compares_every_shared_numeric_figure() {
-        let (a, mut b) = (report(10.0, 1000.0), report(12.5, 800.0));
-        b.memory = Some(Memory::default()); // only in B: not compared
-        let deltas = compare(&a, &b);
-        let p99 = delta(&deltas, "latency.inter_event.p99_ms");
-        assert_eq!(
-            (p99.a, p99.b, p99.change, p99.change_pct),
-            (10.0, 12.5, 2.5, Some(25.0))
+    fn the_sign_follows_current_minus_baseline_and_only_kpis_show() {
+        let (base, current) = (report(3.3, 1000.0), report(6.1, 1000.0));
+        let j = judge(
+            std::slice::from_ref(&current),
+            Some(&base),
+            &Thresholds::default(),
         );
-        assert_eq!(
-            delta(&deltas, "throughput.events_per_sec").change_pct,
-            Some(-20.0)
+        let text = render(&base, &current, &j);
+        assert!(text.contains("+84.8%"), "{text}");
+        assert!(
+            text.contains("FAIL") && text.ends_with("regressed: latency.publish_to_receive.p99_ms\n"),
+            "{text}"
         );
-        assert_eq!(delta(&deltas, "parameters.clients").change, 0.0);
-        assert_eq!(
-            delta(&deltas, "events.lost").change_pct,
-            None,
-            "0 -> 0 has no percentage"
-        );
-        assert!(deltas.iter().all(|d| !d.metric.starts_with("memory")
-            && !d.metric.starts_with("environment")
-            && d.metric != "schema_version"
-            && d.metric != "parameters.mode"
-            && !d.metric.contains("distribution")));
-    }
-
-    #[test]
-    fn rendered_table_shows_changes() {
-        let (a, b) = (report(10.0, 1000.0), report(12.5, 800.0));
-        let text = render(&a, &b, &compare(&a, &b));
-        let line = text
-            .lines()
-            .find(|l| l.starts_with("latency.inter_event.p99_ms"))
-            .unwrap();
-        assert!(line.contains("+2.500") && line.contains("+25.0%"), "{line}");
-        let line = text
-            .lines()
-            .find(|l| l.starts_with("throughput.events_per_sec "))
-            .unwrap();
-        assert!(line.contains("-200") && line.contains("-20.0%"), "{line}");
-        assert!(!text.contains("different scenarios"));
+        assert!(!text.contains("pid") && text.lines().count() < 8, "{text}");
+        let j = judge(std::slice::from_ref(&base), Some(&base), &Thresholds::default());
+        assert!(render(&base, &base, &j).contains("+0.0%"));
+        assert!(render(&base, &base, &j).ends_with("verdict: PASS — no KPI regressed\n"));
     }
 }

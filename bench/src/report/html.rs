@@ -169,6 +169,7 @@ fn fill(template: &str, values: &[(&str, String)]) -> String {
 
 fn status_class(status: Status) -> &'static str {
     match status {
+        Status::NotJudged => "not-judged",
         Status::Pass => "pass",
         Status::Warn => "warn",
         Status::Fail => "fail",
@@ -232,11 +233,7 @@ fn findings_table(judgement: Option<&Judgement>) -> String {
         .iter()
         .map(|f| {
             let class = (f.status > Status::Pass).then(|| status_class(f.status));
-            let current = if f.is_note() {
-                "—".to_owned()
-            } else {
-                num(f.current)
-            };
+            let current = opt(f.current);
             let cells = vec![
                 Cell::Text(f.metric.clone()),
                 Cell::Num(opt(f.baseline)),
@@ -503,15 +500,15 @@ mod tests {
             ..ScenarioReport::default()
         };
         r.description = "<script>alert(1)</script>".into();
-        let warn = Finding {
-            metric: "latency.inter_event.p99_ms".into(),
-            baseline: Some(10.0),
-            current: 13.0,
-            spread: None,
-            change_pct: Some(30.0),
-            status: Status::Warn,
-            rule: "a & b".into(),
-        };
+        let mut warn = Finding::absolute(
+            "latency.inter_event.p99_ms",
+            13.0,
+            None,
+            Status::Warn,
+            "a & b".into(),
+        );
+        warn.baseline = Some(10.0);
+        warn.change_pct = Some(30.0);
         let judgement = Judgement::new("burst", 1, vec![warn]);
         let page = render(&r, Some(&judgement), None);
         assert!(!page.contains("<script>") && page.contains("&lt;script&gt;"));

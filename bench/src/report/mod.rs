@@ -2,7 +2,7 @@
 //!
 //! The pipeline is measure (runner) → [`ScenarioReport`] ([`crate::model`]) → judge
 //! ([`crate::gate`]) → write ([`json`], [`html`]) and print ([`terminal`]).
-//! [`compare`](compare::compare) diffs two reports. Files are written atomically
+//! [`compare::render`] shows the KPIs of two reports with the gate's verdict. Files are written atomically
 //! ([`crate::fs`]); every error names its file ([`ReportError`]).
 
 mod charts;
@@ -15,7 +15,6 @@ pub mod terminal;
 
 use std::path::{Path, PathBuf};
 
-pub use compare::{Delta, compare};
 pub use error::ReportError;
 
 use crate::model::ScenarioReport;

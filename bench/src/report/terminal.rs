@@ -18,20 +18,22 @@ pub struct SummaryRow<'a> {
 }
 
 /// Column headers and widths; the scenario column grows to the longest name.
-const COLUMNS: [(&str, usize); 8] = [
+const COLUMNS: [(&str, usize); 9] = [
     ("events/s", 10),
+    ("latency", 11),
     ("p50 ms", 9),
     ("p99 ms", 9),
     ("lost", 6),
     ("errors", 6),
     ("srv ns/ev", 10),
     ("gen ns/ev", 10),
-    ("verdict", 10),
+    ("verdict", 11),
 ];
 
-/// The summary table: scenario, events/s, primary latency p50/p99 (ms), lost events, failed
-/// connections, server and generator CPU ns per event, verdict. `—` marks figures not measured;
-/// a `*` after the verdict means the generator was CPU-bound, so throughput says more about
+/// The summary table: scenario, events/s, the primary latency's name and p50/p99 (ms), lost
+/// events, failed connections, server and generator CPU ns per event, verdict. `—` marks
+/// figures not measured; `<1 µs` a value at the histogram's 1 µs floor (not measured finer); a
+/// `*` after the verdict means the generator was CPU-bound, so throughput says more about
 /// `sse-load` than about the server.
 pub fn summary(rows: &[SummaryRow<'_>]) -> String {
     let name_width = rows
@@ -60,8 +62,11 @@ pub fn summary(rows: &[SummaryRow<'_>]) -> String {
         }
         let cells = [
             opt(r.throughput.as_ref().map(|t| t.events_per_sec)),
-            opt(p50),
-            opt(p99),
+            r.primary_latency()
+                .map_or("—", |(key, _)| latency_name(key))
+                .to_owned(),
+            latency_ms(p50),
+            latency_ms(p99),
             r.events.lost.to_string(),
             r.connections.failed.to_string(),
             opt(r.cpu.server_ns_per_event),
@@ -80,6 +85,24 @@ pub fn summary(rows: &[SummaryRow<'_>]) -> String {
     out
 }
 
+/// A short name of a primary latency for the table.
+fn latency_name(key: &str) -> &'static str {
+    match key {
+        "publish_to_receive" => "publish→recv",
+        "inter_event" => "event gap",
+        "time_to_first_event" => "1st event",
+        _ => "other",
+    }
+}
+
+/// A latency in ms, `<1 µs` at the histogram's floor (values are recorded in whole µs, at least 1).
+fn latency_ms(value: Option<f64>) -> String {
+    match value {
+        Some(ms) if ms <= 0.001 => "<1 µs".to_owned(),
+        other => opt(other),
+    }
+}
+
 /// The warnings and failures of each judgement, one line each, e.g.
 /// `burst: FAIL latency.inter_event.p99_ms 10 -> 16 (+60.0%): ...`. Empty when all passed.
 pub fn problems(judgements: &[&Judgement]) -> String {
@@ -89,14 +112,26 @@ pub fn problems(judgements: &[&Judgement]) -> String {
             let _ = write!(out, "{}: {} {} ", j.scenario, f.status, f.metric);
             match f.baseline {
                 Some(base) => {
-                    let _ = write!(out, "{} -> {}", num(base), num(f.current));
+                    let _ = write!(out, "{} -> {}", num(base), opt(f.current));
                 }
-                None => out.push_str(&num(f.current)),
+                None => out.push_str(&opt(f.current)),
             }
             if let Some(change) = f.change_pct {
                 let _ = write!(out, " ({change:+.1}%)");
             }
             let _ = writeln!(out, ": {}", f.rule);
+        }
+    }
+    out
+}
+
+/// The findings that could not be judged, one line each with the reason, e.g.
+/// `backpressure: NOT JUDGED check.frozen_clients_evicted: not judged: needs the server's /metrics`.
+pub fn not_judged(judgements: &[&Judgement]) -> String {
+    let mut out = String::new();
+    for j in judgements {
+        for f in j.not_judged() {
+            let _ = writeln!(out, "{}: NOT JUDGED {}: {}", j.scenario, f.metric, f.rule);
         }
     }
     out
@@ -114,7 +149,7 @@ pub fn written(paths: &[PathBuf]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gate::{Finding, Status};
+    use crate::gate::{Finding, Kind, Status};
     use crate::model::{Latency, Throughput};
 
     #[test]
@@ -142,7 +177,8 @@ mod tests {
             scenario: "churn".into(),
             ..ScenarioReport::default()
         };
-        let j = Judgement::new("throughput-many", 1, vec![]);
+        let ok = Finding::absolute("events.lost", 0.0, None, Status::Pass, "x".into());
+        let j = Judgement::new("throughput-many", 1, vec![ok]);
         let table = summary(&[
             SummaryRow {
                 report: &a,
@@ -162,23 +198,35 @@ mod tests {
             "{table}"
         );
         assert!(lines[2].contains("0.250") && lines[2].contains("1.500") && lines[2].ends_with("PASS*"));
+        assert!(
+            lines[2].contains("event gap"),
+            "the primary metric is named: {table}"
+        );
+        assert_eq!(latency_ms(Some(0.001)), "<1 µs");
+        assert_eq!(latency_ms(Some(0.002)), "0.002");
         assert!(lines[3].contains('—') && lines[3].ends_with('-'), "{table}");
         assert!(table.contains("CPU-bound"));
     }
 
     #[test]
     fn problems_list_only_warnings_and_failures() {
-        let mut f = Finding::note("relative_checks", "skipped".into());
-        let mut bad = f.clone();
-        bad.metric = "events.lost".into();
-        bad.current = 3.0;
-        bad.status = Status::Fail;
-        bad.rule = "lost events above 0 fails".into();
-        f.status = Status::Pass;
-        let j = Judgement::new("burst", 1, vec![f, bad]);
+        let f = Finding::not_judged("relative_checks", Kind::Relative, "no baseline".into());
+        let bad = Finding::absolute(
+            "events.lost",
+            3.0,
+            None,
+            Status::Fail,
+            "lost events above 0 fails".into(),
+        );
+        let ok = Finding::absolute("connections.error_rate", 0.0, None, Status::Pass, "x".into());
+        let j = Judgement::new("burst", 1, vec![f, bad, ok]);
         assert_eq!(
             problems(&[&j]),
             "burst: FAIL events.lost 3: lost events above 0 fails\n"
+        );
+        assert_eq!(
+            not_judged(&[&j]),
+            "burst: NOT JUDGED relative_checks: no baseline\n"
         );
     }
 }

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use super::collect::Measured;
 use crate::environment::Environment;
 use crate::environment::rfc3339;
-use crate::measure::cpu::{generator_bound, ns_per_event};
+use crate::measure::cpu::{generator_bound, generator_saturation, ns_per_event};
 use crate::measure::stats::Metric;
 use crate::model::{
-    Connections, Cpu, EventCounts, Latency, SCHEMA_VERSION, ScenarioReport, ServerFigures, Spread, Target,
-    Throughput,
+    Connections, Cpu, EventCounts, FeedRate, Latency, SCHEMA_VERSION, ScenarioReport, ServerFigures, Spread,
+    Target, Throughput, UnjudgedCheck,
 };
 use crate::scenario::catalog::Definition;
 use crate::scenario::outcome::Outcome;
@@ -44,7 +44,17 @@ pub fn build(
         cpu_note,
         spread_sources,
     } = measured;
-    let checks = plan.checks.iter().filter_map(|c| c.evaluate(&outcome)).collect();
+    let mut checks = Vec::new();
+    let mut unjudged_checks = Vec::new();
+    for check in &plan.checks {
+        match check.evaluate(&outcome) {
+            Some(judged) => checks.push(judged),
+            None => unjudged_checks.push(UnjudgedCheck {
+                name: check.name().to_owned(),
+                reason: check.needs().to_owned(),
+            }),
+        }
+    }
     let counts = &outcome.totals.counts;
     let received = counts.events.received;
     let wall = outcome.wall.as_secs_f64();
@@ -66,7 +76,13 @@ pub fn build(
     for (key, value) in plan.feed.parameters() {
         parameters.insert(key.into(), value);
     }
+    // Server flags are sse-load's to set only on the server it starts.
     let flags = plan.server_flags();
+    let flags = if capabilities.embedded {
+        flags
+    } else {
+        crate::target::ServerFlags::default()
+    };
     if let Some(d) = flags.send_timeout {
         parameters.insert("server_send_timeout_seconds".into(), d.as_secs_f64().into());
     }
@@ -75,7 +91,7 @@ pub fn build(
     }
     // Other work on the host skews every figure: record how busy it was (the 1-minute
     // load average at the end of the run, sse-load and the server included).
-    if let Some(load) = host_load() {
+    if let Some(load) = crate::environment::host_load() {
         parameters.insert("host_load_1m".into(), load.into());
     }
     if spread_sources {
@@ -85,7 +101,25 @@ pub fn build(
     let throughput = (received > 0 && wall > 0.0).then(|| Throughput {
         events_per_sec: received as f64 / wall,
         bytes_per_sec: counts.bytes as f64 / wall,
-        per_client: Spread::of(&counts.per_client_rates),
+        per_client: Spread::of(
+            &counts
+                .per_client_events
+                .iter()
+                .map(|&n| n as f64 / wall)
+                .collect::<Vec<_>>(),
+        ),
+    });
+    let latency = latencies(&outcome, plan.latencies);
+    let feed = plan.feed.nominal_rate().map(|nominal| {
+        let achieved = latency
+            .get("inter_event")
+            .filter(|l| l.count > 0 && l.mean_ms > 0.0)
+            .map(|l| 1000.0 / l.mean_ms);
+        FeedRate {
+            nominal_per_sec: nominal,
+            achieved_per_sec: achieved,
+            deviation_pct: achieved.map(|a| (a / nominal - 1.0) * 100.0),
+        }
     });
 
     let server_seconds = server_cpu.map(|(u, s)| u + s);
@@ -96,7 +130,14 @@ pub fn build(
         server_system_seconds: server_cpu.map(|(_, s)| s),
         generator_seconds: generator_cpu.seconds,
         generator_ns_per_event: ns_per_event(generator_cpu.seconds, received),
-        generator_bound: generator_bound(generator_cpu, server_seconds),
+        generator_bound: generator_bound(generator_cpu, server_seconds, labels.environment.cpu_count),
+        generator_saturation: Some(generator_saturation(
+            generator_cpu,
+            server_seconds,
+            labels.environment.cpu_count,
+        )),
+        generator_events_per_cpu_second: (generator_cpu.seconds > 0.0)
+            .then(|| received as f64 / generator_cpu.seconds),
         note: Some(cpu_note),
     };
 
@@ -125,7 +166,8 @@ pub fn build(
             publish_failed: outcome.published.failed,
         },
         throughput,
-        latency: latencies(&outcome, plan.latencies),
+        feed,
+        latency,
         connections: connections(&outcome),
         cpu,
         memory: outcome.memory.clone().filter(|_| plan.track_memory),
@@ -138,6 +180,9 @@ pub fn build(
         },
         timeline,
         checks,
+        unjudged_checks,
+        kpi_runs: BTreeMap::new(),
+        verdict: None,
     }
 }
 
@@ -178,15 +223,4 @@ fn connections(outcome: &Outcome) -> Connections {
         },
         errors: c.errors.clone(),
     }
-}
-
-/// The 1-minute load average of the host (`/proc/loadavg`).
-/// The host's 1-minute load average (`/proc/loadavg`): how busy the machine was.
-pub fn host_load() -> Option<f64> {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
 }

@@ -347,7 +347,7 @@ fn fill_shutdown(outcome: &mut ShutdownOutcome, totals: &Totals, clients: u64) {
 
 fn cpu_note(caps: Capabilities, have_server: bool) -> String {
     match (caps.embedded, caps.metrics, have_server) {
-        (true, _, true) => "server CPU from /proc/<pid> of the embedded server; generator CPU from getrusage(RUSAGE_SELF)".into(),
+        (true, _, true) => "server CPU from /proc/<pid>/task/*/schedstat of the embedded server (ns per thread; user/system split from /proc/<pid>/stat); generator CPU from getrusage(RUSAGE_SELF)".into(),
         (false, true, true) => "server CPU from the target's /metrics (cpu_user_seconds, cpu_system_seconds); generator CPU from getrusage".into(),
         (false, true, false) => "the target's /metrics has no cpu_user_seconds/cpu_system_seconds: server CPU not available".into(),
         _ => "the target has no /metrics: server CPU not available".into(),

@@ -49,7 +49,11 @@ pub async fn reachable(target: &Target) -> Result<(), ClientError> {
 
 /// Probes an external target for `/metrics`, `/events` and `/publish`. The embedded
 /// server offers everything.
-pub async fn capabilities(base: &Uri, embedded: bool) -> Capabilities {
+///
+/// The probe changes nothing on the target: `/publish` is asked with a `GET`, which a server
+/// with a `POST /publish` route answers `405 Method Not Allowed` (and one without it `404`).
+/// Only with `probe_publish` does it publish one real event (`sse-load-probe`) to be sure.
+pub async fn capabilities(base: &Uri, embedded: bool, probe_publish: bool) -> Capabilities {
     if embedded {
         return Capabilities {
             embedded: true,
@@ -73,17 +77,25 @@ pub async fn capabilities(base: &Uri, embedded: bool) -> Capabilities {
     }
     .await
     .is_some();
-    // Publishing one probe event is harmless before the clients subscribe.
     let publish = hub
-        && match join(base, "/publish?event=sse-load-probe") {
-            Ok(url) => post(&url, "sse-load capability probe").await.is_ok(),
-            Err(_) => false,
+        && match (probe_publish, join(base, "/publish?event=sse-load-probe")) {
+            (true, Ok(url)) => post(&url, "sse-load capability probe").await.is_ok(),
+            (false, Ok(url)) => publish_route_exists(&url).await,
+            (_, Err(_)) => false,
         };
     Capabilities {
         embedded: false,
         metrics,
         hub,
         publish,
+    }
+}
+
+/// Whether `GET url` says the route exists for another method (`405`).
+async fn publish_route_exists(url: &Uri) -> bool {
+    match get(url).await {
+        Err(ClientError::Status { status, .. }) => status == http::StatusCode::METHOD_NOT_ALLOWED,
+        _ => false,
     }
 }
 

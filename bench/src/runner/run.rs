@@ -37,7 +37,12 @@ pub enum TargetSpec {
     /// The reference server, started per scenario as a child process.
     Embedded(Launcher),
     /// Any server at this base URL.
-    External(Uri),
+    External {
+        /// Base URL.
+        url: Uri,
+        /// Whether the capability probe may publish an event to learn that `/publish` works.
+        probe_publish: bool,
+    },
 }
 
 /// Errors that stop a scenario run.
@@ -76,7 +81,7 @@ pub async fn run_plan(plan: &Plan, spec: &TargetSpec) -> Result<RunResult, RunEr
             let base = server.url().clone();
             (Some(server), base)
         }
-        TargetSpec::External(url) => (None, url.clone()),
+        TargetSpec::External { url, .. } => (None, url.clone()),
     };
     let unreachable = |source| RunError::Unreachable {
         url: base.to_string(),
@@ -87,7 +92,14 @@ pub async fn run_plan(plan: &Plan, spec: &TargetSpec) -> Result<RunResult, RunEr
             .await
             .map_err(unreachable)?;
     }
-    let caps = probe::capabilities(&base, server.is_some()).await;
+    let probe_publish = matches!(
+        spec,
+        TargetSpec::External {
+            probe_publish: true,
+            ..
+        }
+    );
+    let caps = probe::capabilities(&base, server.is_some(), probe_publish).await;
     if let Some(reason) = plan.unmet(&caps) {
         if let Some(server) = server {
             server.stop(Duration::from_secs(5)).await?;

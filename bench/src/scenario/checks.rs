@@ -69,6 +69,48 @@ fn check(name: &str, passed: bool, detail: String) -> Option<Check> {
 }
 
 impl CheckKind {
+    /// The check's name in reports (`check.<name>` in the verdict).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::NoLostEvents => "no_lost_events",
+            Self::NoDuplicates => "no_duplicate_events",
+            Self::AllConnected => "all_connected",
+            Self::NoEarlyEnds => "no_disconnects",
+            Self::ReceivedEverything => "received_every_event",
+            Self::SingleWatcher => "single_watcher",
+            Self::RegisteredMatchesOpen => "registered_equals_open",
+            Self::StreamsReleased => "streams_released",
+            Self::FdsReleased => "fds_released",
+            Self::FrozenEvicted { .. } => "frozen_clients_evicted",
+            Self::FastClientsKeepRate { .. } => "fast_clients_keep_rate",
+            Self::CleanShutdown { .. } => "clean_shutdown",
+            Self::MemoryReclaimed { .. } => "memory_reclaimed",
+            Self::MemoryBounded { .. } => "memory_bounded",
+        }
+    }
+
+    /// What the check needs that a run may lack: the reason it is "not judged" when
+    /// [`CheckKind::evaluate`] returns `None`.
+    pub fn needs(&self) -> &'static str {
+        match self {
+            Self::SingleWatcher | Self::RegisteredMatchesOpen | Self::StreamsReleased | Self::FdsReleased => {
+                "needs the server's /metrics figures, which this target did not give"
+            }
+            Self::FrozenEvicted { .. } => {
+                "needs the server's /metrics (clients_evicted) to observe evictions; this target has none"
+            }
+            Self::ReceivedEverything => "needs a feed with a known number of events",
+            Self::FastClientsKeepRate { .. } => "needs a feed with a nominal rate",
+            Self::CleanShutdown { .. } => "needs the embedded server (sse-load sends it SIGTERM)",
+            Self::MemoryReclaimed { .. } | Self::MemoryBounded { .. } => {
+                "needs the server's RSS (embedded server or /metrics rss)"
+            }
+            Self::NoLostEvents | Self::NoDuplicates | Self::AllConnected | Self::NoEarlyEnds => {
+                "always judged"
+            }
+        }
+    }
+
     /// Judges the check; `None` when this run cannot tell (missing server figures).
     pub fn evaluate(&self, o: &Outcome) -> Option<Check> {
         let c = &o.totals.counts;
@@ -152,6 +194,9 @@ impl CheckKind {
                 )
             }
             Self::FrozenEvicted { within } => {
+                // Evictions are watched through /metrics: without it, "0 evicted" would say
+                // nothing about the server.
+                o.server_start.as_ref()?;
                 let f = &o.frozen;
                 let in_time = f.all_evicted_after.is_some_and(|d| d <= within);
                 check(
@@ -286,6 +331,11 @@ mod tests {
             },
             ..Outcome::default()
         };
+        assert!(
+            CheckKind::FrozenEvicted { within }.evaluate(&o).is_none(),
+            "no /metrics: evictions not observable, not judged"
+        );
+        o.server_start = Some(figures(&[("clients_evicted", 0.0)]));
         assert!(CheckKind::FrozenEvicted { within }.evaluate(&o).unwrap().passed);
         o.frozen.all_evicted_after = Some(Duration::from_secs(5));
         assert!(!CheckKind::FrozenEvicted { within }.evaluate(&o).unwrap().passed);
