@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use http::Uri;
 use sse_server::metrics::ProcessStats;
 
+use super::cpu::CpuTime;
 use crate::client::get_json;
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -80,12 +81,15 @@ impl ServerSource {
     }
 
     /// Server CPU seconds (user, system): `/proc` for the embedded server, else `/metrics`.
-    pub async fn cpu(&self) -> Option<(f64, f64)> {
+    pub async fn cpu(&self) -> Option<CpuTime> {
         if let Some(stats) = self.process() {
-            return Some((stats.cpu_user, stats.cpu_system));
+            return Some(CpuTime::from_seconds(stats.cpu_user, stats.cpu_system));
         }
         let f = self.figures().await?;
-        Some((*f.get("cpu_user_seconds")?, *f.get("cpu_system_seconds")?))
+        Some(CpuTime::from_seconds(
+            *f.get("cpu_user_seconds")?,
+            *f.get("cpu_system_seconds")?,
+        ))
     }
 }
 
