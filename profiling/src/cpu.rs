@@ -16,6 +16,7 @@
 //! them: compare `sampler.samples` with `sampler.expected_samples`, and take CPU per
 //! event from the figures, not from the flamegraph.
 
+use sse_bench::measure::cpu::CpuTime;
 use std::time::{Duration, Instant};
 
 use pprof::protos::Message as _;
@@ -112,20 +113,11 @@ impl CpuTimes {
         } else {
             0
         };
-        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-        // SAFETY: `usage` points to writable memory of the right size; getrusage fills it.
-        let (user_ns, system_ns) = if unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } == 0 {
-            // SAFETY: getrusage returned 0, so the struct is initialised.
-            let usage = unsafe { usage.assume_init() };
-            let ns = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000_000 + tv.tv_usec as u64 * 1_000;
-            (ns(usage.ru_utime), ns(usage.ru_stime))
-        } else {
-            (0, 0)
-        };
+        let own = CpuTime::own();
         Self {
             process_ns,
-            user_ns,
-            system_ns,
+            user_ns: own.user.as_nanos() as u64,
+            system_ns: own.system.as_nanos() as u64,
         }
     }
 }
@@ -151,8 +143,8 @@ impl Mark {
         let counters = crate::server::metrics_off_runtime(session.server()).await;
         let generator_ns = session
             .generator_pid()
-            .and_then(sse_bench::measure::cpu::process_cpu)
-            .map_or(0, |(user, system)| ((user + system) * 1e9) as u64);
+            .and_then(CpuTime::of_process)
+            .map_or(0, |cpu| cpu.total().as_nanos() as u64);
         Self {
             at,
             ended,

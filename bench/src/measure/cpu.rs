@@ -10,24 +10,68 @@ use std::time::{Duration, Instant};
 
 use sse_server::metrics::ProcessStats;
 
-/// CPU seconds (user, system) used so far by this process, all threads.
-pub fn own_cpu() -> (f64, f64) {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: `usage` points to writable memory of the right size; getrusage fills it.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
-    if rc != 0 {
-        return (0.0, 0.0);
-    }
-    // SAFETY: getrusage returned 0, so the struct is initialised.
-    let usage = unsafe { usage.assume_init() };
-    let secs = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-    (secs(usage.ru_utime), secs(usage.ru_stime))
+/// CPU time of a process, user and system apart: the one CPU clock reader of the
+/// workspace (this process from `getrusage`, another from `/proc/<pid>/stat` or a
+/// target's `/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuTime {
+    /// Time in user mode.
+    pub user: Duration,
+    /// Time in the kernel on the process's behalf.
+    pub system: Duration,
 }
 
-/// CPU seconds (user, system) of process `pid` from `/proc/<pid>/stat`.
-pub fn process_cpu(pid: u32) -> Option<(f64, f64)> {
-    let stats = ProcessStats::read(Some(i32::try_from(pid).ok()?));
-    (stats.rss_bytes > 0).then_some((stats.cpu_user, stats.cpu_system))
+impl CpuTime {
+    /// CPU used so far by this process, all threads (`getrusage(RUSAGE_SELF)`; zero if the
+    /// OS refuses, which Linux does not).
+    pub fn own() -> Self {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: `usage` points to writable memory of the right size; getrusage fills it.
+        let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
+        if rc != 0 {
+            return Self::default();
+        }
+        // SAFETY: getrusage returned 0, so the struct is initialised.
+        let usage = unsafe { usage.assume_init() };
+        let time = |tv: libc::timeval| {
+            Duration::new(
+                tv.tv_sec.max(0) as u64,
+                (tv.tv_usec.max(0) as u32).saturating_mul(1_000),
+            )
+        };
+        Self {
+            user: time(usage.ru_utime),
+            system: time(usage.ru_stime),
+        }
+    }
+
+    /// CPU used so far by process `pid` (`/proc/<pid>/stat`), `None` when it is gone.
+    pub fn of_process(pid: u32) -> Option<Self> {
+        let stats = ProcessStats::read(Some(i32::try_from(pid).ok()?));
+        (stats.rss_bytes > 0).then(|| Self::from_seconds(stats.cpu_user, stats.cpu_system))
+    }
+
+    /// From user and system seconds (negative or non-finite values count as 0).
+    pub fn from_seconds(user: f64, system: f64) -> Self {
+        let time = |s: f64| Duration::try_from_secs_f64(s.max(0.0)).unwrap_or_default();
+        Self {
+            user: time(user),
+            system: time(system),
+        }
+    }
+
+    /// User plus system.
+    pub fn total(&self) -> Duration {
+        self.user + self.system
+    }
+
+    /// What was used between `earlier` and `self` (never negative).
+    pub fn since(&self, earlier: CpuTime) -> CpuTime {
+        CpuTime {
+            user: self.user.saturating_sub(earlier.user),
+            system: self.system.saturating_sub(earlier.system),
+        }
+    }
 }
 
 /// Nanoseconds on CPU of every live thread of process `pid`, the sum of the first field of
@@ -53,8 +97,7 @@ pub fn process_cpu_ns(pid: u32) -> Option<u64> {
 #[derive(Debug, Clone, Copy)]
 pub struct CpuStopwatch {
     wall: Instant,
-    user: f64,
-    system: f64,
+    cpu: CpuTime,
 }
 
 /// CPU used over an interval.
@@ -77,19 +120,16 @@ impl CpuSpent {
 impl CpuStopwatch {
     /// Starts measuring now.
     pub fn start() -> Self {
-        let (user, system) = own_cpu();
         Self {
             wall: Instant::now(),
-            user,
-            system,
+            cpu: CpuTime::own(),
         }
     }
 
     /// CPU used by this process since [`CpuStopwatch::start`].
     pub fn elapsed(&self) -> CpuSpent {
-        let (user, system) = own_cpu();
         CpuSpent {
-            seconds: (user - self.user) + (system - self.system),
+            seconds: CpuTime::own().since(self.cpu).total().as_secs_f64(),
             wall: self.wall.elapsed(),
         }
     }
@@ -135,16 +175,19 @@ mod tests {
 
     #[test]
     fn own_cpu_grows_with_work() {
+        // Spin until the clock moves (bounded), so a loaded machine cannot fail the test.
         let watch = CpuStopwatch::start();
         let mut x = 0u64;
-        let until = Instant::now() + Duration::from_millis(30);
-        while Instant::now() < until {
-            x = x.wrapping_mul(31).wrapping_add(7);
+        let until = Instant::now() + Duration::from_secs(30);
+        while watch.elapsed().seconds <= 0.0 && Instant::now() < until {
+            for _ in 0..10_000 {
+                x = x.wrapping_mul(31).wrapping_add(7);
+            }
         }
         std::hint::black_box(x);
         let spent = watch.elapsed();
         assert!(spent.seconds > 0.0, "{spent:?}");
-        assert!(process_cpu(std::process::id()).is_some());
+        assert!(CpuTime::of_process(std::process::id()).is_some());
         let ns = process_cpu_ns(std::process::id()).expect("schedstat on Linux");
         assert!(ns as f64 >= spent.seconds * 1e9 * 0.5, "{ns} ns vs {spent:?}");
         assert_eq!(process_cpu_ns(u32::MAX), None);

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use http::Uri;
 use sse_server::metrics::ProcessStats;
 
+use super::cpu::CpuTime;
 use crate::client::get_json;
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -79,22 +80,25 @@ impl ServerSource {
         }
     }
 
-    /// Server CPU seconds (user, system): for the embedded server the per-thread nanosecond
-    /// clocks of `/proc/<pid>/task/*/schedstat`, split into user and system in the ratio of
+    /// Server CPU: for the embedded server the per-thread nanosecond clocks of
+    /// `/proc/<pid>/task/*/schedstat`, split into user and system in the ratio of
     /// `/proc/<pid>/stat` (whose 10 ms ticks alone would quantise a short run to a few ticks);
     /// else `/metrics`.
-    pub async fn cpu(&self) -> Option<(f64, f64)> {
+    pub async fn cpu(&self) -> Option<CpuTime> {
         if let Some(stats) = self.process() {
             let ticks = stats.cpu_user + stats.cpu_system;
             let Some(ns) = self.pid.and_then(super::cpu::process_cpu_ns) else {
-                return Some((stats.cpu_user, stats.cpu_system));
+                return Some(CpuTime::from_seconds(stats.cpu_user, stats.cpu_system));
             };
             let total = ns as f64 / 1e9;
             let user_share = if ticks > 0.0 { stats.cpu_user / ticks } else { 1.0 };
-            return Some((total * user_share, total * (1.0 - user_share)));
+            return Some(CpuTime::from_seconds(total * user_share, total * (1.0 - user_share)));
         }
         let f = self.figures().await?;
-        Some((*f.get("cpu_user_seconds")?, *f.get("cpu_system_seconds")?))
+        Some(CpuTime::from_seconds(
+            *f.get("cpu_user_seconds")?,
+            *f.get("cpu_system_seconds")?,
+        ))
     }
 }
 

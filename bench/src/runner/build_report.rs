@@ -122,12 +122,12 @@ pub fn build(
         }
     });
 
-    let server_seconds = server_cpu.map(|(u, s)| u + s);
+    let server_seconds = server_cpu.map(|c| c.total().as_secs_f64());
     let cpu = Cpu {
         server_seconds,
         server_ns_per_event: server_seconds.and_then(|s| ns_per_event(s, received)),
-        server_user_seconds: server_cpu.map(|(u, _)| u),
-        server_system_seconds: server_cpu.map(|(_, s)| s),
+        server_user_seconds: server_cpu.map(|c| c.user.as_secs_f64()),
+        server_system_seconds: server_cpu.map(|c| c.system.as_secs_f64()),
         generator_seconds: generator_cpu.seconds,
         generator_ns_per_event: ns_per_event(generator_cpu.seconds, received),
         generator_bound: generator_bound(generator_cpu, server_seconds, labels.environment.cpu_count),

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::context::{Live, RunContext};
 use super::frozen::{Evictions, Frozen};
 use super::probe;
-use crate::measure::cpu::{CpuSpent, CpuStopwatch};
+use crate::measure::cpu::{CpuSpent, CpuStopwatch, CpuTime};
 use crate::measure::sampler::Sampled;
 use crate::measure::server::ServerSource;
 use crate::measure::stats::{ClientSummary, Metric, Totals, lock};
@@ -47,8 +47,8 @@ pub struct Measured {
     pub timeline: Vec<Sample>,
     /// Generator CPU over the measured phase.
     pub generator_cpu: CpuSpent,
-    /// Server CPU (user, system) over the measured phase, when known.
-    pub server_cpu: Option<(f64, f64)>,
+    /// Server CPU over the measured phase, when known.
+    pub server_cpu: Option<CpuTime>,
     /// Where server CPU came from (or why it is missing).
     pub cpu_note: String,
     /// Number of clients that connect at once spread over 127.0.0.0/8 sources.
@@ -90,9 +90,9 @@ pub(super) struct Readings {
     /// Server RSS before the clients started.
     pub(super) rss_start: Option<f64>,
     /// Server CPU (user, system) before the clients started.
-    pub(super) server_cpu_start: Option<(f64, f64)>,
+    pub(super) server_cpu_start: Option<CpuTime>,
     /// Server CPU read just before SIGTERM by the shutdown action.
-    pub(super) signal_cpu: Option<(f64, f64)>,
+    pub(super) signal_cpu: Option<CpuTime>,
     /// Server RSS read during the pause action.
     pub(super) pause_rss: Option<f64>,
     /// Whether clients connect from several loopback source addresses.
@@ -178,7 +178,7 @@ pub(super) async fn collect(
         published,
     };
     let server_cpu = match (readings.server_cpu_start, server_cpu_end) {
-        (Some((u0, s0)), Some((u1, s1))) => Some(((u1 - u0).max(0.0), (s1 - s0).max(0.0))),
+        (Some(start), Some(end)) => Some(end.since(start)),
         _ => None,
     };
     Ok(Measured {

@@ -16,7 +16,7 @@ use super::collect::{Measured, Readings, Running, SETTLE_TIMEOUT, TargetSide, co
 use super::context::{Live, RunContext, STREAMS_PER_SOURCE_ADDR};
 use super::{frozen, probe, publish, reader};
 use crate::client::{ClientError, Target};
-use crate::measure::cpu::CpuStopwatch;
+use crate::measure::cpu::{CpuStopwatch, CpuTime};
 use crate::measure::histogram;
 use crate::measure::sampler;
 use crate::measure::server::ServerSource;
@@ -139,7 +139,7 @@ pub async fn run_plan(plan: &Plan, spec: &TargetSpec) -> Result<RunResult, RunEr
 struct Runner<'a> {
     plan: &'a Plan,
     /// Server CPU (user, system) read just before SIGTERM, by the shutdown action.
-    signal_cpu: OnceLock<(f64, f64)>,
+    signal_cpu: OnceLock<CpuTime>,
     /// Server RSS read during the pause action.
     pause_rss: OnceLock<f64>,
     caps: Capabilities,

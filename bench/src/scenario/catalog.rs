@@ -77,7 +77,7 @@ pub fn paced(delay: Duration, clients: usize) -> Duration {
 /// The latencies of scenarios about connecting.
 const CONNECT_LATENCIES: &[Metric] = &[Metric::TimeToHeaders, Metric::TimeToFirstEvent];
 
-const STREAM_BASICS: [CheckKind; 3] = [NoLostEvents, NoDuplicates, AllConnected];
+const STREAM_BASICS: [CheckKind; 3] = [NoLostEvents, NoDuplicateEvents, AllConnected];
 
 /// Every scenario, in suite order.
 pub const ALL: &[Definition] = &[
@@ -95,7 +95,7 @@ pub const ALL: &[Definition] = &[
                 s.duration,
             )
             .check(STREAM_BASICS)
-            .check([NoEarlyEnds])
+            .check([NoDisconnects])
         },
     },
     Definition {
@@ -112,7 +112,7 @@ pub const ALL: &[Definition] = &[
                 s.duration,
             )
             .check(STREAM_BASICS)
-            .check([NoEarlyEnds])
+            .check([NoDisconnects])
         },
     },
     Definition {
@@ -154,7 +154,7 @@ pub const ALL: &[Definition] = &[
                 s.duration,
             )
             .check(STREAM_BASICS)
-            .check([NoEarlyEnds, FastClientsKeepRate { min_fraction: 0.5 }])
+            .check([NoDisconnects, FastClientsKeepRate { min_fraction: 0.5 }])
         },
     },
     Definition {
@@ -171,7 +171,7 @@ pub const ALL: &[Definition] = &[
                 s.duration,
             )
             .check(STREAM_BASICS)
-            .check([NoEarlyEnds, StreamsReleased])
+            .check([NoDisconnects, StreamsReleased])
         },
     },
     Definition {
@@ -190,7 +190,7 @@ pub const ALL: &[Definition] = &[
                 s.duration,
             )
             .check(STREAM_BASICS)
-            .check([NoEarlyEnds, StreamsReleased])
+            .check([NoDisconnects, StreamsReleased])
         },
     },
     Definition {
@@ -236,12 +236,7 @@ pub const ALL: &[Definition] = &[
                 },
                 s.duration,
             )
-            .check([
-                AllConnected,
-                SingleWatcher,
-                RegisteredMatchesOpen,
-                StreamsReleased,
-            ])
+            .check([AllConnected, SingleWatcher, RegisteredEqualsOpen, StreamsReleased])
         },
     },
     Definition {
@@ -285,9 +280,9 @@ pub const ALL: &[Definition] = &[
                 },
                 duration,
             )
-            .check([AllConnected, NoLostEvents, NoEarlyEnds, StreamsReleased])
+            .check([AllConnected, NoLostEvents, NoDisconnects, StreamsReleased])
             .check([
-                FrozenEvicted {
+                FrozenClientsEvicted {
                     within: BACKPRESSURE_SEND_TIMEOUT + Duration::from_secs(2),
                 },
                 FastClientsKeepRate { min_fraction: 0.8 },
@@ -369,7 +364,7 @@ pub const ALL: &[Definition] = &[
                 s.duration.max(Duration::from_secs(15)),
             )
             .check(STREAM_BASICS)
-            .check([NoEarlyEnds, ReceivedEverything, StreamsReleased]);
+            .check([NoDisconnects, ReceivedEveryEvent, StreamsReleased]);
             plan.stop.events_per_client = Some(2000);
             plan.track_memory = false;
             plan
@@ -391,7 +386,7 @@ pub const ALL: &[Definition] = &[
                 s.duration,
             )
             .check(STREAM_BASICS)
-            .check([NoEarlyEnds, StreamsReleased])
+            .check([NoDisconnects, StreamsReleased])
         },
     },
 ];
