@@ -92,7 +92,10 @@ impl ServerSource {
             };
             let total = ns as f64 / 1e9;
             let user_share = if ticks > 0.0 { stats.cpu_user / ticks } else { 1.0 };
-            return Some(CpuTime::from_seconds(total * user_share, total * (1.0 - user_share)));
+            return Some(CpuTime::from_seconds(
+                total * user_share,
+                total * (1.0 - user_share),
+            ));
         }
         let f = self.figures().await?;
         Some(CpuTime::from_seconds(
