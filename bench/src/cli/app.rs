@@ -59,11 +59,8 @@ struct Judged {
     judgement: Judgement,
 }
 
-/// Runs every scenario of `config`, writes reports (and baselines), prints the summary.
-///
-/// # Errors
-/// [`AppError`] when a scenario cannot run or a file cannot be read or written.
-pub async fn run(config: &RunConfig) -> Result<Verdict, AppError> {
+/// Raises the open-file limit when a scenario holds many streams; warns when it stays too low.
+fn raise_fd_limit(config: &RunConfig) {
     let most_clients = config
         .scenarios
         .iter()
@@ -80,6 +77,14 @@ pub async fn run(config: &RunConfig) -> Result<Verdict, AppError> {
             Err(err) => eprintln!("warning: could not raise the open-file limit: {err}"),
         }
     }
+}
+
+/// Runs every scenario of `config`, writes reports (and baselines), prints the summary.
+///
+/// # Errors
+/// [`AppError`] when a scenario cannot run or a file cannot be read or written.
+pub async fn run(config: &RunConfig) -> Result<Verdict, AppError> {
+    raise_fd_limit(config);
     std::fs::create_dir_all(&config.output_dir).map_err(|source| AppError::OutputDir {
         path: config.output_dir.clone(),
         source,

@@ -309,6 +309,11 @@ fn absolute(runs: &[ScenarioReport], t: &Thresholds, out: &mut Vec<Finding>) {
         ));
     }
 
+    scenario_checks(runs, out);
+}
+
+/// One finding per scenario check: failed when it failed in any run.
+fn scenario_checks(runs: &[ScenarioReport], out: &mut Vec<Finding>) {
     let mut names: Vec<&str> = Vec::new();
     for check in runs.iter().flat_map(|r| &r.checks) {
         if !names.contains(&check.name.as_str()) {
