@@ -62,6 +62,7 @@ pub async fn run(ctx: Arc<RunContext>, index: usize, start_delay: Duration) -> C
             ever_connected = true;
             Live::add(&ctx.live.connected_clients, 1);
         }
+        ctx.live.notify();
         let opened = Instant::now();
         let mut reading = Recorder::new(
             &mut tracker,
@@ -76,6 +77,7 @@ pub async fn run(ctx: Arc<RunContext>, index: usize, start_delay: Duration) -> C
         summary.comments += reading.comments();
         summary.bytes += conn.bytes_received();
         Live::sub(&ctx.live.open_streams, 1);
+        ctx.live.notify();
         drop(conn);
         match after_end(&ctx, end, &mut summary, &mut pending, shard) {
             Next::Stop => break,
@@ -313,5 +315,6 @@ fn finish(ctx: &RunContext, _index: usize, mut summary: ClientSummary, held: Dur
         summary.events_per_sec = Some(summary.events.received as f64 / secs);
     }
     Live::add(&ctx.live.finished_clients, 1);
+    ctx.live.notify();
     summary
 }
