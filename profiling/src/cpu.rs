@@ -296,8 +296,6 @@ pub fn figures(workload: &Workload, phases: &[CpuPhase]) -> CpuFigures {
 /// The terminal table of a CPU run.
 pub fn render(summary: &CpuSummary) -> String {
     let w = &summary.workload;
-    let f = &summary.figures;
-    let b = &summary.blocking;
     let mut out = format!(
         "sse-cpu · profile {} · {} subscribers, {} events of {} bytes, {} cycles · pprof at {} Hz\n\n",
         summary.profile, w.subscribers, w.events, w.frame_bytes, w.cycles, summary.sampler.frequency_hz
@@ -318,7 +316,27 @@ pub fn render(summary: &CpuSummary) -> String {
             p.write_calls
         ));
     }
-    let rows = [
+    let rows = figure_rows(summary);
+    out.push('\n');
+    for (name, value) in rows {
+        out.push_str(&format!("  {name:<34} {value}\n"));
+    }
+    out.push_str("\n  top frames by self time:\n");
+    for frame in summary.top_frames.iter().take(8) {
+        out.push_str(&format!(
+            "    {:>5.1}%  {}\n",
+            frame.share * 100.0,
+            frame.function
+        ));
+    }
+    out
+}
+
+/// The figures of a CPU run, one (name, value) row each.
+fn figure_rows(summary: &CpuSummary) -> [(&'static str, String); 8] {
+    let f = &summary.figures;
+    let b = &summary.blocking;
+    [
         (
             "CPU per delivered event",
             format!(
@@ -383,20 +401,7 @@ pub fn render(summary: &CpuSummary) -> String {
                 summary.sampler.samples, summary.sampler.expected_samples
             ),
         ),
-    ];
-    out.push('\n');
-    for (name, value) in rows {
-        out.push_str(&format!("  {name:<34} {value}\n"));
-    }
-    out.push_str("\n  top frames by self time:\n");
-    for frame in summary.top_frames.iter().take(8) {
-        out.push_str(&format!(
-            "    {:>5.1}%  {}\n",
-            frame.share * 100.0,
-            frame.function
-        ));
-    }
-    out
+    ]
 }
 
 #[cfg(test)]

@@ -92,6 +92,15 @@ pub async fn run(config: &RunConfig) -> Result<RunVerdict, AppError> {
 
 /// The output folder, and the fd limit for many streams.
 fn prepare(config: &RunConfig) -> Result<(), AppError> {
+    raise_fd_limit(config);
+    std::fs::create_dir_all(&config.output_dir).map_err(|source| AppError::OutputDir {
+        path: config.output_dir.clone(),
+        source,
+    })
+}
+
+/// Raises the open-file limit when a scenario holds many streams; warns when it stays too low.
+fn raise_fd_limit(config: &RunConfig) {
     let most_clients = config
         .scenarios
         .iter()
@@ -108,10 +117,6 @@ fn prepare(config: &RunConfig) -> Result<(), AppError> {
             Err(err) => eprintln!("warning: could not raise the open-file limit: {err}"),
         }
     }
-    std::fs::create_dir_all(&config.output_dir).map_err(|source| AppError::OutputDir {
-        path: config.output_dir.clone(),
-        source,
-    })
 }
 
 async fn run_all(

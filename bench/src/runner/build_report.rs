@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::collect::Measured;
 use crate::environment::Environment;
 use crate::environment::rfc3339;
-use crate::measure::cpu::{generator_bound, generator_saturation, ns_per_event};
+use crate::measure::cpu::{CpuSpent, CpuTime, generator_bound, generator_saturation, ns_per_event};
 use crate::measure::stats::Metric;
 use crate::model::{
     Connections, Cpu, EventCounts, FeedRate, Latency, SCHEMA_VERSION, ScenarioReport, ServerFigures, Spread,
@@ -59,45 +59,7 @@ pub fn build(
     let received = counts.events.received;
     let wall = outcome.wall.as_secs_f64();
 
-    let mut parameters: BTreeMap<String, serde_json::Value> = BTreeMap::new();
-    parameters.insert("clients".into(), plan.population.clients.into());
-    parameters.insert("duration_seconds".into(), plan.stop.duration.as_secs_f64().into());
-    parameters.insert("ramp_seconds".into(), plan.population.ramp.as_secs_f64().into());
-    parameters.insert(
-        "behaviour".into(),
-        format!("{:?}", plan.population.behaviour).to_lowercase().into(),
-    );
-    if plan.population.frozen > 0 {
-        parameters.insert("frozen_clients".into(), plan.population.frozen.into());
-    }
-    if let Some(n) = plan.stop.events_per_client {
-        parameters.insert("events_per_client".into(), n.into());
-    }
-    for (key, value) in plan.feed.parameters() {
-        parameters.insert(key.into(), value);
-    }
-    // Server flags are sse-load's to set only on the server it starts.
-    let flags = plan.server_flags();
-    let flags = if capabilities.embedded {
-        flags
-    } else {
-        crate::target::ServerFlags::default()
-    };
-    if let Some(d) = flags.send_timeout {
-        parameters.insert("server_send_timeout_seconds".into(), d.as_secs_f64().into());
-    }
-    if let Some(d) = flags.shutdown_grace {
-        parameters.insert("server_shutdown_grace_seconds".into(), d.as_secs_f64().into());
-    }
-    // Other work on the host skews every figure: record how busy it was (the 1-minute
-    // load average at the end of the run, sse-load and the server included).
-    if let Some(load) = crate::environment::host_load() {
-        parameters.insert("host_load_1m".into(), load.into());
-    }
-    if spread_sources {
-        parameters.insert("source_addresses".into(), "spread over 127.0.0.0/8".into());
-    }
-
+    let parameters = parameters(plan, spread_sources, capabilities.embedded);
     let throughput = (received > 0 && wall > 0.0).then(|| Throughput {
         events_per_sec: received as f64 / wall,
         bytes_per_sec: counts.bytes as f64 / wall,
@@ -122,24 +84,13 @@ pub fn build(
         }
     });
 
-    let server_seconds = server_cpu.map(|c| c.total().as_secs_f64());
-    let cpu = Cpu {
-        server_seconds,
-        server_ns_per_event: server_seconds.and_then(|s| ns_per_event(s, received)),
-        server_user_seconds: server_cpu.map(|c| c.user.as_secs_f64()),
-        server_system_seconds: server_cpu.map(|c| c.system.as_secs_f64()),
-        generator_seconds: generator_cpu.seconds,
-        generator_ns_per_event: ns_per_event(generator_cpu.seconds, received),
-        generator_bound: generator_bound(generator_cpu, server_seconds, labels.environment.cpu_count),
-        generator_saturation: Some(generator_saturation(
-            generator_cpu,
-            server_seconds,
-            labels.environment.cpu_count,
-        )),
-        generator_events_per_cpu_second: (generator_cpu.seconds > 0.0)
-            .then(|| received as f64 / generator_cpu.seconds),
-        note: Some(cpu_note),
-    };
+    let cpu = cpu(
+        generator_cpu,
+        server_cpu,
+        received,
+        cpu_note,
+        labels.environment.cpu_count,
+    );
 
     ScenarioReport {
         schema_version: SCHEMA_VERSION,
@@ -183,6 +134,67 @@ pub fn build(
         unjudged_checks,
         kpi_runs: BTreeMap::new(),
         verdict: None,
+    }
+}
+
+/// The scenario parameters as run, and the conditions that skew them (host load, source addresses).
+fn parameters(plan: &Plan, spread_sources: bool, embedded: bool) -> BTreeMap<String, serde_json::Value> {
+    let mut parameters: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    parameters.insert("clients".into(), plan.population.clients.into());
+    parameters.insert("duration_seconds".into(), plan.stop.duration.as_secs_f64().into());
+    parameters.insert("ramp_seconds".into(), plan.population.ramp.as_secs_f64().into());
+    parameters.insert(
+        "behaviour".into(),
+        format!("{:?}", plan.population.behaviour).to_lowercase().into(),
+    );
+    if plan.population.frozen > 0 {
+        parameters.insert("frozen_clients".into(), plan.population.frozen.into());
+    }
+    if let Some(n) = plan.stop.events_per_client {
+        parameters.insert("events_per_client".into(), n.into());
+    }
+    for (key, value) in plan.feed.parameters() {
+        parameters.insert(key.into(), value);
+    }
+    // Server flags are sse-load's to set only on the server it starts.
+    let flags = if embedded {
+        plan.server_flags()
+    } else {
+        crate::target::ServerFlags::default()
+    };
+    if let Some(d) = flags.send_timeout {
+        parameters.insert("server_send_timeout_seconds".into(), d.as_secs_f64().into());
+    }
+    if let Some(d) = flags.shutdown_grace {
+        parameters.insert("server_shutdown_grace_seconds".into(), d.as_secs_f64().into());
+    }
+    // Other work on the host skews every figure: record how busy it was (the 1-minute
+    // load average at the end of the run, sse-load and the server included).
+    if let Some(load) = crate::environment::host_load() {
+        parameters.insert("host_load_1m".into(), load.into());
+    }
+    if spread_sources {
+        parameters.insert("source_addresses".into(), "spread over 127.0.0.0/8".into());
+    }
+
+    parameters
+}
+
+/// CPU on both sides, per event.
+fn cpu(generator_cpu: CpuSpent, server_cpu: Option<CpuTime>, received: u64, note: String, cpus: u32) -> Cpu {
+    let server_seconds = server_cpu.map(|c| c.total().as_secs_f64());
+    Cpu {
+        server_seconds,
+        server_ns_per_event: server_seconds.and_then(|s| ns_per_event(s, received)),
+        server_user_seconds: server_cpu.map(|c| c.user.as_secs_f64()),
+        server_system_seconds: server_cpu.map(|c| c.system.as_secs_f64()),
+        generator_seconds: generator_cpu.seconds,
+        generator_ns_per_event: ns_per_event(generator_cpu.seconds, received),
+        generator_bound: generator_bound(generator_cpu, server_seconds, cpus),
+        generator_saturation: Some(generator_saturation(generator_cpu, server_seconds, cpus)),
+        generator_events_per_cpu_second: (generator_cpu.seconds > 0.0)
+            .then(|| received as f64 / generator_cpu.seconds),
+        note: Some(note),
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::Target;
@@ -17,6 +18,10 @@ use crate::scenario::population::Behaviour;
 pub const STREAMS_PER_SOURCE_ADDR: usize = 8_000;
 
 /// Counters the timeline samples while clients run (relaxed atomics, bumped once per chunk).
+///
+/// Whoever waits for a count (every client connected, every stream closed) is notified
+/// through [`Live::until`] when a stream opens or closes or a client connects or
+/// finishes; nobody polls.
 #[derive(Debug, Default)]
 pub struct Live {
     /// Events received so far, all clients.
@@ -29,6 +34,8 @@ pub struct Live {
     pub finished_clients: AtomicU64,
     /// Streams the server ended while the run was going (not at a shutdown action).
     pub early_ends: AtomicU64,
+    /// Woken when `open_streams`, `connected_clients` or `finished_clients` change.
+    changed: Notify,
 }
 
 impl Live {
@@ -45,6 +52,28 @@ impl Live {
     /// Reads a counter.
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+
+    /// Wakes every [`Live::until`] (once per stream opened or closed, never per event).
+    pub fn notify(&self) {
+        self.changed.notify_waiters();
+    }
+
+    /// Returns once `holds(self)` is true, re-checking whenever [`Live::notify`] is called.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: it only waits.
+    pub async fn until(&self, holds: impl Fn(&Live) -> bool) {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a change between the check and the wait wakes it.
+            notified.as_mut().enable();
+            if holds(self) {
+                return;
+            }
+            notified.await;
+        }
     }
 }
 
@@ -121,6 +150,25 @@ impl crate::measure::sampler::Counters for RunContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn until_is_woken_by_notify() {
+        let live = std::sync::Arc::new(Live::default());
+        Live::add(&live.open_streams, 2);
+        let waiter = tokio::spawn({
+            let live = std::sync::Arc::clone(&live);
+            async move { live.until(|l| Live::get(&l.open_streams) == 0).await }
+        });
+        for _ in 0..2 {
+            tokio::task::yield_now().await;
+            Live::sub(&live.open_streams, 1);
+            live.notify();
+        }
+        tokio::time::timeout(Duration::from_secs(10), waiter)
+            .await
+            .expect("woken")
+            .unwrap();
+    }
 
     #[test]
     fn shards_and_sources() {

@@ -51,41 +51,18 @@ pub async fn run(ctx: Arc<RunContext>, index: usize, start_delay: Duration) -> C
         if ctx.stop.is_cancelled() {
             break;
         }
-        summary.connections.attempted += 1;
-        let options = ConnectOptions {
-            // Once per reconnection, not per event: the small allocation is fine.
-            last_event_id: matches!(ctx.behaviour, Behaviour::Reconnect { .. })
-                .then(|| tracker.highest().map(|id| id.to_string()))
-                .flatten(),
-            local_addr: ctx.source_addr(index),
-            timeout: ctx.connect_timeout,
+        let mut conn = match connect(&ctx, index, &tracker, &mut summary).await {
+            Connected::Open(conn) => conn,
+            Connected::Retry => continue,
+            Connected::Stop => break,
         };
-        let connecting = SseConnection::open(&ctx.stream, &options);
-        let conn = tokio::select! {
-            () = ctx.stop.cancelled() => break,
-            conn = connecting => conn,
-        };
-        let mut conn = match conn {
-            Ok(conn) => conn,
-            Err(err) => {
-                summary.connections.failed += 1;
-                lock(shard).error(err.kind());
-                if ctx.behaviour == Behaviour::Hold {
-                    break;
-                }
-                tokio::select! {
-                    () = ctx.stop.cancelled() => break,
-                    () = tokio::time::sleep(RETRY_PAUSE) => continue,
-                }
-            }
-        };
-        summary.connections.succeeded += 1;
         pending.push(shard, Metric::TimeToHeaders, conn.time_to_headers());
         Live::add(&ctx.live.open_streams, 1);
         if !ever_connected {
             ever_connected = true;
             Live::add(&ctx.live.connected_clients, 1);
         }
+        ctx.live.notify();
         let opened = Instant::now();
         let mut reading = Recorder::new(
             &mut tracker,
@@ -100,34 +77,12 @@ pub async fn run(ctx: Arc<RunContext>, index: usize, start_delay: Duration) -> C
         summary.comments += reading.comments();
         summary.bytes += conn.bytes_received();
         Live::sub(&ctx.live.open_streams, 1);
+        ctx.live.notify();
         drop(conn);
-        match end {
-            End::Clean | End::Broken => {
-                if end == End::Clean {
-                    summary.connections.ended_clean += 1;
-                } else {
-                    summary.connections.ended_reset += 1;
-                }
-                match ctx.shutdown_at.get() {
-                    Some(&signalled) => {
-                        pending.push(shard, Metric::StreamEnd, signalled.elapsed());
-                        break;
-                    }
-                    None if !ctx.stop.is_cancelled() => Live::add(&ctx.live.early_ends, 1),
-                    None => break,
-                }
-                // A reconnecting client resumes whatever ended its stream (as EventSource does).
-                if !matches!(ctx.behaviour, Behaviour::Reconnect { .. }) {
-                    break;
-                }
-                resumed_from = Some(Instant::now());
-            }
-            End::Stopped => break,
-            End::Dropped => {
-                if matches!(ctx.behaviour, Behaviour::Reconnect { .. }) {
-                    resumed_from = Some(Instant::now());
-                }
-            }
+        match after_end(&ctx, end, &mut summary, &mut pending, shard) {
+            Next::Stop => break,
+            Next::Resume => resumed_from = Some(Instant::now()),
+            Next::Fresh => {}
         }
         if ctx
             .events_per_client
@@ -152,6 +107,102 @@ pub async fn run(ctx: Arc<RunContext>, index: usize, start_delay: Duration) -> C
     closed.add(&tracker.counts());
     summary.events = closed;
     finish(&ctx, index, summary, held)
+}
+
+/// What one connect attempt gave.
+// Returned once per connect and moved straight into the reading loop: boxing the
+// connection would add an allocation per connection for nothing.
+#[allow(clippy::large_enum_variant)]
+enum Connected {
+    /// A stream is open.
+    Open(SseConnection),
+    /// It failed; try again.
+    Retry,
+    /// It failed for good, or the run stopped.
+    Stop,
+}
+
+/// One connect attempt of client `index`, counted in `summary` (a failure also in its shard).
+async fn connect(
+    ctx: &RunContext,
+    index: usize,
+    tracker: &SequenceTracker,
+    summary: &mut ClientSummary,
+) -> Connected {
+    summary.connections.attempted += 1;
+    let options = ConnectOptions {
+        // Once per reconnection, not per event: the small allocation is fine.
+        last_event_id: matches!(ctx.behaviour, Behaviour::Reconnect { .. })
+            .then(|| tracker.highest().map(|id| id.to_string()))
+            .flatten(),
+        local_addr: ctx.source_addr(index),
+        timeout: ctx.connect_timeout,
+    };
+    let connecting = SseConnection::open(&ctx.stream, &options);
+    let conn = tokio::select! {
+        () = ctx.stop.cancelled() => return Connected::Stop,
+        conn = connecting => conn,
+    };
+    match conn {
+        Ok(conn) => {
+            summary.connections.succeeded += 1;
+            Connected::Open(conn)
+        }
+        Err(err) => {
+            summary.connections.failed += 1;
+            lock(ctx.shard(index)).error(err.kind());
+            if ctx.behaviour == Behaviour::Hold {
+                return Connected::Stop;
+            }
+            tokio::select! {
+                () = ctx.stop.cancelled() => Connected::Stop,
+                () = tokio::time::sleep(RETRY_PAUSE) => Connected::Retry,
+            }
+        }
+    }
+}
+
+/// What a client does after a stream ended.
+enum Next {
+    /// Stop reading.
+    Stop,
+    /// Reconnect, resuming the same logical stream (the reconnect gap is timed).
+    Resume,
+    /// Go on (a new connection, or the behaviour decides).
+    Fresh,
+}
+
+/// Counts how a stream ended and decides what the client does next.
+fn after_end(
+    ctx: &RunContext,
+    end: End,
+    summary: &mut ClientSummary,
+    pending: &mut Pending,
+    shard: &std::sync::Mutex<crate::measure::stats::Shard>,
+) -> Next {
+    let reconnects = matches!(ctx.behaviour, Behaviour::Reconnect { .. });
+    match end {
+        End::Clean | End::Broken => {
+            if end == End::Clean {
+                summary.connections.ended_clean += 1;
+            } else {
+                summary.connections.ended_reset += 1;
+            }
+            match ctx.shutdown_at.get() {
+                Some(&signalled) => {
+                    pending.push(shard, Metric::StreamEnd, signalled.elapsed());
+                    return Next::Stop;
+                }
+                None if !ctx.stop.is_cancelled() => Live::add(&ctx.live.early_ends, 1),
+                None => return Next::Stop,
+            }
+            // A reconnecting client resumes whatever ended its stream (as EventSource does).
+            if reconnects { Next::Resume } else { Next::Stop }
+        }
+        End::Stopped => Next::Stop,
+        End::Dropped if reconnects => Next::Resume,
+        End::Dropped => Next::Fresh,
+    }
 }
 
 /// Reads one stream until it ends, the run stops, or the behaviour drops it.
@@ -264,5 +315,6 @@ fn finish(ctx: &RunContext, _index: usize, mut summary: ClientSummary, held: Dur
         summary.events_per_sec = Some(summary.events.received as f64 / secs);
     }
     Live::add(&ctx.live.finished_clients, 1);
+    ctx.live.notify();
     summary
 }

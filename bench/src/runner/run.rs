@@ -380,10 +380,8 @@ impl Runner<'_> {
     async fn pause_action(&self, ctx: &Arc<RunContext>) {
         tokio::time::sleep(self.plan.stop.duration / 2).await;
         ctx.leave.cancel();
-        let deadline = Instant::now() + SETTLE_TIMEOUT;
-        while Live::get(&ctx.live.open_streams) > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let closed = ctx.live.until(|l| Live::get(&l.open_streams) == 0);
+        let _ = tokio::time::timeout(SETTLE_TIMEOUT, closed).await;
         if let Some(metrics) = &self.source.metrics {
             probe::settle(metrics, None, SETTLE_TIMEOUT).await;
         }
@@ -412,9 +410,7 @@ impl Runner<'_> {
         if let Err(err) = server.terminate() {
             tracing::warn!(%err, "could not signal the server");
         }
-        while Live::get(&ctx.live.open_streams) > 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        ctx.live.until(|l| Live::get(&l.open_streams) == 0).await;
     }
 }
 
@@ -428,12 +424,12 @@ fn frozen_path(plan: &Plan) -> String {
 
 /// Waits until `clients` clients have opened a stream (bounded by [`CONNECT_WAIT`] and the stop).
 async fn wait_connected(ctx: &RunContext, clients: u64) {
-    let deadline = Instant::now() + CONNECT_WAIT;
-    while Live::get(&ctx.live.connected_clients) + Live::get(&ctx.live.finished_clients) < clients
-        && Instant::now() < deadline
-        && !ctx.stop.is_cancelled()
-    {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    let connected = ctx
+        .live
+        .until(|l| Live::get(&l.connected_clients) + Live::get(&l.finished_clients) >= clients);
+    tokio::select! {
+        _ = tokio::time::timeout(CONNECT_WAIT, connected) => {}
+        () = ctx.stop.cancelled() => {}
     }
 }
 
