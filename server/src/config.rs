@@ -109,6 +109,11 @@ pub struct Args {
     /// Test only: pause this long after every delivered frame (a deliberately slow server).
     #[arg(long, default_value = "0", value_parser = parse_duration, hide = true)]
     pub test_frame_delay: Duration,
+
+    /// Test only: never deliver the hub event with this id on `/events` (a deliberately lost
+    /// event, to show that a load test's lost-event check fails).
+    #[arg(long, value_name = "ID", hide = true)]
+    pub test_drop_event: Option<u64>,
 }
 
 impl Args {
@@ -165,6 +170,8 @@ pub struct Config {
     pub publisher: Option<PublisherConfig>,
     /// Test-only pause after each frame (zero: off).
     pub frame_delay: Duration,
+    /// Test-only: the hub event id `/events` streams skip (`None`: off).
+    pub drop_event: Option<u64>,
 }
 
 impl Default for Config {
@@ -206,6 +213,7 @@ impl From<Args> for Config {
                 payload_size: args.payload_size as usize,
             }),
             frame_delay: args.test_frame_delay,
+            drop_event: args.test_drop_event,
         }
     }
 }

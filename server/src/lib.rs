@@ -83,6 +83,7 @@ impl Server {
                 ping_interval: config.ping_interval,
                 frame_delay: config.frame_delay,
             },
+            drop_event: config.drop_event,
             publishing: Publishing {
                 access: config.publish_access.clone(),
                 body_timeout: config.body_timeout,

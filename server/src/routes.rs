@@ -35,6 +35,8 @@ pub struct AppState {
     pub stream_options: StreamOptions,
     /// Who may publish, and how long a publish body may take to arrive.
     pub publishing: Publishing,
+    /// Test only: the hub event id `/events` streams skip (`--test-drop-event`).
+    pub drop_event: Option<u64>,
 }
 
 /// The rules of `POST /publish` (the size limit is the hub's `max_event_bytes`).
@@ -134,7 +136,8 @@ async fn events(
     Query(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
     let last_event_id = params::last_event_id(&headers, &pairs)?;
-    let source = HubSource::new(state.hub.subscribe(last_event_id), Arc::clone(&state.counters));
+    let source = HubSource::new(state.hub.subscribe(last_event_id), Arc::clone(&state.counters))
+        .dropping(state.drop_event);
     Ok(stream_response(&state, source))
 }
 

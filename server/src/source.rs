@@ -24,6 +24,8 @@ pub struct HubSource {
     replay: VecDeque<Frame>,
     live: BroadcastStream<Frame>,
     counters: Arc<Counters>,
+    /// Test only: the id of an event never delivered (`--test-drop-event`).
+    drop_event: Option<u64>,
 }
 
 impl HubSource {
@@ -45,7 +47,15 @@ impl HubSource {
             replay: subscription.replay,
             live: subscription.live,
             counters,
+            drop_event: None,
         }
+    }
+
+    /// Test only: skips the event with id `drop_event` (replayed or live), so a client
+    /// sees exactly one lost event.
+    pub fn dropping(mut self, drop_event: Option<u64>) -> Self {
+        self.drop_event = drop_event;
+        self
     }
 }
 
@@ -54,11 +64,35 @@ impl FrameSource for HubSource {
         if let Some(notice) = self.notice.take() {
             return Poll::Ready(Some(notice));
         }
-        if let Some(frame) = self.replay.pop_front() {
-            return Poll::Ready(Some(frame.bytes));
+        loop {
+            let frame = match self.replay.pop_front() {
+                Some(frame) => frame,
+                None => match self.poll_live(cx) {
+                    Poll::Ready(Some(frame)) => frame,
+                    Poll::Ready(None) => return Poll::Ready(None),
+                    Poll::Pending => return Poll::Pending,
+                },
+            };
+            if self.drop_event != Some(frame.id) {
+                return Poll::Ready(Some(frame.bytes));
+            }
         }
+    }
+
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        // What the channel already holds is bounded by its capacity.
+        match self.poll_frame(cx) {
+            Poll::Pending => Poll::Ready(None),
+            ready => ready,
+        }
+    }
+}
+
+impl HubSource {
+    /// The next live frame; a lagged subscriber ends (`Ready(None)`).
+    fn poll_live(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
         match Pin::new(&mut self.live).poll_next(cx) {
-            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(frame.bytes)),
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(frame)),
             Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(missed)))) => {
                 // Skipping ahead would hide the loss from the client; end the stream so
                 // it reconnects with Last-Event-ID and resumes from the replay ring.
@@ -68,14 +102,6 @@ impl FrameSource for HubSource {
             }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
-        // What the channel already holds is bounded by its capacity.
-        match self.poll_frame(cx) {
-            Poll::Pending => Poll::Ready(None),
-            ready => ready,
         }
     }
 }
@@ -145,5 +171,40 @@ impl FrameSource for GeneratedSource {
         self.next_id = next_id.checked_add(1);
         self.sent += 1;
         Poll::Ready(frame)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::Waker;
+
+    use super::*;
+    use crate::Hub;
+
+    fn ids(source: &mut HubSource) -> Vec<u64> {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut ids = Vec::new();
+        while let Poll::Ready(Some(bytes)) = source.poll_frame(&mut cx) {
+            let line = bytes.split(|&b| b == b'\n').next().unwrap();
+            ids.push(std::str::from_utf8(&line[4..]).unwrap().parse().unwrap());
+        }
+        ids
+    }
+
+    #[test]
+    fn test_drop_event_skips_exactly_that_id_in_replay_and_live() {
+        let hub = Hub::new(8);
+        let counters = Arc::new(Counters::default());
+        hub.publish(None, b"a").unwrap();
+        hub.publish(None, b"b").unwrap();
+        let mut replayed = HubSource::new(hub.subscribe(Some(0)), Arc::clone(&counters)).dropping(Some(2));
+        let mut live = HubSource::new(hub.subscribe(None), Arc::clone(&counters)).dropping(Some(4));
+        let mut plain = HubSource::new(hub.subscribe(None), counters);
+        for _ in 0..3 {
+            hub.publish(None, b"c").unwrap();
+        }
+        assert_eq!(ids(&mut replayed), [1, 3, 4, 5]);
+        assert_eq!(ids(&mut live), [3, 5]);
+        assert_eq!(ids(&mut plain), [3, 4, 5]);
     }
 }
