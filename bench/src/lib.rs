@@ -7,7 +7,7 @@
 //! * [`client`]: the HTTP/SSE client. [`measure`]: histograms, sequences, CPU, timeline.
 //! * [`model`]: the report's data model, what [`gate`], [`report`] and [`baseline`] read.
 //! * [`scenario`]: *what* runs (catalog, plan, population, feed, checks, outcome).
-//! * [`target`]: the embedded server or an external URL.
+//! * [`target`]: the embedded server or an external URL; [`description`]: a target file (any server).
 //! * [`runner`]: *how* it runs (clients, frozen clients, publisher, probes, the report built).
 //! * [`gate`], [`baseline`], [`report`] (output only), [`bench_compare`], [`cli`].
 
@@ -15,6 +15,7 @@ pub mod baseline;
 pub mod bench_compare;
 pub mod cli;
 pub mod client;
+pub mod description;
 pub mod environment;
 pub mod fs;
 pub mod gate;

@@ -17,6 +17,7 @@ const STAGES: &[&[&str]] = &[
     &["measure"],
     &["model"],
     &["target"],
+    &["description"],
     &["scenario"],
     &["runner"],
     &["drive"],

@@ -9,7 +9,9 @@
 
 pub mod cpu;
 pub mod histogram;
+pub mod process;
 pub mod sampler;
+pub mod send_time;
 pub mod sequence;
 pub mod server;
 pub mod slope;
