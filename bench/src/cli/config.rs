@@ -67,6 +67,14 @@ pub enum ConfigError {
     /// Thresholds file or values are invalid.
     #[error(transparent)]
     Thresholds(#[from] ThresholdsError),
+    /// `--target-file` cannot be used.
+    #[error(transparent)]
+    Description(#[from] crate::description::DescriptionError),
+    /// `--server-pid` without an external target.
+    #[error(
+        "--server-pid names an external server's process; give --target URL or --target-file FILE with it (the embedded server's pid is known)"
+    )]
+    PidWithoutTarget,
     /// The path of the running executable is unknown (needed to start the embedded server).
     #[error("cannot find the sse-load executable to start the embedded server: {0}; use --target URL")]
     CurrentExe(std::io::Error),
@@ -84,9 +92,18 @@ impl Mode {
             None => {}
         }
         let scenarios = select_scenarios(&flags.scenarios)?;
-        let target = match &flags.target {
-            Some(url) => TargetSpec::External(parse_target_url(url)?),
-            None => TargetSpec::Embedded(
+        let pid = flags.server_pid;
+        let target = match (&flags.target, &flags.target_file) {
+            (Some(url), _) => TargetSpec::External {
+                url: parse_target_url(url)?,
+                pid,
+            },
+            (None, Some(path)) => TargetSpec::Described {
+                description: std::sync::Arc::new(crate::description::load(path)?),
+                pid,
+            },
+            (None, None) if pid.is_some() => return Err(ConfigError::PidWithoutTarget),
+            (None, None) => TargetSpec::Embedded(
                 Launcher::current_exe(flags.embedded_server_arg.clone()).map_err(ConfigError::CurrentExe)?,
             ),
         };
@@ -223,6 +240,14 @@ mod tests {
         let Mode::Run(config) = mode(&["--target", "http://127.0.0.1:9"]).unwrap() else {
             panic!()
         };
-        assert!(matches!(config.target, TargetSpec::External(_)));
+        assert!(matches!(config.target, TargetSpec::External { pid: None, .. }));
+        assert!(matches!(
+            mode(&["--server-pid", "7"]),
+            Err(ConfigError::PidWithoutTarget)
+        ));
+        let err = mode(&["--target-file", "/nonexistent.toml"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent.toml"), "{err}");
     }
 }

@@ -46,6 +46,17 @@ pub struct Flags {
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
 
+    /// Test the server this TOML file describes: stream URLs (any path and query), headers
+    /// (`${ENV}` for secrets, never printed), how events arrive, where its metrics and
+    /// process are. See the README's "Any server" section for the format.
+    #[arg(long, value_name = "FILE", conflicts_with = "target")]
+    pub target_file: Option<PathBuf>,
+
+    /// The server's local process id: CPU (per-thread ns clocks), RSS, fds and threads
+    /// from /proc/<pid>. Needs --target or --target-file.
+    #[arg(long, value_name = "PID", value_parser = clap::value_parser!(u32).range(1..))]
+    pub server_pid: Option<u32>,
+
     /// Main-phase duration of every scenario (e.g. 10s, 500ms, 2m), replacing the profile's.
     #[arg(long, value_parser = sse_server::config::parse_duration, env = "SSE_LOAD_DURATION")]
     pub duration: Option<Duration>,
@@ -124,7 +135,7 @@ pub struct Flags {
         value_name = "FLAG",
         hide = true,
         allow_hyphen_values = true,
-        conflicts_with = "target"
+        conflicts_with_all = ["target", "target_file"]
     )]
     pub embedded_server_arg: Vec<String>,
 }

@@ -33,6 +33,28 @@ impl ProcessReading {
         })
     }
 
+    /// The reading as figures under this project's `/metrics` names (plus
+    /// `threads_cpu_seconds`, the per-thread clocks' sum).
+    pub fn figures(&self) -> std::collections::BTreeMap<String, f64> {
+        const MIB: f64 = 1024.0 * 1024.0;
+        let s = &self.stats;
+        let mut figures: std::collections::BTreeMap<String, f64> = [
+            ("memory_rss_mb", s.rss_bytes as f64 / MIB),
+            ("memory_vms_mb", s.vms_bytes as f64 / MIB),
+            ("num_fds", s.fds as f64),
+            ("num_threads", s.threads as f64),
+            ("cpu_user_seconds", s.cpu_user),
+            ("cpu_system_seconds", s.cpu_system),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        if let Some(ns) = self.threads_cpu_ns {
+            figures.insert("threads_cpu_seconds".into(), ns as f64 / 1e9);
+        }
+        figures
+    }
+
     /// CPU seconds from `earlier` to this reading: the per-thread nanosecond clocks when
     /// they did not go backwards, else user plus system ticks.
     pub fn cpu_seconds_since(&self, earlier: &Self) -> f64 {

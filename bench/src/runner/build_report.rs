@@ -43,6 +43,7 @@ pub fn build(
         server_cpu,
         cpu_note,
         spread_sources,
+        target_notes,
     } = measured;
     let checks = plan.checks.iter().filter_map(|c| c.evaluate(&outcome)).collect();
     let counts = &outcome.totals.counts;
@@ -78,6 +79,9 @@ pub fn build(
     if let Some(load) = host_load() {
         parameters.insert("host_load_1m".into(), load.into());
     }
+    for (key, value) in target_notes {
+        parameters.insert(key.into(), value);
+    }
     if spread_sources {
         parameters.insert("source_addresses".into(), "spread over 127.0.0.0/8".into());
     }
@@ -88,12 +92,13 @@ pub fn build(
         per_client: Spread::of(&counts.per_client_rates),
     });
 
-    let server_seconds = server_cpu.map(|(u, s)| u + s);
+    let server_seconds = server_cpu.map(|c| c.total);
+    let split = server_cpu.and_then(|c| c.split);
     let cpu = Cpu {
         server_seconds,
         server_ns_per_event: server_seconds.and_then(|s| ns_per_event(s, received)),
-        server_user_seconds: server_cpu.map(|(u, _)| u),
-        server_system_seconds: server_cpu.map(|(_, s)| s),
+        server_user_seconds: split.map(|(u, _)| u),
+        server_system_seconds: split.map(|(_, s)| s),
         generator_seconds: generator_cpu.seconds,
         generator_ns_per_event: ns_per_event(generator_cpu.seconds, received),
         generator_bound: generator_bound(generator_cpu, server_seconds),

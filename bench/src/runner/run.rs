@@ -15,10 +15,12 @@ use tokio_util::sync::CancellationToken;
 use super::context::{Live, RunContext, STREAMS_PER_SOURCE_ADDR};
 use super::{frozen, probe, publish, reader};
 use crate::client::{ClientError, Target};
+use crate::description::Description;
 use crate::measure::cpu::{CpuSpent, CpuStopwatch};
 use crate::measure::histogram;
 use crate::measure::sampler;
-use crate::measure::server::ServerSource;
+use crate::measure::send_time::SendTime;
+use crate::measure::server::{CpuDelta, CpuReading, ServerSource};
 use crate::measure::stats::{Metric, Shard, Totals, lock};
 use crate::measure::timeline::Sample;
 use crate::model::Memory;
@@ -42,8 +44,21 @@ const CONNECT_WAIT: Duration = Duration::from_secs(30);
 pub enum TargetSpec {
     /// The reference server, started per scenario as a child process.
     Embedded(Launcher),
-    /// Any server at this base URL.
-    External(Uri),
+    /// Any server at this base URL (`pid`: its local process, `--server-pid`).
+    External {
+        /// The base URL.
+        url: Uri,
+        /// The server's process id, for `/proc/<pid>` figures.
+        pid: Option<u32>,
+    },
+    /// Any server, as a target file describes it (`pid`: `--server-pid`, which wins over
+    /// the file's `[process]`).
+    Described {
+        /// The validated description.
+        description: Arc<Description>,
+        /// The server's process id from the command line.
+        pid: Option<u32>,
+    },
 }
 
 /// Errors that stop a scenario run.
@@ -52,6 +67,9 @@ pub enum RunError {
     /// Starting or signalling the embedded server failed.
     #[error(transparent)]
     Target(#[from] TargetError),
+    /// The target's process cannot be found (pid file, `--server-pid`).
+    #[error("{0}")]
+    Process(String),
     /// The target could not be reached.
     #[error("the target {url} is not reachable: {source}")]
     Unreachable {
@@ -86,26 +104,37 @@ pub struct Measured {
     pub timeline: Vec<Sample>,
     /// Generator CPU over the measured phase.
     pub generator_cpu: CpuSpent,
-    /// Server CPU (user, system) over the measured phase, when known.
-    pub server_cpu: Option<(f64, f64)>,
+    /// Server CPU over the measured phase, when known.
+    pub server_cpu: Option<CpuDelta>,
     /// Where server CPU came from (or why it is missing).
     pub cpu_note: String,
     /// Number of clients that connect at once spread over 127.0.0.0/8 sources.
     pub spread_sources: bool,
+    /// What a target file said about the target (secrets redacted), for the parameters.
+    pub target_notes: Vec<(&'static str, serde_json::Value)>,
 }
 
 /// Runs `plan` against `spec`.
 ///
 /// # Errors
 /// The embedded server did not start, or the target is unreachable.
-pub async fn run_plan(plan: &Plan, spec: &TargetSpec) -> Result<RunResult, RunError> {
+pub async fn run_reference(plan: &Plan, spec: &TargetSpec) -> Result<RunResult, RunError> {
+    let mut external_pid = None;
     let (server, base) = match spec {
         TargetSpec::Embedded(launcher) => {
             let server = EmbeddedServer::start(launcher, &plan.server_flags()).await?;
             let base = server.url().clone();
             (Some(server), base)
         }
-        TargetSpec::External(url) => (None, url.clone()),
+        TargetSpec::External { url, pid } => {
+            external_pid = *pid;
+            (None, url.clone())
+        }
+        TargetSpec::Described { .. } => {
+            return Err(RunError::Process(
+                "a described target runs through runner::described".into(),
+            ));
+        }
     };
     let unreachable = |source| RunError::Unreachable {
         url: base.to_string(),
@@ -138,36 +167,84 @@ pub async fn run_plan(plan: &Plan, spec: &TargetSpec) -> Result<RunResult, RunEr
     let metrics_url = url("/metrics")?;
     let source = ServerSource {
         metrics: caps.metrics.then(|| metrics_url.clone()),
-        pid: server.as_ref().map(EmbeddedServer::pid),
+        pid: server.as_ref().map(EmbeddedServer::pid).or(external_pid),
+        ..ServerSource::default()
     };
-    let mut runner = Runner {
+    let parts = Parts {
         plan,
-        signal_cpu: OnceLock::new(),
-        pause_rss: OnceLock::new(),
         caps,
         server,
         source,
         base: base.clone(),
+        feed: plan.feed,
+        publication: None,
+        streams: vec![stream],
+        send_time: SendTime::Reference,
     };
-    let measured = runner.measure(stream).await?;
+    let measured = measure(parts).await?;
     Ok(RunResult::Done(Box::new(measured)))
+}
+
+/// Everything a run needs once the target is reached: what [`measure`] runs.
+#[derive(Debug)]
+pub struct Parts<'a> {
+    /// The plan.
+    pub plan: &'a Plan,
+    /// What the target offers.
+    pub caps: Capabilities,
+    /// The embedded server, owned by the run.
+    pub server: Option<EmbeddedServer>,
+    /// Where server figures come from.
+    pub source: ServerSource,
+    /// The target's base URL (frozen clients, `/publish`).
+    pub base: Uri,
+    /// The feed as run (a self-publishing target's has no rate).
+    pub feed: Feed,
+    /// The request publishing one event, when a target file gives it (else `POST /publish`).
+    pub publication: Option<publish::Publication>,
+    /// The stream endpoints; client `i` opens `streams[i % len]`.
+    pub streams: Vec<Target>,
+    /// Where events carry their send time.
+    pub send_time: SendTime,
+}
+
+/// Measures a run of `parts` (the target is reached and the plan can run).
+///
+/// # Errors
+/// Stopping the embedded server failed.
+pub async fn measure(parts: Parts<'_>) -> Result<Measured, RunError> {
+    let mut runner = Runner {
+        plan: parts.plan,
+        signal_cpu: OnceLock::new(),
+        pause_rss: OnceLock::new(),
+        caps: parts.caps,
+        server: parts.server,
+        source: parts.source,
+        base: parts.base,
+        feed: parts.feed,
+        publication: parts.publication,
+    };
+    runner.run(parts.streams, parts.send_time).await
 }
 
 struct Runner<'a> {
     plan: &'a Plan,
     /// Server CPU (user, system) read just before SIGTERM, by the shutdown action.
-    signal_cpu: OnceLock<(f64, f64)>,
+    signal_cpu: OnceLock<CpuReading>,
     /// Server RSS read during the pause action.
     pause_rss: OnceLock<f64>,
     caps: Capabilities,
     server: Option<EmbeddedServer>,
     source: ServerSource,
     base: Uri,
+    feed: Feed,
+    publication: Option<publish::Publication>,
 }
 
 impl Runner<'_> {
-    async fn measure(&mut self, stream: Target) -> Result<Measured, RunError> {
+    async fn run(&mut self, streams: Vec<Target>, send_time: SendTime) -> Result<Measured, RunError> {
         let plan = self.plan;
+        let stream = streams[0].clone();
         let clients = plan.population.clients;
         let server_start = self.source.figures().await;
         let rss_start = self.source.resources().await.rss_mb;
@@ -176,9 +253,10 @@ impl Runner<'_> {
             && stream.addr().is_ipv4();
         let stop = CancellationToken::new();
         let ctx = Arc::new(RunContext {
-            stream,
+            streams,
+            send_time,
             clients,
-            feed: plan.feed,
+            feed: self.feed,
             behaviour: plan.population.behaviour,
             stop: stop.clone(),
             events_per_client: plan.stop.events_per_client,
@@ -253,7 +331,7 @@ impl Runner<'_> {
         let wall = started.elapsed();
         let generator_cpu = generator.elapsed();
         let server_cpu_end = match self.signal_cpu.get() {
-            Some(&cpu) => Some(cpu),
+            Some(cpu) => Some(*cpu),
             None => self.source.cpu().await,
         };
         if let Some(publisher) = publisher {
@@ -379,13 +457,13 @@ impl Runner<'_> {
                 Feed::Burst { events, .. } => Some(events),
                 _ => None,
             },
-            nominal_rate: plan.feed.nominal_rate(),
+            nominal_rate: self.feed.nominal_rate(),
         };
         let server_cpu = match (server_cpu_start, server_cpu_end) {
-            (Some((u0, s0)), Some((u1, s1))) => Some(((u1 - u0).max(0.0), (s1 - s0).max(0.0))),
+            (Some(start), Some(end)) => end.since(&start),
             _ => None,
         };
-        let cpu_note = cpu_note(self.caps, server_cpu.is_some());
+        let cpu_note = cpu_note(&self.source, server_cpu.is_some());
         Ok(Measured {
             outcome,
             started_at,
@@ -396,6 +474,7 @@ impl Runner<'_> {
             server_cpu,
             cpu_note,
             spread_sources,
+            target_notes: Vec::new(),
         })
     }
 }
@@ -413,12 +492,17 @@ fn fill_shutdown(outcome: &mut ShutdownOutcome, totals: &Totals, clients: u64) {
     }
 }
 
-fn cpu_note(caps: Capabilities, have_server: bool) -> String {
-    match (caps.embedded, caps.metrics, have_server) {
-        (true, _, true) => "server CPU from /proc/<pid> of the embedded server; generator CPU from getrusage(RUSAGE_SELF)".into(),
-        (false, true, true) => "server CPU from the target's /metrics (cpu_user_seconds, cpu_system_seconds); generator CPU from getrusage".into(),
-        (false, true, false) => "the target's /metrics has no cpu_user_seconds/cpu_system_seconds: server CPU not available".into(),
-        _ => "the target has no /metrics: server CPU not available".into(),
+fn cpu_note(source: &ServerSource, have_server: bool) -> String {
+    if have_server {
+        format!(
+            "server CPU from {}; generator CPU from getrusage(RUSAGE_SELF)",
+            source.cpu_origin()
+        )
+    } else if source.metrics.is_some() || source.prometheus.is_some() {
+        "the target's metrics have no CPU figures (cpu_user_seconds/cpu_system_seconds or process_cpu_seconds_total): server CPU not available; give --server-pid".into()
+    } else {
+        "no server pid and no metrics: server CPU not available; give --server-pid or a metrics endpoint"
+            .into()
     }
 }
 
@@ -486,7 +570,12 @@ impl Runner<'_> {
         &self,
         ctx: &Arc<RunContext>,
     ) -> Result<Option<tokio::task::JoinHandle<publish::Published>>, RunError> {
-        let publisher = self.plan.feed.publisher(self.caps.embedded);
+        // A target that publishes by itself (a target file's `source = "self"`) gets no publisher.
+        let publisher = if self.caps.embedded || self.caps.publish {
+            self.feed.publisher(self.caps.embedded)
+        } else {
+            Publisher::None
+        };
         if publisher == Publisher::None {
             return Ok(None);
         }
@@ -497,11 +586,16 @@ impl Runner<'_> {
                 reason: "cannot append /publish",
             },
         })?;
+        let given = self.publication.clone();
         let ctx = Arc::clone(ctx);
         let clients = self.plan.population.clients as u64;
         Ok(Some(tokio::spawn(async move {
-            let Ok(target) = Target::resolve(&url).await else {
-                return publish::Published::default();
+            let target = match given {
+                Some(publication) => publication,
+                None => match Target::resolve(&url).await {
+                    Ok(target) => publish::Publication::reference(target),
+                    Err(_) => return publish::Published::default(),
+                },
             };
             match publisher {
                 Publisher::None => publish::Published::default(),
