@@ -378,7 +378,6 @@ fn record_all(wire: &[u8], send_time: &sse_bench::measure::send_time::SendTime) 
     let allocations = counting::ALLOCATIONS.load(Ordering::Relaxed);
     assert_eq!(recorder.comments(), 10_000);
     let events = recorder.events();
-    drop(recorder);
     assert_eq!(tracker.counts().lost, 0);
     let totals = Totals::merge([shard.into_inner().unwrap()]);
     let samples = totals.histogram(Metric::PublishToReceive).map_or(0, |h| h.len());
