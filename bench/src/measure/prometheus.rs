@@ -84,4 +84,30 @@ sse_streams 3
         assert!(figures("").is_none());
         assert!(figures("<html>not metrics</html>").is_none());
     }
+
+    #[test]
+    fn the_reference_servers_output_parses_with_types() {
+        let snapshot = sse_server::metrics::Snapshot {
+            memory_rss_mb: 3.0,
+            num_fds: 9,
+            cpu_user_seconds: 0.25,
+            cpu_system_seconds: 0.5,
+            events_delivered: 7,
+            ..Default::default()
+        };
+        let text = snapshot.to_prometheus();
+        let lines = text.lines().map(|l| Ok(l.to_owned()));
+        let scrape = Scrape::parse(lines).unwrap();
+        assert_eq!(scrape.samples.len(), text.matches("# TYPE ").count());
+        assert_eq!(scrape.docs.len(), scrape.samples.len(), "every metric has HELP");
+        for sample in &scrape.samples {
+            let counter = matches!(sample.value, Value::Counter(_));
+            assert_eq!(counter, sample.metric.ends_with("_total"), "{}", sample.metric);
+        }
+        let f = figures(&text).unwrap();
+        assert_eq!(f[CPU_SECONDS], 0.75);
+        assert_eq!(f["memory_rss_mb"], 3.0);
+        assert_eq!(f["num_fds"], 9.0);
+        assert_eq!(f["sse_events_delivered_total"], 7.0);
+    }
 }
