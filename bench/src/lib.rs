@@ -9,6 +9,7 @@
 //! * [`scenario`]: *what* runs (catalog, plan, population, feed, checks, outcome).
 //! * [`target`]: the embedded server or an external URL; [`description`]: a target file (any server).
 //! * [`runner`]: *how* it runs (clients, frozen clients, publisher, probes, the report built).
+//! * [`requests`]: request-driven streams (LLM-style), open or closed model, with their own report.
 //! * [`gate`], [`baseline`], [`report`] (output only), [`bench_compare`], [`cli`].
 
 pub mod baseline;
@@ -23,6 +24,7 @@ pub mod measure;
 pub mod model;
 pub mod profile;
 pub mod report;
+pub mod requests;
 pub mod runner;
 pub mod scenario;
 pub mod target;

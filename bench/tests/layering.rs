@@ -20,6 +20,7 @@ const STAGES: &[&[&str]] = &[
     &["description"],
     &["scenario"],
     &["runner"],
+    &["requests"],
     &["drive"],
     &["gate"],
     &["report"],

@@ -63,6 +63,17 @@ fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<u8> {
     match mode {
         Mode::List => stdout.write_all(cli::list().as_bytes())?,
         Mode::Compare { a, b } => stdout.write_all(cli::compare_files(&a, &b)?.as_bytes())?,
+        Mode::Requests(config) => {
+            drop(stdout);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the tokio runtime")?;
+            let report = runtime.block_on(sse_bench::requests::run(&config))?;
+            print!("{}", report.render());
+            println!("\nwrote {}", config.output_dir.join("requests.json").display());
+            return Ok(exit::OK);
+        }
         Mode::Run(config) => {
             drop(stdout);
             let runtime = tokio::runtime::Builder::new_multi_thread()

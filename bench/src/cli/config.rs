@@ -23,6 +23,8 @@ pub enum Mode {
         /// Second report.
         b: PathBuf,
     },
+    /// `sse-load requests`.
+    Requests(Box<crate::requests::Config>),
 }
 
 /// A validated run: typed values only, nothing left to parse.
@@ -70,6 +72,9 @@ pub enum ConfigError {
     /// `--target-file` cannot be used.
     #[error(transparent)]
     Description(#[from] crate::description::DescriptionError),
+    /// `sse-load requests` flags that make no sense.
+    #[error("{0}")]
+    Requests(String),
     /// `--server-pid` without an external target.
     #[error(
         "--server-pid names an external server's process; give --target URL or --target-file FILE with it (the embedded server's pid is known)"
@@ -89,6 +94,7 @@ impl Mode {
         match flags.command {
             Some(Command::List) => return Ok(Self::List),
             Some(Command::Compare { a, b }) => return Ok(Self::Compare { a, b }),
+            Some(Command::Requests(flags)) => return Ok(Self::Requests(Box::new(flags.into_config()?))),
             None => {}
         }
         let scenarios = select_scenarios(&flags.scenarios)?;

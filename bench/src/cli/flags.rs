@@ -152,6 +152,10 @@ pub enum Command {
         /// The report to compare to.
         b: PathBuf,
     },
+    /// Request-driven streams (LLM-style, e.g. POST /v1/chat/completions with "stream": true):
+    /// open model at a rate (Poisson, --burstiness) or closed model at a concurrency; TTFT,
+    /// ITL, TPOT, E2EL, requests/s, events/s and goodput against an SLO.
+    Requests(Box<super::requests::RequestsFlags>),
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod app;
 pub mod config;
 pub mod exit;
 pub mod flags;
+pub mod requests;
 pub mod serve;
 
 use std::fmt::Write as _;

@@ -39,6 +39,9 @@ struct StreamSection {
     headers: BTreeMap<String, String>,
     #[serde(default)]
     last_event_id: bool,
+    method: Option<String>,
+    body: Option<String>,
+    end: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,6 +162,22 @@ impl File {
             .map(|u| url("stream.url", u))
             .collect::<Result<Vec<_>, _>>()?;
         let headers = Headers::parse("stream", &self.stream.headers, env)?;
+        let method = self.stream.method.as_deref().unwrap_or("GET");
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| invalid("stream.method", format!("{method:?} is not an HTTP method")))?;
+        let body = self
+            .stream
+            .body
+            .as_deref()
+            .map(BodyTemplate::parse)
+            .transpose()
+            .map_err(|reason| invalid("stream.body", reason))?;
+        if self.stream.end.as_deref() == Some("") {
+            return Err(invalid(
+                "stream.end",
+                "the end sentinel cannot be empty; e.g. end = \"[DONE]\"",
+            ));
+        }
         let (events, send_time) = events(self.events, env)?;
         let per_connection = match self.per_connection {
             Some(section) => {
@@ -191,6 +210,9 @@ impl File {
             name: self.name.unwrap_or_else(|| default_name.to_owned()),
             streams,
             headers,
+            method,
+            body,
+            end: self.stream.end,
             last_event_id: self.stream.last_event_id,
             events,
             send_time,

@@ -7,6 +7,7 @@
 //! urls = ["http://127.0.0.1:8001/feed?topic=a", "http://127.0.0.1:8001/feed?topic=b"]
 //! headers = { Authorization = "Bearer ${API_TOKEN}" }
 //! last_event_id = true                       # resumes after Last-Event-ID
+//! # method = "POST"; body = '{"stream": true, "n": {seq}}'; end = "[DONE]"   (request-driven streams)
 //!
 //! [events]
 //! source = "publish"                         # or "self": the server publishes on its own
@@ -140,6 +141,12 @@ pub struct Description {
     pub streams: Vec<Uri>,
     /// Headers of every stream request.
     pub headers: Headers,
+    /// The stream request's method (`GET`; `POST` for request-driven streams).
+    pub method: Method,
+    /// The stream request's body, when it has one (`{seq}` numbers the requests).
+    pub body: Option<BodyTemplate>,
+    /// Data that ends a request-driven stream (`[DONE]`), besides the server closing it.
+    pub end: Option<String>,
     /// Whether the server resumes after `Last-Event-ID`.
     pub last_event_id: bool,
     /// How events arrive.

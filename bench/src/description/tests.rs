@@ -68,6 +68,8 @@ fn a_minimal_self_publishing_file() {
     assert_eq!(d.name, "t");
     assert!(d.publish().is_none());
     assert!(!d.last_event_id);
+    assert_eq!(d.method, Method::GET);
+    assert!(d.body.is_none() && d.end.is_none());
     assert!(d.metrics.is_none() && d.process.is_none() && d.health.is_none());
 }
 
@@ -121,4 +123,20 @@ fn missing_files_name_their_path() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("/nonexistent/target.toml"), "{err}");
+}
+
+#[test]
+fn request_driven_streams_take_a_method_body_and_end() {
+    let d = parse_ok(
+        "[stream]\nurl = \"http://h/v1/chat/completions\"\nmethod = \"POST\"\nbody = '{\"stream\": true, \"n\": {seq}}'\nend = \"[DONE]\"\n[events]\nsource = \"self\"\n",
+    );
+    assert_eq!(d.method, Method::POST);
+    assert_eq!(d.end.as_deref(), Some("[DONE]"));
+    let mut buf = String::new();
+    assert_eq!(
+        &d.body.unwrap().render(&mut buf, 3, 0)[..],
+        b"{\"stream\": true, \"n\": 3}"
+    );
+    let err = parse_err("[stream]\nurl = \"http://h/e\"\nend = \"\"\n[events]\nsource = \"self\"\n");
+    assert!(err.contains("stream.end"), "{err}");
 }

@@ -133,7 +133,10 @@ pub async fn run(plan: &Plan, d: &Arc<Description>, pid: Option<u32>) -> Result<
 }
 
 /// The server's pid: `--server-pid`, else the file's `pid` or pid file; checked to exist.
-fn process_id(d: &Description, flag: Option<u32>) -> Result<Option<u32>, RunError> {
+///
+/// # Errors
+/// [`RunError::Process`] when the pid file is unreadable or the process is not there.
+pub fn process_id(d: &Description, flag: Option<u32>) -> Result<Option<u32>, RunError> {
     let (pid, origin) = match (flag, &d.process) {
         (Some(pid), _) => (pid, "--server-pid".to_owned()),
         (None, Some(Process::Pid(pid))) => (*pid, "the target file's [process] pid".to_owned()),
@@ -151,7 +154,8 @@ fn process_id(d: &Description, flag: Option<u32>) -> Result<Option<u32>, RunErro
     Ok(Some(pid))
 }
 
-fn source(d: &Description, pid: Option<u32>) -> ServerSource {
+/// Where the described server's figures come from.
+pub fn source(d: &Description, pid: Option<u32>) -> ServerSource {
     let mut source = ServerSource {
         pid,
         ..ServerSource::default()
