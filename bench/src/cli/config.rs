@@ -73,8 +73,8 @@ pub enum ConfigError {
     #[error(transparent)]
     Description(#[from] crate::description::DescriptionError),
     /// `sse-load requests` flags that make no sense.
-    #[error("{0}")]
-    Requests(String),
+    #[error(transparent)]
+    Requests(#[from] super::requests::RequestsFlagsError),
     /// `--server-pid` without an external target.
     #[error(
         "--server-pid names an external server's process; give --target URL or --target-file FILE with it (the embedded server's pid is known)"

@@ -6,7 +6,19 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Args};
 
+use crate::description::DescriptionError;
 use crate::requests::{self, Arrivals, Slo};
+
+/// `sse-load requests` flags that parse but cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestsFlagsError {
+    /// A value out of its range, named with its flag.
+    #[error("{0}")]
+    Invalid(String),
+    /// The target file cannot be used.
+    #[error(transparent)]
+    Description(#[from] DescriptionError),
+}
 
 /// Request-driven streams (LLM-style): each request answers a finite SSE stream.
 #[derive(Debug, Clone, Args)]
@@ -62,9 +74,9 @@ impl RequestsFlags {
     ///
     /// # Errors
     /// A rate or burstiness that is not a positive number, or an unusable target file.
-    pub fn into_config(self) -> Result<requests::Config, super::config::ConfigError> {
+    pub fn into_config(self) -> Result<requests::Config, RequestsFlagsError> {
         let invalid = |flag: &str, value: f64| {
-            super::config::ConfigError::Requests(format!("--{flag} must be a positive number, not {value}"))
+            RequestsFlagsError::Invalid(format!("--{flag} must be a positive number, not {value}"))
         };
         let arrivals = match (self.rate, self.concurrency) {
             (Some(rate), _) => {
@@ -84,7 +96,7 @@ impl RequestsFlags {
                 concurrency: concurrency as usize,
             },
             (None, None) => {
-                return Err(super::config::ConfigError::Requests(
+                return Err(RequestsFlagsError::Invalid(
                     "give --rate R (open model) or --concurrency C (closed model)".into(),
                 ));
             }
