@@ -106,6 +106,8 @@ fn poisson_arrivals_at_the_asked_rate_with_llm_figures_and_goodput() {
         format!("authorization: Bearer ${{{TOKEN_VAR}}}")
     );
     assert!(stdout.contains("goodput") && stdout.contains("ttft"), "{stdout}");
+    // Shown with `cargo test -p sse-bench --test requests -- --nocapture poisson`.
+    println!("{stdout}");
 }
 
 #[test]
