@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::request::Tally;
 use super::{Arrivals, Config};
-use crate::description::EventSource;
+use crate::description::{Description, EventSource};
 use crate::environment::{Environment, rfc3339};
 use crate::measure::cpu::{CpuSpent, ns_per_event};
 use crate::measure::server::CpuDelta;
@@ -104,74 +104,14 @@ impl RequestsReport {
             server_cpu,
             cpu_origin,
         } = inputs;
-        let d = &config.description;
         let secs = wall.as_secs_f64().max(1e-9);
-        let mut target = BTreeMap::new();
-        target.insert("name", d.name.clone().into());
-        target.insert("url", d.shown_url().into());
-        target.insert("method", d.method.to_string().into());
-        target.insert("headers", d.headers.shown().into());
-        target.insert("end", d.end.clone().into());
-        if let EventSource::Publish(_) = d.events {
-            target.insert(
-                "note",
-                "the file's [events.publish] is not used by request-driven runs".into(),
-            );
-        }
-        let mut arrivals = BTreeMap::new();
-        match config.arrivals {
-            Arrivals::Open {
-                rate,
-                burstiness,
-                seed,
-            } => {
-                arrivals.insert("model", "open".into());
-                arrivals.insert("rate", rate.into());
-                arrivals.insert("burstiness", burstiness.into());
-                arrivals.insert("seed", seed.into());
-            }
-            Arrivals::Closed { concurrency } => {
-                arrivals.insert("model", "closed".into());
-                arrivals.insert("concurrency", concurrency.into());
-            }
-        }
-        let latency = BTreeMap::from([
-            (
-                "ttft",
-                Latency::from_histogram(
-                    &tally.ttft,
-                    "time to first token/event: request start (TCP connect included) -> first event",
-                ),
-            ),
-            (
-                "itl",
-                Latency::from_histogram(
-                    &tally.itl,
-                    "inter-token latency: every gap between two consecutive events of a request",
-                ),
-            ),
-            (
-                "tpot",
-                Latency::from_histogram(
-                    &tally.tpot,
-                    "time per output token/event, per request: (last event - first event) / (events - 1)",
-                ),
-            ),
-            (
-                "e2el",
-                Latency::from_histogram(
-                    &tally.e2el,
-                    "end-to-end latency per request: request start -> end sentinel or close",
-                ),
-            ),
-        ]);
         let server_seconds = server_cpu.map(|c| c.total);
         Self {
             schema: SCHEMA,
             started_at: rfc3339(started_at),
             environment: Environment::capture(),
-            target,
-            arrivals,
+            target: target_info(&config.description),
+            arrivals: arrivals_info(config.arrivals),
             requests: config.requests,
             completed: tally.completed,
             failed: tally.failed(),
@@ -185,7 +125,7 @@ impl RequestsReport {
             max_send_lag_ms: max_lag.map(|l| l.as_secs_f64() * 1e3),
             output_events: tally.events,
             events_per_sec: tally.events as f64 / secs,
-            latency,
+            latency: latencies(tally),
             slo: BTreeMap::from([
                 ("ttft_ms", config.slo.ttft.as_secs_f64() * 1e3),
                 ("tpot_ms", config.slo.tpot.as_secs_f64() * 1e3),
@@ -273,4 +213,74 @@ impl RequestsReport {
         let _ = writeln!(out, "  server CPU      {cpu}");
         out
     }
+}
+
+/// The target as reports show it (header values redacted).
+fn target_info(d: &Description) -> BTreeMap<&'static str, serde_json::Value> {
+    let mut target = BTreeMap::new();
+    target.insert("name", d.name.clone().into());
+    target.insert("url", d.shown_url().into());
+    target.insert("method", d.method.to_string().into());
+    target.insert("headers", d.headers.shown().into());
+    target.insert("end", d.end.clone().into());
+    if let EventSource::Publish(_) = d.events {
+        target.insert(
+            "note",
+            "the file's [events.publish] is not used by request-driven runs".into(),
+        );
+    }
+    target
+}
+
+/// How requests arrived, for the report.
+fn arrivals_info(arrivals: Arrivals) -> BTreeMap<&'static str, serde_json::Value> {
+    match arrivals {
+        Arrivals::Open {
+            rate,
+            burstiness,
+            seed,
+        } => BTreeMap::from([
+            ("model", "open".into()),
+            ("rate", rate.into()),
+            ("burstiness", burstiness.into()),
+            ("seed", seed.into()),
+        ]),
+        Arrivals::Closed { concurrency } => {
+            BTreeMap::from([("model", "closed".into()), ("concurrency", concurrency.into())])
+        }
+    }
+}
+
+/// The four latencies, under the names LLM serving benchmarks use.
+fn latencies(tally: &Tally) -> BTreeMap<&'static str, Latency> {
+    BTreeMap::from([
+        (
+            "ttft",
+            Latency::from_histogram(
+                &tally.ttft,
+                "time to first token/event: request start (TCP connect included) -> first event",
+            ),
+        ),
+        (
+            "itl",
+            Latency::from_histogram(
+                &tally.itl,
+                "inter-token latency: every gap between two consecutive events of a request",
+            ),
+        ),
+        (
+            "tpot",
+            Latency::from_histogram(
+                &tally.tpot,
+                "time per output token/event, per request: (last event - first event) / (events - 1)",
+            ),
+        ),
+        (
+            "e2el",
+            Latency::from_histogram(
+                &tally.e2el,
+                "end-to-end latency per request: request start -> end sentinel or close",
+            ),
+        ),
+    ])
 }
