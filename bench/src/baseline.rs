@@ -51,8 +51,12 @@ pub fn dir_for(root: &Path, target: &str, profile: &str) -> Result<PathBuf, Base
 pub fn target_name_of(url: &http::Uri) -> String {
     let host = url.host().unwrap_or("target");
     let port = url.port_u16().map_or_else(String::new, |p| format!("_{p}"));
-    format!("{host}{port}")
-        .chars()
+    file_stem_of(&format!("{host}{port}"))
+}
+
+/// `name` with every character a file name should not hold replaced by `_`.
+pub fn file_stem_of(name: &str) -> String {
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
                 c

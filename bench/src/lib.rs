@@ -9,8 +9,9 @@
 //! * [`model`]: the report's data model, what [`gate`], [`report`] and [`baseline`] read;
 //!   [`verdict`]: what a gate decided, carried by the report.
 //! * [`scenario`]: *what* runs (catalog, plan, population, feed, checks, outcome).
-//! * [`target`]: the embedded server or an external URL.
+//! * [`target`]: the embedded server or an external URL; [`description`]: a target file (any server).
 //! * [`runner`]: *how* it runs (clients, frozen clients, publisher, probes, the report built).
+//! * [`requests`]: request-driven streams (LLM-style), open or closed model, with their own report.
 //! * [`gate`], [`baseline`], [`report`] (output only), [`bench_compare`], [`cli`].
 
 pub mod baseline;
@@ -18,6 +19,7 @@ pub mod bench_compare;
 pub mod child;
 pub mod cli;
 pub mod client;
+pub mod description;
 pub mod drive;
 pub mod environment;
 pub mod fs;
@@ -27,6 +29,7 @@ pub mod measure;
 pub mod model;
 pub mod profile;
 pub mod report;
+pub mod requests;
 pub mod runner;
 pub mod scenario;
 pub mod target;

@@ -332,25 +332,17 @@ fn failed_publishes_reach_the_report() {
 #[global_allocator]
 static ALLOCATOR: testkit::alloc::Counting = testkit::alloc::Counting;
 
-#[test]
-fn recording_events_allocates_nothing() {
+/// Feeds `wire` (10,000 events after a 10% warm-up) through a recorder reading send times
+/// with `send_time`; returns (events, allocations after warm-up, publish-to-receive samples).
+fn record_all(wire: &[u8], send_time: &sse_bench::measure::send_time::SendTime) -> (u64, u64, u64) {
     use std::sync::Mutex;
     use std::time::Instant;
 
     use sse_bench::client::Parser;
     use sse_bench::measure::sequence::SequenceTracker;
-    use sse_bench::measure::stats::{Pending, Shard};
+    use sse_bench::measure::stats::{Metric, Pending, Shard, Totals};
     use sse_bench::runner::recorder::Recorder;
 
-    // Hub-style events: an id and a publish stamp, as the reference publisher sends them.
-    let mut wire = Vec::new();
-    for id in 1..=10_000u64 {
-        let mut data = Vec::new();
-        sse_server::publisher::stamp(&mut data, 64);
-        wire.extend_from_slice(format!("id: {id}\ndata: ").as_bytes());
-        wire.extend_from_slice(&data);
-        wire.extend_from_slice(b"\n\n: ping\n\n");
-    }
     let shard = Mutex::new(Shard::default());
     let mut tracker = SequenceTracker::new(Some(1));
     let mut pending = Pending::default();
@@ -363,6 +355,7 @@ fn recording_events_allocates_nothing() {
         Some(Duration::from_millis(10)),
         start,
         Some(start),
+        send_time,
     );
     let (warm_up, rest) = wire.split_at(wire.len() / 10);
     // Warm-up: the parser's buffers (a line split across chunks) and the shard's histograms
@@ -371,7 +364,6 @@ fn recording_events_allocates_nothing() {
         parser.feed(chunk, &mut |item| recorder.on_item(item, Instant::now()));
         recorder.flush();
     }
-
     let counter = testkit::alloc::Counter::start();
     for chunk in rest.chunks(1500) {
         let at = Instant::now();
@@ -379,9 +371,50 @@ fn recording_events_allocates_nothing() {
         recorder.flush();
     }
     let allocations = counter.stop().count;
-
-    assert_eq!(recorder.events(), 10_000);
     assert_eq!(recorder.comments(), 10_000);
+    let events = recorder.events();
     assert_eq!(tracker.counts().lost, 0);
-    assert_eq!(allocations, 0, "the per-event path allocated");
+    let totals = Totals::merge([shard.into_inner().unwrap()]);
+    let samples = totals.histogram(Metric::PublishToReceive).map_or(0, |h| h.len());
+    (events, allocations, samples)
+}
+
+#[test]
+fn recording_events_allocates_nothing() {
+    use sse_bench::measure::send_time::{SendTime, Unit};
+
+    // Hub-style events: an id and a publish stamp, as the reference publisher sends them.
+    let mut stamped = Vec::new();
+    // The same with the send time in a JSON field, in milliseconds, as a Node server sends it.
+    let mut json = Vec::new();
+    for id in 1..=10_000u64 {
+        let mut data = Vec::new();
+        sse_server::publisher::stamp(&mut data, 64);
+        stamped.extend_from_slice(format!("id: {id}\ndata: ").as_bytes());
+        stamped.extend_from_slice(&data);
+        stamped.extend_from_slice(b"\n\n: ping\n\n");
+        let ms = sse_server::publisher::unix_nanos() / 1_000_000;
+        json.extend_from_slice(
+            format!(
+                "id: {id}\ndata: {{\"n\":{id},\"meta\":{{\"tag\":\"x\\\"y\",\"sent\":{ms}}}}}\n\n: ping\n\n"
+            )
+            .as_bytes(),
+        );
+    }
+    let prefix = SendTime::Prefix {
+        prefix: "t=".into(),
+        unit: Unit::Ns,
+    };
+    let pointer = SendTime::json_pointer("/meta/sent", Unit::Ms).unwrap();
+    for (wire, send_time) in [
+        (&stamped, SendTime::Reference),
+        (&stamped, prefix),
+        (&json, pointer),
+    ] {
+        let (events, allocations, samples) = record_all(wire, &send_time);
+        assert_eq!(events, 10_000, "{send_time:?}");
+        // Every event carried a send time that was read (the warm-up's tenth included).
+        assert_eq!(samples, 10_000, "{send_time:?}");
+        assert_eq!(allocations, 0, "the per-event path allocated with {send_time:?}");
+    }
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use sse_bench::client::{Item, Parser};
+use sse_bench::measure::send_time::SendTime;
 use sse_bench::measure::sequence::SequenceTracker;
 use sse_bench::measure::stats::{Pending, Shard};
 use sse_bench::runner::recorder::Recorder;
@@ -180,6 +181,7 @@ impl RecorderFixture {
         let tracker = Box::leak(Box::new(SequenceTracker::new(Some(1))));
         let pending = Box::leak(Box::new(Pending::default()));
         let shard = Box::leak(Box::new(Mutex::new(Shard::default())));
+        let send_time = Box::leak(Box::new(SendTime::Reference));
         let started = Instant::now();
         let recorder = Recorder::new(
             tracker,
@@ -188,6 +190,7 @@ impl RecorderFixture {
             Some(Duration::from_millis(1)),
             started,
             None,
+            send_time,
         );
         let mut fixture = Self {
             recorder,

@@ -3,10 +3,15 @@
 //! Counters are relaxed atomics bumped on the hot path (one `fetch_add` each, no lock);
 //! process figures (RSS, fds, threads, CPU) are read from `/proc/self` when asked for.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 
 /// Counters shared by every part of the server.
@@ -159,45 +164,172 @@ impl ProcessStats {
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-impl Snapshot {
-    /// Renders the snapshot in the Prometheus text exposition format.
-    pub fn to_prometheus(&self) -> String {
-        let mut out = String::with_capacity(2048);
-        let value = serde_json::to_value(self).unwrap_or_default();
-        if let serde_json::Value::Object(fields) = value {
-            for (name, v) in fields {
-                let number = match v {
-                    serde_json::Value::Bool(b) => f64::from(u8::from(b)),
-                    serde_json::Value::Number(n) => n.as_f64().unwrap_or(0.0),
-                    _ => continue,
-                };
-                let kind = if COUNTERS.contains(&name.as_str()) {
-                    "counter"
-                } else {
-                    "gauge"
-                };
-                let _ = writeln!(out, "# TYPE sse_{name} {kind}\nsse_{name} {number}");
-            }
-        }
-        out
+/// A number in the Prometheus output: a counter (its name gains `_total`) or a gauge.
+#[derive(Debug, Clone, Copy)]
+enum Value {
+    Counter(f64),
+    Gauge(f64),
+}
+
+/// One snapshot, encoded on scrape through prometheus-client's [`Collector`].
+#[derive(Debug)]
+struct SnapshotCollector(Snapshot);
+
+impl SnapshotCollector {
+    /// Every exported metric: name (without `_total`), help, value. Names carry their base
+    /// unit (`_seconds`, `_bytes`); the process figures use the standard `process_*` names
+    /// the Prometheus client libraries export.
+    fn metrics(&self) -> [(&'static str, &'static str, Value); 21] {
+        use Value::{Counter, Gauge};
+        let s = &self.0;
+        let start_time = unix_seconds_now() - s.uptime_seconds;
+        [
+            (
+                "process_cpu_seconds",
+                "Total user and system CPU time spent in seconds.",
+                Counter(s.cpu_user_seconds + s.cpu_system_seconds),
+            ),
+            (
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+                Gauge(s.memory_rss_mb * MIB),
+            ),
+            (
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes.",
+                Gauge(s.memory_vms_mb * MIB),
+            ),
+            (
+                "process_open_fds",
+                "Number of open file descriptors.",
+                Gauge(s.num_fds as f64),
+            ),
+            (
+                "process_threads",
+                "Number of OS threads in the process.",
+                Gauge(s.num_threads as f64),
+            ),
+            (
+                "process_start_time_seconds",
+                "Start time of the process since unix epoch in seconds.",
+                Gauge(start_time),
+            ),
+            (
+                "sse_connections",
+                "Open TCP connections.",
+                Gauge(s.connections as f64),
+            ),
+            (
+                "sse_connections_rejected",
+                "Connections refused with 503 at --max-connections.",
+                Counter(s.connections_rejected as f64),
+            ),
+            (
+                "sse_connections_unfinished",
+                "Open connections that have not sent a complete request head yet.",
+                Gauge(s.connections_unfinished as f64),
+            ),
+            (
+                "sse_connections_pending_evicted",
+                "Unfinished connections closed to admit a newer one (--max-pending-connections).",
+                Counter(s.connections_pending_evicted as f64),
+            ),
+            (
+                "sse_connections_timed_out",
+                "Connections closed by the header or idle timeout.",
+                Counter(s.connections_timed_out as f64),
+            ),
+            (
+                "sse_watcher_running",
+                "1 while the shutdown watcher runs.",
+                Gauge(f64::from(u8::from(s.watcher_started))),
+            ),
+            (
+                "sse_watcher_tasks_started",
+                "Shutdown watcher tasks ever started (1 once serving).",
+                Counter(s.watcher_count as f64),
+            ),
+            (
+                "sse_streams_open",
+                "SSE streams open now (registered with the shutdown watcher).",
+                Gauge(s.registered_events as f64),
+            ),
+            (
+                "sse_events_published",
+                "Events published on the hub.",
+                Counter(s.events_published as f64),
+            ),
+            (
+                "sse_events_delivered",
+                "Events (not pings) handed to client streams.",
+                Counter(s.events_delivered as f64),
+            ),
+            (
+                "sse_pings_sent",
+                "Keep-alive comments sent.",
+                Counter(s.pings_sent as f64),
+            ),
+            (
+                "sse_write_calls",
+                "Successful write and writev calls on client sockets.",
+                Counter(s.write_calls as f64),
+            ),
+            (
+                "sse_written_bytes",
+                "Bytes written to client sockets.",
+                Counter(s.bytes_written as f64),
+            ),
+            (
+                "sse_clients_evicted",
+                "Clients disconnected after a write stayed pending past --send-timeout.",
+                Counter(s.clients_evicted as f64),
+            ),
+            (
+                "sse_clients_lagged",
+                "Hub subscribers ended for falling further behind than the replay ring.",
+                Counter(s.clients_lagged as f64),
+            ),
+        ]
     }
 }
 
-/// Snapshot fields that only ever grow.
-const COUNTERS: &[&str] = &[
-    "connections_rejected",
-    "connections_pending_evicted",
-    "connections_timed_out",
-    "cpu_user_seconds",
-    "cpu_system_seconds",
-    "events_published",
-    "events_delivered",
-    "pings_sent",
-    "write_calls",
-    "bytes_written",
-    "clients_evicted",
-    "clients_lagged",
-];
+impl Collector for SnapshotCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        for (name, help, value) in self.metrics() {
+            match value {
+                Value::Counter(v) => {
+                    let metric = ConstCounter::new(v);
+                    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)?;
+                }
+                Value::Gauge(v) => {
+                    let metric = ConstGauge::new(v);
+                    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unix_seconds_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl Snapshot {
+    /// Renders the snapshot in the Prometheus text exposition format 0.0.4 (prometheus-client's
+    /// encoder): `# HELP` and `# TYPE` for every metric, counters ending in `_total`, base units
+    /// (seconds, bytes), and the standard `process_*` family.
+    pub fn to_prometheus(&self) -> String {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(SnapshotCollector(self.clone())));
+        let mut out = String::with_capacity(4096);
+        // Writing into a String cannot fail.
+        let _ = prometheus_text::encode(&mut out, &registry);
+        out
+    }
+}
 
 impl Counters {
     /// Takes a snapshot of the counters plus process figures and the given hub/watcher figures.
@@ -237,16 +369,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prometheus_text_has_types_and_values() {
+    fn prometheus_text_follows_the_conventions() {
         let snap = Snapshot {
             events_published: 42,
             watcher_started: true,
+            memory_rss_mb: 2.0,
+            cpu_user_seconds: 1.5,
+            cpu_system_seconds: 0.5,
             ..Snapshot::default()
         };
         let text = snap.to_prometheus();
-        assert!(text.contains("# TYPE sse_events_published counter\nsse_events_published 42\n"));
-        assert!(text.contains("sse_watcher_started 1\n"));
-        assert!(text.contains("# TYPE sse_connections gauge\n"));
+        assert!(
+            text.contains("# HELP sse_events_published_total Events published on the hub.\n# TYPE sse_events_published_total counter\nsse_events_published_total 42"),
+            "{text}"
+        );
+        assert!(text.contains("\nprocess_cpu_seconds_total 2"), "{text}");
+        assert!(text.contains("\nprocess_resident_memory_bytes 2097152"), "{text}");
+        assert!(text.contains("# TYPE process_open_fds gauge\n"), "{text}");
+        assert!(text.contains("\nsse_watcher_running 1"), "{text}");
+        assert!(!text.contains("sse_pid") && !text.contains("_mb"), "{text}");
+        // Every sample line has a HELP and a TYPE before it.
+        let samples = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .count();
+        assert_eq!(text.matches("# HELP ").count(), samples);
+        assert_eq!(text.matches("# TYPE ").count(), samples);
     }
 
     #[test]

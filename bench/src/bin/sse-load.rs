@@ -82,6 +82,13 @@ fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<u8> {
             runtime()?.block_on(cli::ladder::sweep(&args))?;
             return Ok(exit::OK);
         }
+        Mode::Requests(config) => {
+            drop(stdout);
+            let report = runtime()?.block_on(sse_bench::requests::run(&config))?;
+            print!("{}", report.render());
+            println!("\nwrote {}", config.output_dir.join("requests.json").display());
+            return Ok(exit::OK);
+        }
         Mode::Run(config) => {
             drop(stdout);
             let verdict = runtime()?.block_on(cli::app::run(&config))?;

@@ -33,6 +33,8 @@ pub enum Mode {
     Sweep(super::ladder::SweepArgs),
     /// `sse-load noise --runs K`: the run configuration, with K runs per scenario.
     Noise(Box<RunConfig>),
+    /// `sse-load requests`.
+    Requests(Box<crate::requests::Config>),
 }
 
 /// A validated run: typed values only, nothing left to parse.
@@ -85,9 +87,29 @@ pub enum ConfigError {
          reference server's name), e.g. --target-name my-server"
     )]
     TargetName(String),
+    /// `--target-file` cannot be used.
+    #[error(transparent)]
+    Description(#[from] crate::description::DescriptionError),
+    /// `sse-load requests` flags that make no sense.
+    #[error(transparent)]
+    Requests(#[from] super::requests::RequestsFlagsError),
+    /// `--server-pid` without an external target.
+    #[error(
+        "--server-pid names an external server's process; give --target URL or --target-file FILE with it (the embedded server's pid is known)"
+    )]
+    PidWithoutTarget,
     /// The path of the running executable is unknown (needed to start the embedded server).
     #[error("cannot find the sse-load executable to start the embedded server: {0}; use --target URL")]
     CurrentExe(std::io::Error),
+}
+
+/// The baseline name of an external target: `--target-name`, else `default`.
+fn external_name(flags: &Flags, default: String) -> Result<String, ConfigError> {
+    match &flags.target_name {
+        Some(name) if is_valid_file_stem(name) && name != baseline::EMBEDDED_TARGET => Ok(name.clone()),
+        Some(name) => Err(ConfigError::TargetName(name.clone())),
+        None => Ok(default),
+    }
 }
 
 impl Mode {
@@ -107,27 +129,34 @@ impl Mode {
             }
             Some(Command::Calibrate(args)) => return Ok(Self::Calibrate(args)),
             Some(Command::Sweep(args)) => return Ok(Self::Sweep(args)),
+            Some(Command::Requests(flags)) => return Ok(Self::Requests(Box::new(flags.into_config()?))),
             Some(Command::Noise { runs }) => Some(runs),
             None => None,
         };
         let scenarios = select_scenarios(&flags.scenarios)?;
-        let (target, target_name) = match &flags.target {
-            Some(url) => {
+        let pid = flags.server_pid;
+        let (target, target_name) = match (&flags.target, &flags.target_file) {
+            (Some(url), _) => {
                 let url = parse_target_url(url)?;
-                let name = match &flags.target_name {
-                    Some(name) if is_valid_file_stem(name) && name != baseline::EMBEDDED_TARGET => {
-                        name.clone()
-                    }
-                    Some(name) => return Err(ConfigError::TargetName(name.clone())),
-                    None => baseline::target_name_of(&url),
-                };
+                let name = external_name(&flags, baseline::target_name_of(&url))?;
                 let spec = TargetSpec::External {
                     url,
+                    pid,
                     probe_publish: flags.probe_publish,
                 };
                 (spec, name)
             }
-            None => (
+            (None, Some(path)) => {
+                let description = crate::description::load(path)?;
+                let name = external_name(&flags, baseline::file_stem_of(&description.name))?;
+                let spec = TargetSpec::Described {
+                    description: std::sync::Arc::new(description),
+                    pid,
+                };
+                (spec, name)
+            }
+            (None, None) if pid.is_some() => return Err(ConfigError::PidWithoutTarget),
+            (None, None) => (
                 TargetSpec::Embedded(
                     Launcher::current_exe(flags.embedded_server_arg.clone())
                         .map_err(ConfigError::CurrentExe)?,
@@ -301,5 +330,21 @@ mod tests {
         };
         assert_eq!(config.repeat, 4);
         assert_eq!(config.scenarios.len(), 1);
+    }
+
+    #[test]
+    fn target_file_and_server_pid_are_checked() {
+        let Mode::Run(config) = mode(&["--target", "http://127.0.0.1:9"]).unwrap() else {
+            panic!()
+        };
+        assert!(matches!(config.target, TargetSpec::External { pid: None, .. }));
+        assert!(matches!(
+            mode(&["--server-pid", "7"]),
+            Err(ConfigError::PidWithoutTarget)
+        ));
+        let err = mode(&["--target-file", "/nonexistent.toml"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent.toml"), "{err}");
     }
 }

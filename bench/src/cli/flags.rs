@@ -49,15 +49,26 @@ pub struct Flags {
     #[arg(long, value_name = "URL", global = true)]
     pub target: Option<String>,
 
-    /// Name of the --target for its baselines (`baselines/load/<name>/<profile>/`) [default:
+    /// Name of the --target (or --target-file) for its baselines (`baselines/load/<name>/<profile>/`) [default:
     /// its host_port]; `embedded` is the reference server's.
-    #[arg(long, value_name = "NAME", requires = "target", global = true)]
+    #[arg(long, value_name = "NAME", global = true)]
     pub target_name: Option<String>,
 
     /// Let the capability probe publish one event into the target to learn whether
     /// `POST /publish` works (without it, the probe only asks with a request that changes nothing).
     #[arg(long, requires = "target", global = true)]
     pub probe_publish: bool,
+
+    /// Test the server this TOML file describes: stream URLs (any path and query), headers
+    /// (`${ENV}` for secrets, never printed), how events arrive, where its metrics and
+    /// process are. See the README's "Any server" section for the format.
+    #[arg(long, value_name = "FILE", conflicts_with = "target")]
+    pub target_file: Option<PathBuf>,
+
+    /// The server's local process id: CPU (per-thread ns clocks), RSS, fds and threads
+    /// from /proc/<pid>. Needs --target or --target-file.
+    #[arg(long, value_name = "PID", value_parser = clap::value_parser!(u32).range(1..))]
+    pub server_pid: Option<u32>,
 
     /// Main-phase duration of every scenario (e.g. 10s, 500ms, 2m), replacing the profile's.
     #[arg(long, value_parser = sse_server::config::parse_duration, env = "SSE_LOAD_DURATION", global = true)]
@@ -140,7 +151,7 @@ pub struct Flags {
         value_name = "FLAG",
         hide = true,
         allow_hyphen_values = true,
-        conflicts_with = "target",
+        conflicts_with_all = ["target", "target_file"],
         global = true
     )]
     pub embedded_server_arg: Vec<String>,
@@ -172,6 +183,10 @@ pub enum Command {
     Calibrate(super::ladder::CalibrateArgs),
     /// Step the subscribers (capacity: the knee) or the publish rate (rate: the elbow).
     Sweep(super::ladder::SweepArgs),
+    /// Request-driven streams (LLM-style, e.g. POST /v1/chat/completions with "stream": true):
+    /// open model at a rate (Poisson, --burstiness) or closed model at a concurrency; TTFT,
+    /// ITL, TPOT, E2EL, requests/s, events/s and goodput against an SLO.
+    Requests(Box<super::requests::RequestsFlags>),
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod flags;
 pub mod ladder;
 pub mod noise;
 mod progress;
+pub mod requests;
 pub mod serve;
 
 use std::fmt::Write as _;

@@ -102,10 +102,28 @@ impl SseConnection {
     /// the body); another content type ([`ClientError::ContentType`]); the connection
     /// breaks ([`ClientError::Reset`], [`ClientError::Incomplete`], [`ClientError::Io`]).
     pub async fn open(target: &Target, opts: &ConnectOptions) -> Result<Self, ClientError> {
+        Self::open_request(target, opts, Method::GET, Bytes::new()).await
+    }
+
+    /// As [`SseConnection::open`], with another method and a body (a request-driven
+    /// stream: `POST /v1/chat/completions` with `"stream": true`). A body is sent as
+    /// `Content-Type: application/json` unless the target's headers say otherwise.
+    ///
+    /// # Errors
+    /// As [`SseConnection::open`].
+    pub async fn open_request(
+        target: &Target,
+        opts: &ConnectOptions,
+        method: Method,
+        body: Bytes,
+    ) -> Result<Self, ClientError> {
         let mut headers = vec![
             (ACCEPT, HeaderValue::from_static("text/event-stream")),
             (CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         ];
+        if !body.is_empty() {
+            headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
+        }
         if let Some(id) = &opts.last_event_id {
             let value = HeaderValue::from_str(id).map_err(|_| ClientError::InvalidHeader {
                 name: "Last-Event-ID",
@@ -113,7 +131,7 @@ impl SseConnection {
             })?;
             headers.push((LAST_EVENT_ID, value));
         }
-        let request = target.request(Method::GET, &headers, Bytes::new());
+        let request = target.request(method, &headers, body);
         let started_at = Instant::now();
         let opening = async {
             let (mut sender, mut transport, local_addr) = transport::open(target, opts.local_addr).await?;

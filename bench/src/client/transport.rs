@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{HOST, HeaderName};
@@ -30,12 +31,15 @@ type Connection = http1::Connection<TokioIo<TcpStream>, Body>;
 /// A server endpoint resolved once: its socket address, `Host` header and path.
 ///
 /// Resolve a URL once and open many connections to it without parsing or resolving again.
+/// Headers set with [`Target::with_headers`] go with every request (after the client's
+/// own, so they win); mark secret values sensitive and `Debug` never prints them.
 #[derive(Debug, Clone)]
 pub struct Target {
     uri: Uri,
     addr: SocketAddr,
     authority: HeaderValue,
     path_and_query: PathAndQuery,
+    headers: Arc<[(HeaderName, HeaderValue)]>,
 }
 
 impl Target {
@@ -94,7 +98,14 @@ impl Target {
             addr,
             authority,
             path_and_query,
+            headers: Arc::from([]),
         })
+    }
+
+    /// The same target, sending `headers` with every request.
+    pub fn with_headers(mut self, headers: Vec<(HeaderName, HeaderValue)>) -> Self {
+        self.headers = headers.into();
+        self
     }
 
     /// The same server with another path and query (`/metrics`, `/events?x=1`).
@@ -117,6 +128,7 @@ impl Target {
             addr: self.addr,
             authority: self.authority.clone(),
             path_and_query,
+            headers: Arc::clone(&self.headers),
         })
     }
 
@@ -142,7 +154,7 @@ impl Target {
         *request.uri_mut() = Uri::from(self.path_and_query.clone());
         let map = request.headers_mut();
         map.insert(HOST, self.authority.clone());
-        for (name, value) in headers {
+        for (name, value) in headers.iter().chain(self.headers.iter()) {
             map.insert(name.clone(), value.clone());
         }
         request

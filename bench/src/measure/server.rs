@@ -1,12 +1,14 @@
-//! Server-side figures: `/metrics` of any target (flattened to numbers) and `/proc/<pid>` of the embedded one.
+//! Server-side figures: `/metrics` of any target (JSON flattened to numbers, or Prometheus text) and `/proc/<pid>` of a local one.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use http::Uri;
 use sse_server::metrics::ProcessStats;
 
-use super::cpu::CpuTime;
-use crate::client::get_json;
+use super::process::ProcessReading;
+use super::prometheus::{self, CPU_SECONDS};
+use crate::client::{get, get_json};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -31,13 +33,85 @@ pub fn flatten(value: &serde_json::Value) -> Option<Figures> {
     )
 }
 
+/// Adds `keys` (figure name → JSON pointer into `value`) to `figures`.
+pub fn map_keys(figures: &mut Figures, value: &serde_json::Value, keys: &BTreeMap<String, String>) {
+    for (name, pointer) in keys {
+        let number = match value.pointer(pointer) {
+            Some(serde_json::Value::Number(n)) => n.as_f64(),
+            Some(serde_json::Value::Bool(b)) => Some(f64::from(u8::from(*b))),
+            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        };
+        if let Some(number) = number {
+            figures.insert(name.clone(), number);
+        }
+    }
+}
+
 /// Where server figures come from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ServerSource {
-    /// `GET /metrics`, when the target answers it.
+    /// `GET /metrics` answering JSON, when the target has it.
     pub metrics: Option<Uri>,
-    /// The embedded server's pid (`/proc/<pid>`).
+    /// Figure name → JSON pointer, for a JSON endpoint with other names than this project's.
+    pub keys: Arc<BTreeMap<String, String>>,
+    /// An endpoint answering the Prometheus text format (read when there is no JSON one).
+    pub prometheus: Option<Uri>,
+    /// The server's local pid (`/proc/<pid>`): the embedded server, or `--server-pid`.
     pub pid: Option<u32>,
+}
+
+/// Server CPU at one moment, in whatever detail the source gives.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CpuReading {
+    /// `/proc/<pid>`: ticks split into user and system, plus the per-thread ns clocks.
+    Process(ProcessReading),
+    /// User and system seconds from a JSON `/metrics`.
+    Split {
+        /// User seconds.
+        user: f64,
+        /// System seconds.
+        system: f64,
+    },
+    /// `process_cpu_seconds_total` (user plus system).
+    Total(f64),
+}
+
+/// Server CPU over an interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CpuDelta {
+    /// User plus system seconds.
+    pub total: f64,
+    /// User and system seconds, when the source splits them.
+    pub split: Option<(f64, f64)>,
+}
+
+impl CpuReading {
+    /// The CPU used from `earlier` to this reading; `None` when they are of different kinds.
+    pub fn since(&self, earlier: &Self) -> Option<CpuDelta> {
+        let clamp = |x: f64| x.max(0.0);
+        match (self, earlier) {
+            (Self::Process(now), Self::Process(then)) => Some(CpuDelta {
+                total: clamp(now.cpu_seconds_since(then)),
+                split: Some((
+                    clamp(now.stats.cpu_user - then.stats.cpu_user),
+                    clamp(now.stats.cpu_system - then.stats.cpu_system),
+                )),
+            }),
+            (Self::Split { user: u1, system: s1 }, Self::Split { user: u0, system: s0 }) => {
+                let (u, s) = (clamp(u1 - u0), clamp(s1 - s0));
+                Some(CpuDelta {
+                    total: u + s,
+                    split: Some((u, s)),
+                })
+            }
+            (Self::Total(now), Self::Total(then)) => Some(CpuDelta {
+                total: clamp(now - then),
+                split: None,
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Resident memory and open fds at one moment.
@@ -50,13 +124,23 @@ pub struct Resources {
 }
 
 impl ServerSource {
-    /// The `/metrics` figures now, when available.
+    /// The server's figures now, when available: JSON `/metrics` (with `keys` mapped),
+    /// else Prometheus text.
     pub async fn figures(&self) -> Option<Figures> {
-        let url = self.metrics.as_ref()?;
-        flatten(&get_json(url).await.ok()?)
+        if let Some(url) = &self.metrics {
+            let value = get_json(url).await.ok()?;
+            let mut figures = flatten(&value)?;
+            map_keys(&mut figures, &value, &self.keys);
+            return Some(figures);
+        }
+        if let Some(url) = &self.prometheus {
+            let text = get(url).await.ok()?;
+            return prometheus::figures(&String::from_utf8_lossy(&text));
+        }
+        self.pid.and_then(ProcessReading::read).map(|r| r.figures())
     }
 
-    /// Process figures of the embedded server from `/proc` (cheap, no request).
+    /// Process figures of the local server from `/proc` (cheap, no request).
     pub fn process(&self) -> Option<ProcessStats> {
         let pid = i32::try_from(self.pid?).ok()?;
         let stats = ProcessStats::read(Some(pid));
@@ -80,28 +164,35 @@ impl ServerSource {
         }
     }
 
-    /// Server CPU: for the embedded server the per-thread nanosecond clocks of
-    /// `/proc/<pid>/task/*/schedstat`, split into user and system in the ratio of
-    /// `/proc/<pid>/stat` (whose 10 ms ticks alone would quantise a short run to a few ticks);
-    /// else `/metrics`.
-    pub async fn cpu(&self) -> Option<CpuTime> {
-        if let Some(stats) = self.process() {
-            let ticks = stats.cpu_user + stats.cpu_system;
-            let Some(ns) = self.pid.and_then(super::cpu::process_cpu_ns) else {
-                return Some(CpuTime::from_seconds(stats.cpu_user, stats.cpu_system));
-            };
-            let total = ns as f64 / 1e9;
-            let user_share = if ticks > 0.0 { stats.cpu_user / ticks } else { 1.0 };
-            return Some(CpuTime::from_seconds(
-                total * user_share,
-                total * (1.0 - user_share),
-            ));
+    /// Server CPU now: `/proc/<pid>` for a local server, else `/metrics`
+    /// (`cpu_user_seconds` and `cpu_system_seconds`, or Prometheus'
+    /// `process_cpu_seconds_total`).
+    pub async fn cpu(&self) -> Option<CpuReading> {
+        if let Some(reading) = self.pid.and_then(ProcessReading::read) {
+            return Some(CpuReading::Process(reading));
         }
         let f = self.figures().await?;
-        Some(CpuTime::from_seconds(
-            *f.get("cpu_user_seconds")?,
-            *f.get("cpu_system_seconds")?,
-        ))
+        match (
+            f.get("cpu_user_seconds"),
+            f.get("cpu_system_seconds"),
+            f.get(CPU_SECONDS),
+        ) {
+            (Some(&user), Some(&system), _) => Some(CpuReading::Split { user, system }),
+            (_, _, Some(&total)) => Some(CpuReading::Total(total)),
+            _ => None,
+        }
+    }
+
+    /// Where server CPU comes from, for the report.
+    pub fn cpu_origin(&self) -> &'static str {
+        match (self.pid, &self.metrics, &self.prometheus) {
+            (Some(_), _, _) => {
+                "/proc/<pid> (per-thread ns clocks from task/*/schedstat; user/system from stat)"
+            }
+            (None, Some(_), _) => "the target's JSON metrics (cpu_user_seconds, cpu_system_seconds)",
+            (None, None, Some(_)) => "the target's Prometheus process_cpu_seconds_total",
+            (None, None, None) => "nowhere: no pid and no metrics",
+        }
     }
 }
 

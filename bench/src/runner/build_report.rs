@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use super::collect::Measured;
 use crate::environment::Environment;
 use crate::environment::rfc3339;
-use crate::measure::cpu::{CpuSpent, CpuTime, generator_bound, generator_saturation, ns_per_event};
+use crate::measure::cpu::{CpuSpent, generator_bound, generator_saturation, ns_per_event};
+use crate::measure::server::CpuDelta;
 use crate::measure::stats::Metric;
 use crate::model::{
     Connections, Cpu, EventCounts, FeedRate, Latency, SCHEMA_VERSION, ScenarioReport, ServerFigures, Spread,
@@ -43,6 +44,7 @@ pub fn build(
         server_cpu,
         cpu_note,
         spread_sources,
+        target_notes,
     } = measured;
     let mut checks = Vec::new();
     let mut unjudged_checks = Vec::new();
@@ -59,7 +61,10 @@ pub fn build(
     let received = counts.events.received;
     let wall = outcome.wall.as_secs_f64();
 
-    let parameters = parameters(plan, spread_sources, capabilities.embedded);
+    let mut parameters = parameters(plan, spread_sources, capabilities.embedded);
+    for (key, value) in target_notes {
+        parameters.insert(key.into(), value);
+    }
     let throughput = (received > 0 && wall > 0.0).then(|| Throughput {
         events_per_sec: received as f64 / wall,
         bytes_per_sec: counts.bytes as f64 / wall,
@@ -181,13 +186,14 @@ fn parameters(plan: &Plan, spread_sources: bool, embedded: bool) -> BTreeMap<Str
 }
 
 /// CPU on both sides, per event.
-fn cpu(generator_cpu: CpuSpent, server_cpu: Option<CpuTime>, received: u64, note: String, cpus: u32) -> Cpu {
-    let server_seconds = server_cpu.map(|c| c.total().as_secs_f64());
+fn cpu(generator_cpu: CpuSpent, server_cpu: Option<CpuDelta>, received: u64, note: String, cpus: u32) -> Cpu {
+    let server_seconds = server_cpu.map(|c| c.total);
+    let split = server_cpu.and_then(|c| c.split);
     Cpu {
         server_seconds,
         server_ns_per_event: server_seconds.and_then(|s| ns_per_event(s, received)),
-        server_user_seconds: server_cpu.map(|c| c.user.as_secs_f64()),
-        server_system_seconds: server_cpu.map(|c| c.system.as_secs_f64()),
+        server_user_seconds: split.map(|(u, _)| u),
+        server_system_seconds: split.map(|(_, s)| s),
         generator_seconds: generator_cpu.seconds,
         generator_ns_per_event: ns_per_event(generator_cpu.seconds, received),
         generator_bound: generator_bound(generator_cpu, server_seconds, cpus),

@@ -15,9 +15,10 @@ use tokio_util::sync::CancellationToken;
 use super::context::{Live, RunContext};
 use super::frozen::{Evictions, Frozen};
 use super::probe;
-use crate::measure::cpu::{CpuSpent, CpuStopwatch, CpuTime};
+use crate::measure::cpu::{CpuSpent, CpuStopwatch};
 use crate::measure::sampler::Sampled;
 use crate::measure::server::ServerSource;
+use crate::measure::server::{CpuDelta, CpuReading};
 use crate::measure::stats::{ClientSummary, Metric, Totals, lock};
 use crate::measure::timeline::Sample;
 use crate::model::Memory;
@@ -48,11 +49,13 @@ pub struct Measured {
     /// Generator CPU over the measured phase.
     pub generator_cpu: CpuSpent,
     /// Server CPU over the measured phase, when known.
-    pub server_cpu: Option<CpuTime>,
+    pub server_cpu: Option<CpuDelta>,
     /// Where server CPU came from (or why it is missing).
     pub cpu_note: String,
     /// Number of clients that connect at once spread over 127.0.0.0/8 sources.
     pub spread_sources: bool,
+    /// What a target file said about the target (secrets redacted), for the parameters.
+    pub target_notes: Vec<(&'static str, serde_json::Value)>,
 }
 
 /// The parts still running when the measured phase ends.
@@ -90,9 +93,9 @@ pub(super) struct Readings {
     /// Server RSS before the clients started.
     pub(super) rss_start: Option<f64>,
     /// Server CPU (user, system) before the clients started.
-    pub(super) server_cpu_start: Option<CpuTime>,
+    pub(super) server_cpu_start: Option<CpuReading>,
     /// Server CPU read just before SIGTERM by the shutdown action.
-    pub(super) signal_cpu: Option<CpuTime>,
+    pub(super) signal_cpu: Option<CpuReading>,
     /// Server RSS read during the pause action.
     pub(super) pause_rss: Option<f64>,
     /// Whether clients connect from several loopback source addresses.
@@ -109,6 +112,8 @@ pub(super) struct TargetSide<'a> {
     pub(super) caps: Capabilities,
     /// Base URL.
     pub(super) url: String,
+    /// The feed as run (a self-publishing target's has no rate).
+    pub(super) feed: crate::scenario::feed::Feed,
 }
 
 /// Stops every part of the run and assembles what it measured.
@@ -146,7 +151,7 @@ pub(super) async fn collect(
     } else {
         Live::get(&ctx.live.early_ends)
     };
-    let (caps, url) = (target.caps, target.url.clone());
+    let (caps, url, feed, source) = (target.caps, target.url.clone(), target.feed, target.source);
     let mut after = server_after(plan, target, readings.server_start.as_ref(), signalled).await?;
     let mut totals = merge(ctx, &summaries);
     if let Some(e) = evictions.filter(|e| !e.latencies.is_empty()) {
@@ -174,11 +179,11 @@ pub(super) async fn collect(
             Feed::Burst { events, .. } => Some(events),
             _ => None,
         },
-        nominal_rate: plan.feed.nominal_rate(),
+        nominal_rate: feed.nominal_rate(),
         published,
     };
     let server_cpu = match (readings.server_cpu_start, server_cpu_end) {
-        (Some(start), Some(end)) => Some(end.since(start)),
+        (Some(start), Some(end)) => end.since(&start),
         _ => None,
     };
     Ok(Measured {
@@ -188,9 +193,10 @@ pub(super) async fn collect(
         capabilities: caps,
         timeline: sampled.timeline,
         generator_cpu,
-        cpu_note: cpu_note(caps, server_cpu.is_some()),
+        cpu_note: cpu_note(source, server_cpu.is_some()),
         server_cpu,
         spread_sources: readings.spread_sources,
+        target_notes: Vec::new(),
     })
 }
 
@@ -345,11 +351,16 @@ fn fill_shutdown(outcome: &mut ShutdownOutcome, totals: &Totals, clients: u64) {
     }
 }
 
-fn cpu_note(caps: Capabilities, have_server: bool) -> String {
-    match (caps.embedded, caps.metrics, have_server) {
-        (true, _, true) => "server CPU from /proc/<pid>/task/*/schedstat of the embedded server (ns per thread; user/system split from /proc/<pid>/stat); generator CPU from getrusage(RUSAGE_SELF)".into(),
-        (false, true, true) => "server CPU from the target's /metrics (cpu_user_seconds, cpu_system_seconds); generator CPU from getrusage".into(),
-        (false, true, false) => "the target's /metrics has no cpu_user_seconds/cpu_system_seconds: server CPU not available".into(),
-        _ => "the target has no /metrics: server CPU not available".into(),
+fn cpu_note(source: &ServerSource, have_server: bool) -> String {
+    if have_server {
+        format!(
+            "server CPU from {}; generator CPU from getrusage(RUSAGE_SELF)",
+            source.cpu_origin()
+        )
+    } else if source.metrics.is_some() || source.prometheus.is_some() {
+        "the target's metrics have no CPU figures (cpu_user_seconds/cpu_system_seconds or process_cpu_seconds_total): server CPU not available; give --server-pid".into()
+    } else {
+        "no server pid and no metrics: server CPU not available; give --server-pid or a metrics endpoint"
+            .into()
     }
 }

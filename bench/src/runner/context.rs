@@ -9,6 +9,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::Target;
+use crate::measure::send_time::SendTime;
 use crate::measure::stats::Shard;
 use crate::scenario::feed::Feed;
 use crate::scenario::population::Behaviour;
@@ -80,8 +81,10 @@ impl Live {
 /// Everything the clients of one run share.
 #[derive(Debug)]
 pub struct RunContext {
-    /// The stream endpoint, resolved once.
-    pub stream: Target,
+    /// The stream endpoints, resolved once; client `i` opens `streams[i % len]`.
+    pub streams: Vec<Target>,
+    /// Where an event carries its send time.
+    pub send_time: SendTime,
     /// Reading clients of the run.
     pub clients: usize,
     /// How events arrive.
@@ -112,6 +115,11 @@ impl RunContext {
     /// Number of worker shards for `clients` clients.
     pub fn shard_count(clients: usize) -> usize {
         clients.clamp(1, 16)
+    }
+
+    /// The stream client `index` opens.
+    pub fn stream(&self, index: usize) -> &Target {
+        &self.streams[index % self.streams.len()]
     }
 
     /// The shard of client `index`.

@@ -3,12 +3,14 @@
 //! [`run::run_plan`] executes a plan with the same parts every time: one reading-client loop
 //! ([`reader`], recording through [`recorder`], sharing a [`context`]), frozen raw-TCP clients
 //! ([`frozen`]), a generator publisher ([`publish`]), mid-run actions, the sampler, and the
-//! target [`probe`]s; [`collect`] stops them and assembles what was measured. [`build_report::build`] turns the result into a
+//! target [`probe`]s; [`collect`] stops them and assembles what was measured. A server a target
+//! file describes runs through [`described`]. [`build_report::build`] turns the result into a
 //! [`crate::model::ScenarioReport`].
 
 pub mod build_report;
 pub mod collect;
 pub mod context;
+pub mod described;
 pub mod frozen;
 pub mod probe;
 pub mod publish;
@@ -16,4 +18,17 @@ pub mod reader;
 pub mod recorder;
 pub mod run;
 
-pub use run::{RunResult, TargetSpec, run_plan};
+pub use run::{RunResult, TargetSpec};
+
+use crate::scenario::Plan;
+
+/// Runs `plan` against `spec`: the reference server's paths, or what a target file describes.
+///
+/// # Errors
+/// The embedded server did not start, the target is unreachable, or its process is gone.
+pub async fn run_plan(plan: &Plan, spec: &TargetSpec) -> Result<RunResult, run::RunError> {
+    match spec {
+        TargetSpec::Described { description, pid } => described::run(plan, description, *pid).await,
+        _ => run::run_reference(plan, spec).await,
+    }
+}

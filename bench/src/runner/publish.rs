@@ -1,45 +1,96 @@
-//! Publishing from the generator: stamped events POSTed to `/publish` at a fixed rate or in a burst.
+//! Publishing from the generator: one request per event (`POST /publish`, or a target file's template) at a fixed rate or in a burst.
 //!
-//! Each event's data is the reference publisher's stamp (`t=<unix-nanos>` plus padding,
-//! [`sse_server::publisher::stamp`]), so subscribers measure publish-to-receive latency
-//! the same way whoever publishes.
+//! By default each event's data is the reference publisher's stamp (`t=<unix-nanos>`
+//! plus padding), so subscribers measure publish-to-receive latency the same way
+//! whoever publishes; a target file's body template puts the send time where that
+//! server expects it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::Method;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{ClientError, HttpConnection, Target};
+use crate::description::BodyTemplate;
+use crate::description::file::DEFAULT_PUBLISH_BODY;
 use crate::scenario::outcome::Published;
+
+/// The request that publishes one event.
+#[derive(Debug, Clone)]
+pub struct Publication {
+    /// Where it goes (with its headers).
+    pub target: Target,
+    /// Its method.
+    pub method: Method,
+    /// Its body.
+    pub body: Arc<BodyTemplate>,
+}
+
+impl Publication {
+    /// The reference server's `POST /publish` with the stamp as body.
+    pub fn reference(target: Target) -> Self {
+        let body = BodyTemplate::parse(DEFAULT_PUBLISH_BODY)
+            .unwrap_or_else(|_| unreachable!("the default body parses"));
+        Self {
+            target,
+            method: Method::POST,
+            body: Arc::new(body),
+        }
+    }
+}
+
+/// Sends publications one after the other on one keep-alive connection.
+struct Sender {
+    conn: HttpConnection,
+    method: Method,
+    body: Arc<BodyTemplate>,
+    buf: String,
+    payload: usize,
+}
+
+impl Sender {
+    fn new(publication: &Publication, payload: usize) -> Self {
+        Self {
+            conn: HttpConnection::new(publication.target.clone(), PUBLISH_TIMEOUT),
+            method: publication.method.clone(),
+            body: Arc::clone(&publication.body),
+            buf: String::with_capacity(payload.max(64)),
+            payload,
+        }
+    }
+
+    async fn send(&mut self, seq: u64) -> Result<Bytes, ClientError> {
+        let body = self.body.render(&mut self.buf, seq, self.payload);
+        self.conn.request(self.method.clone(), body).await
+    }
+}
 
 /// Limit of one publish request.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn stamped(buf: &mut Vec<u8>, payload: usize) -> Bytes {
-    sse_server::publisher::stamp(buf, payload);
-    Bytes::copy_from_slice(buf)
-}
-
 /// Publishes at `rate` events per second until `stop`.
-pub async fn at_rate(publish: Target, rate: f64, payload: usize, stop: CancellationToken) -> Published {
-    let mut conn = HttpConnection::new(publish, PUBLISH_TIMEOUT);
+pub async fn at_rate(publish: Publication, rate: f64, payload: usize, stop: CancellationToken) -> Published {
+    let mut sender = Sender::new(&publish, payload);
     let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(0.001)));
     ticks.set_missed_tick_behavior(MissedTickBehavior::Burst);
-    let mut buf = Vec::with_capacity(payload.max(32));
     let mut done = Published::default();
+    let mut seq = 0;
     loop {
         tokio::select! {
             () = stop.cancelled() => return done,
             _ = ticks.tick() => {}
         }
-        count(&mut done, conn.post(stamped(&mut buf, payload)).await);
+        seq += 1;
+        count(&mut done, sender.send(seq).await);
     }
 }
 
 /// Publishes `events` events from `concurrency` keep-alive connections at once.
 pub async fn burst(
-    publish: Target,
+    publish: Publication,
     events: u64,
     payload: usize,
     concurrency: usize,
@@ -49,17 +100,16 @@ pub async fn burst(
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..concurrency {
         let share = events / concurrency + u64::from(worker < events % concurrency);
-        let publish = publish.clone();
+        let mut sender = Sender::new(&publish, payload);
         let stop = stop.clone();
         tasks.spawn(async move {
-            let mut conn = HttpConnection::new(publish, PUBLISH_TIMEOUT);
-            let mut buf = Vec::with_capacity(payload.max(32));
             let mut done = Published::default();
-            for _ in 0..share {
+            for n in 0..share {
                 if stop.is_cancelled() {
                     break;
                 }
-                count(&mut done, conn.post(stamped(&mut buf, payload)).await);
+                // Sequence numbers interleave across workers: 1..=events overall.
+                count(&mut done, sender.send(worker + 1 + n * concurrency).await);
             }
             done
         });

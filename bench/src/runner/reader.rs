@@ -71,6 +71,7 @@ pub async fn run(ctx: Arc<RunContext>, index: usize, start_delay: Duration) -> C
             ctx.feed.expected_interval(),
             conn.started_at(),
             resumed_from.take(),
+            &ctx.send_time,
         );
         let end = read_stream(&ctx, &mut conn, &mut reading, shard).await;
         held += opened.elapsed();
@@ -138,7 +139,7 @@ async fn connect(
         local_addr: ctx.source_addr(index),
         timeout: ctx.connect_timeout,
     };
-    let connecting = SseConnection::open(&ctx.stream, &options);
+    let connecting = SseConnection::open(ctx.stream(index), &options);
     let conn = tokio::select! {
         () = ctx.stop.cancelled() => return Connected::Stop,
         conn = connecting => conn,

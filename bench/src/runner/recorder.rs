@@ -11,9 +11,10 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use sse_server::publisher::{publish_time, unix_nanos};
+use sse_server::publisher::unix_nanos;
 
 use crate::client::{Item, event_number};
+use crate::measure::send_time::SendTime;
 use crate::measure::sequence::SequenceTracker;
 use crate::measure::stats::{Metric, Pending, Shard};
 
@@ -30,6 +31,7 @@ pub struct Recorder<'a> {
     expected_interval: Option<Duration>,
     connect_started: Instant,
     resumed_from: Option<Instant>,
+    send_time: &'a SendTime,
     last_event: Option<Instant>,
     events: u64,
     comments: u64,
@@ -40,7 +42,7 @@ impl<'a> Recorder<'a> {
     ///
     /// `expected_interval` is the intended gap between events (for coordinated-omission
     /// correction), `resumed_from` when the previous stream was dropped (for the
-    /// reconnect gap).
+    /// reconnect gap); `send_time` says where events carry their send time.
     pub fn new(
         tracker: &'a mut SequenceTracker,
         pending: &'a mut Pending,
@@ -48,6 +50,7 @@ impl<'a> Recorder<'a> {
         expected_interval: Option<Duration>,
         connect_started: Instant,
         resumed_from: Option<Instant>,
+        send_time: &'a SendTime,
     ) -> Self {
         Self {
             tracker,
@@ -56,6 +59,7 @@ impl<'a> Recorder<'a> {
             expected_interval,
             connect_started,
             resumed_from,
+            send_time,
             last_event: None,
             events: 0,
             comments: 0,
@@ -94,7 +98,7 @@ impl<'a> Recorder<'a> {
             Some(id) => self.tracker.observe(id),
             None => self.tracker.observe_untracked(),
         }
-        if let Some(published) = publish_time(event.data) {
+        if let Some(published) = self.send_time.read(event.data) {
             let nanos = unix_nanos().saturating_sub(published);
             self.pending
                 .push(self.shard, Metric::PublishToReceive, Duration::from_nanos(nanos));

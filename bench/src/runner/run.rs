@@ -16,10 +16,12 @@ use super::collect::{Measured, Readings, Running, SETTLE_TIMEOUT, TargetSide, co
 use super::context::{Live, RunContext, STREAMS_PER_SOURCE_ADDR};
 use super::{frozen, probe, publish, reader};
 use crate::client::{ClientError, Target};
-use crate::measure::cpu::{CpuStopwatch, CpuTime};
+use crate::description::Description;
+use crate::measure::cpu::CpuStopwatch;
 use crate::measure::histogram;
 use crate::measure::sampler;
-use crate::measure::server::ServerSource;
+use crate::measure::send_time::SendTime;
+use crate::measure::server::{CpuReading, ServerSource};
 use crate::measure::stats::Shard;
 use crate::scenario::feed::{Feed, Publisher};
 use crate::scenario::outcome::{Figures, Published};
@@ -36,12 +38,22 @@ const CONNECT_WAIT: Duration = Duration::from_secs(30);
 pub enum TargetSpec {
     /// The reference server, started per scenario as a child process.
     Embedded(Launcher),
-    /// Any server at this base URL.
+    /// Any server at this base URL (`pid`: its local process, `--server-pid`).
     External {
         /// Base URL.
         url: Uri,
+        /// The server's process id, for `/proc/<pid>` figures.
+        pid: Option<u32>,
         /// Whether the capability probe may publish an event to learn that `/publish` works.
         probe_publish: bool,
+    },
+    /// Any server, as a target file describes it (`pid`: `--server-pid`, which wins over
+    /// the file's `[process]`).
+    Described {
+        /// The validated description.
+        description: Arc<Description>,
+        /// The server's process id from the command line.
+        pid: Option<u32>,
     },
 }
 
@@ -51,6 +63,9 @@ pub enum RunError {
     /// Starting or signalling the embedded server failed.
     #[error(transparent)]
     Target(#[from] TargetError),
+    /// The target's process cannot be found (pid file, `--server-pid`).
+    #[error("{0}")]
+    Process(String),
     /// The target could not be reached.
     #[error("the target {url} is not reachable: {source}")]
     Unreachable {
@@ -70,18 +85,28 @@ pub enum RunResult {
     Skipped(String),
 }
 
-/// Runs `plan` against `spec`.
+/// Runs `plan` against `spec` through the reference server's paths (`/events`, `/sse`,
+/// `/publish`, `/metrics`); a described target runs through [`super::described`].
 ///
 /// # Errors
 /// The embedded server did not start, or the target is unreachable.
-pub async fn run_plan(plan: &Plan, spec: &TargetSpec) -> Result<RunResult, RunError> {
+pub async fn run_reference(plan: &Plan, spec: &TargetSpec) -> Result<RunResult, RunError> {
+    let mut external_pid = None;
     let (server, base) = match spec {
         TargetSpec::Embedded(launcher) => {
             let server = EmbeddedServer::start(launcher, &plan.server_flags()).await?;
             let base = server.url().clone();
             (Some(server), base)
         }
-        TargetSpec::External { url, .. } => (None, url.clone()),
+        TargetSpec::External { url, pid, .. } => {
+            external_pid = *pid;
+            (None, url.clone())
+        }
+        TargetSpec::Described { .. } => {
+            return Err(RunError::Process(
+                "a described target runs through runner::described".into(),
+            ));
+        }
     };
     let unreachable = |source| RunError::Unreachable {
         url: base.to_string(),
@@ -121,43 +146,91 @@ pub async fn run_plan(plan: &Plan, spec: &TargetSpec) -> Result<RunResult, RunEr
     let metrics_url = url("/metrics")?;
     let source = ServerSource {
         metrics: caps.metrics.then(|| metrics_url.clone()),
-        pid: server.as_ref().map(EmbeddedServer::pid),
+        pid: server.as_ref().map(EmbeddedServer::pid).or(external_pid),
+        ..ServerSource::default()
     };
-    let mut runner = Runner {
+    let parts = Parts {
         plan,
-        signal_cpu: OnceLock::new(),
-        pause_rss: OnceLock::new(),
         caps,
         server,
         source,
         base: base.clone(),
+        feed: plan.feed,
+        publication: None,
+        streams: vec![stream],
+        send_time: SendTime::Reference,
     };
-    let measured = runner.measure(stream).await?;
+    let measured = measure(parts).await?;
     Ok(RunResult::Done(Box::new(measured)))
+}
+
+/// Everything a run needs once the target is reached: what [`measure`] runs.
+#[derive(Debug)]
+pub struct Parts<'a> {
+    /// The plan.
+    pub plan: &'a Plan,
+    /// What the target offers.
+    pub caps: Capabilities,
+    /// The embedded server, owned by the run.
+    pub server: Option<EmbeddedServer>,
+    /// Where server figures come from.
+    pub source: ServerSource,
+    /// The target's base URL (frozen clients, `/publish`).
+    pub base: Uri,
+    /// The feed as run (a self-publishing target's has no rate).
+    pub feed: Feed,
+    /// The request publishing one event, when a target file gives it (else `POST /publish`).
+    pub publication: Option<publish::Publication>,
+    /// The stream endpoints; client `i` opens `streams[i % len]`.
+    pub streams: Vec<Target>,
+    /// Where events carry their send time.
+    pub send_time: SendTime,
+}
+
+/// Measures a run of `parts` (the target is reached and the plan can run).
+///
+/// # Errors
+/// Stopping the embedded server failed.
+pub async fn measure(parts: Parts<'_>) -> Result<Measured, RunError> {
+    let mut runner = Runner {
+        plan: parts.plan,
+        signal_cpu: OnceLock::new(),
+        pause_rss: OnceLock::new(),
+        caps: parts.caps,
+        server: parts.server,
+        source: parts.source,
+        base: parts.base,
+        feed: parts.feed,
+        publication: parts.publication,
+    };
+    runner.measure(parts.streams, parts.send_time).await
 }
 
 struct Runner<'a> {
     plan: &'a Plan,
-    /// Server CPU (user, system) read just before SIGTERM, by the shutdown action.
-    signal_cpu: OnceLock<CpuTime>,
+    /// Server CPU read just before SIGTERM, by the shutdown action.
+    signal_cpu: OnceLock<CpuReading>,
     /// Server RSS read during the pause action.
     pause_rss: OnceLock<f64>,
     caps: Capabilities,
     server: Option<EmbeddedServer>,
     source: ServerSource,
     base: Uri,
+    feed: Feed,
+    publication: Option<publish::Publication>,
 }
 
 impl Runner<'_> {
     /// Starts every part, runs the measured phase, then [`collect`]s.
-    async fn measure(&mut self, stream: Target) -> Result<Measured, RunError> {
+    async fn measure(&mut self, streams: Vec<Target>, send_time: SendTime) -> Result<Measured, RunError> {
         let plan = self.plan;
+        let stream = streams[0].clone();
         let server_start = self.source.figures().await;
         let rss_start = self.source.resources().await.rss_mb;
         let spread_sources = plan.population.clients + plan.population.frozen > STREAMS_PER_SOURCE_ADDR
             && stream.addr().ip().is_loopback()
             && stream.addr().is_ipv4();
-        let ctx = Arc::new(context(plan, stream, spread_sources));
+        let ctx = Arc::new(context(plan, self.feed, streams, send_time, spread_sources));
         let server_cpu_start = self.source.cpu().await;
         let mut running = self.start(ctx).await?;
         self.measured_phase(&mut running).await;
@@ -174,6 +247,7 @@ impl Runner<'_> {
             server: self.server.take(),
             caps: self.caps,
             url: self.base.to_string(),
+            feed: self.feed,
         };
         Ok(collect(plan, running, readings, target).await?)
     }
@@ -246,13 +320,20 @@ impl Runner<'_> {
     }
 }
 
-/// The shared state of one run of `plan` reading from `stream`.
-fn context(plan: &Plan, stream: Target, spread_sources: bool) -> RunContext {
+/// The shared state of one run of `plan` reading `feed` from `streams`.
+fn context(
+    plan: &Plan,
+    feed: Feed,
+    streams: Vec<Target>,
+    send_time: SendTime,
+    spread_sources: bool,
+) -> RunContext {
     let clients = plan.population.clients;
     RunContext {
-        stream,
+        streams,
+        send_time,
         clients,
-        feed: plan.feed,
+        feed,
         behaviour: plan.population.behaviour,
         stop: CancellationToken::new(),
         events_per_client: plan.stop.events_per_client,
@@ -332,7 +413,12 @@ impl Runner<'_> {
         &self,
         ctx: &Arc<RunContext>,
     ) -> Result<Option<tokio::task::JoinHandle<Published>>, RunError> {
-        let publisher = self.plan.feed.publisher(self.caps.embedded);
+        // A target that publishes by itself (a target file's `source = "self"`) gets no publisher.
+        let publisher = if self.caps.embedded || self.caps.publish {
+            self.feed.publisher(self.caps.embedded)
+        } else {
+            Publisher::None
+        };
         if publisher == Publisher::None {
             return Ok(None);
         }
@@ -343,11 +429,16 @@ impl Runner<'_> {
                 reason: "cannot append /publish",
             },
         })?;
+        let given = self.publication.clone();
         let ctx = Arc::clone(ctx);
         let clients = self.plan.population.clients as u64;
         Ok(Some(tokio::spawn(async move {
-            let Ok(target) = Target::resolve(&url).await else {
-                return Published::default();
+            let target = match given {
+                Some(publication) => publication,
+                None => match Target::resolve(&url).await {
+                    Ok(target) => publish::Publication::reference(target),
+                    Err(_) => return Published::default(),
+                },
             };
             match publisher {
                 Publisher::None => Published::default(),

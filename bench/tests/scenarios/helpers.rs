@@ -14,9 +14,15 @@ pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
 
 /// Runs `sse-load` with `args`; kills it and panics after `limit`.
 pub fn sse_load(args: &[&str], limit: Duration) -> Output {
+    sse_load_env(args, &[], limit)
+}
+
+/// Runs `sse-load` with `args` and extra environment variables; kills it and panics after `limit`.
+pub fn sse_load_env(args: &[&str], envs: &[(&str, &str)], limit: Duration) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sse-load"));
     command
         .args(args)
+        .envs(envs.iter().copied())
         .env_remove("SSE_LOAD_PROFILE")
         .env_remove("SSE_LOAD_DURATION")
         .env_remove("SSE_LOAD_CLIENTS");

@@ -1,0 +1,145 @@
+//! A local server process seen from `/proc/<pid>`: CPU, RSS, fds, threads and per-thread nanosecond CPU clocks.
+//!
+//! `/proc/<pid>/stat` counts CPU in clock ticks (10 ms on most kernels): over a short run
+//! or a light load that rounds CPU per event to nothing. Every thread's
+//! `/proc/<pid>/task/<tid>/schedstat` starts with the nanoseconds it has run on a CPU;
+//! their sum is the process's CPU at nanosecond resolution (threads that ended between
+//! two readings drop out of it, so [`ProcessReading::cpu_seconds_since`] falls back to the
+//! tick count when the sum shrank).
+
+use std::path::PathBuf;
+
+use sse_server::metrics::ProcessStats;
+
+/// One reading of a process.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ProcessReading {
+    /// RSS, fds, threads, user and system CPU (ticks) from `/proc/<pid>/stat`.
+    pub stats: ProcessStats,
+    /// Sum of the CPU nanoseconds of the threads alive now, when readable.
+    pub threads_cpu_ns: Option<u64>,
+}
+
+impl ProcessReading {
+    /// Reads process `pid`; `None` when it does not exist (or cannot be read).
+    pub fn read(pid: u32) -> Option<Self> {
+        let stats = ProcessStats::read(Some(i32::try_from(pid).ok()?));
+        if stats.rss_bytes == 0 {
+            return None;
+        }
+        Some(Self {
+            stats,
+            threads_cpu_ns: threads_cpu_ns(pid),
+        })
+    }
+
+    /// The reading as figures under this project's `/metrics` names (plus
+    /// `threads_cpu_seconds`, the per-thread clocks' sum).
+    pub fn figures(&self) -> std::collections::BTreeMap<String, f64> {
+        const MIB: f64 = 1024.0 * 1024.0;
+        let s = &self.stats;
+        let mut figures: std::collections::BTreeMap<String, f64> = [
+            ("memory_rss_mb", s.rss_bytes as f64 / MIB),
+            ("memory_vms_mb", s.vms_bytes as f64 / MIB),
+            ("num_fds", s.fds as f64),
+            ("num_threads", s.threads as f64),
+            ("cpu_user_seconds", s.cpu_user),
+            ("cpu_system_seconds", s.cpu_system),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        if let Some(ns) = self.threads_cpu_ns {
+            figures.insert("threads_cpu_seconds".into(), ns as f64 / 1e9);
+        }
+        figures
+    }
+
+    /// CPU seconds from `earlier` to this reading: the per-thread nanosecond clocks when
+    /// they did not go backwards, else user plus system ticks.
+    pub fn cpu_seconds_since(&self, earlier: &Self) -> f64 {
+        match (self.threads_cpu_ns, earlier.threads_cpu_ns) {
+            (Some(now), Some(then)) if now >= then => (now - then) as f64 / 1e9,
+            _ => {
+                (self.stats.cpu_user + self.stats.cpu_system)
+                    - (earlier.stats.cpu_user + earlier.stats.cpu_system)
+            }
+        }
+    }
+}
+
+/// The sum of `/proc/<pid>/task/*/schedstat`'s first field (ns on a CPU).
+fn threads_cpu_ns(pid: u32) -> Option<u64> {
+    let dir = PathBuf::from(format!("/proc/{pid}/task"));
+    let mut total = 0u64;
+    let mut any = false;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path().join("schedstat")) else {
+            continue;
+        };
+        if let Some(ns) = text.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()) {
+            total = total.saturating_add(ns);
+            any = true;
+        }
+    }
+    any.then_some(total)
+}
+
+/// Reads a pid file: one decimal pid, surrounding whitespace allowed.
+///
+/// # Errors
+/// A message naming the file and what is wrong with it.
+pub fn read_pid_file(path: &std::path::Path) -> Result<u32, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| format!("cannot read the pid file {}: {err}", path.display()))?;
+    text.trim().parse::<u32>().ok().filter(|&p| p > 0).ok_or_else(|| {
+        format!(
+            "the pid file {} does not hold a process id (it holds {:?})",
+            path.display(),
+            text.trim()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_is_read_with_thread_clocks() {
+        let first = ProcessReading::read(std::process::id()).unwrap();
+        assert!(first.stats.rss_bytes > 0 && first.stats.threads >= 1);
+        let before = first.threads_cpu_ns.unwrap();
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(30);
+        let mut x = 1u64;
+        while std::time::Instant::now() < until {
+            x = x.wrapping_mul(7).wrapping_add(1);
+        }
+        std::hint::black_box(x);
+        let second = ProcessReading::read(std::process::id()).unwrap();
+        assert!(second.threads_cpu_ns.unwrap() > before);
+        // 30 ms of spinning is at least a few ms of CPU even on a loaded machine.
+        assert!(second.cpu_seconds_since(&first) > 0.001);
+        assert!(ProcessReading::read(u32::MAX - 1).is_none());
+    }
+
+    #[test]
+    fn pid_files_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.pid");
+        std::fs::write(&good, "1234\n").unwrap();
+        assert_eq!(read_pid_file(&good), Ok(1234));
+        let bad = dir.path().join("bad.pid");
+        std::fs::write(&bad, "abc").unwrap();
+        assert!(
+            read_pid_file(&bad)
+                .unwrap_err()
+                .contains("does not hold a process id")
+        );
+        assert!(
+            read_pid_file(&dir.path().join("none"))
+                .unwrap_err()
+                .contains("cannot read")
+        );
+    }
+}
