@@ -36,7 +36,8 @@ pub struct Counters {
     pub write_calls: AtomicU64,
     /// Bytes written to client sockets.
     pub bytes_written: AtomicU64,
-    /// Clients disconnected because a write stayed pending past `--send-timeout`.
+    /// Clients reset because a write stayed pending past `--send-timeout`, and HTTP/2
+    /// streams reset because they had no window for that long.
     pub clients_evicted: AtomicU64,
     /// Hub subscribers ended because they fell further behind than the channel holds.
     pub clients_lagged: AtomicU64,
@@ -115,7 +116,7 @@ pub struct Snapshot {
     pub write_calls: u64,
     /// Bytes written to sockets.
     pub bytes_written: u64,
-    /// Clients evicted by the send timeout.
+    /// Clients (HTTP/1 connections, HTTP/2 streams) evicted by the send timeout.
     pub clients_evicted: u64,
     /// Hub subscribers ended for lagging.
     pub clients_lagged: u64,
