@@ -6,6 +6,7 @@
 //! chunk (the lock is never held across an `.await`). At the end the shards are merged
 //! into one [`Totals`]. Memory is fixed by the number of shards, never by the run length.
 
+use crate::client::ErrorKind;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -150,8 +151,8 @@ pub struct Counts {
     pub bytes: u64,
     /// Connection outcomes.
     pub connections: ConnCounts,
-    /// Errors by kind.
-    pub errors: BTreeMap<String, u64>,
+    /// Errors by kind name ([`ErrorKind::name`], [`ErrorKind::name_on_stream`]).
+    pub errors: BTreeMap<&'static str, u64>,
     /// Events per second of each client that held a stream (bounded by the client count).
     pub per_client_rates: Vec<f64>,
 }
@@ -187,13 +188,14 @@ impl Shard {
         }
     }
 
-    /// Counts an error of `kind` (e.g. `http_503`, `connect_refused`).
-    pub fn error(&mut self, kind: &str) {
-        if let Some(n) = self.totals.errors.get_mut(kind) {
-            *n += 1;
-        } else {
-            self.totals.errors.insert(kind.to_owned(), 1);
-        }
+    /// Counts a failed connect of `kind` (e.g. `http_503`, `connect_refused`).
+    pub fn error(&mut self, kind: ErrorKind) {
+        *self.totals.errors.entry(kind.name()).or_default() += 1;
+    }
+
+    /// Counts a failure of `kind` on a stream that was open (`stream_reset`, ...).
+    pub fn stream_error(&mut self, kind: ErrorKind) {
+        *self.totals.errors.entry(kind.name_on_stream()).or_default() += 1;
     }
 }
 
@@ -330,8 +332,10 @@ mod tests {
             );
         }
         pending.flush(&shards[0]);
-        lock(&shards[1]).error("http_503");
-        lock(&shards[0]).error("http_503");
+        let unavailable = ErrorKind::Status(crate::client::StatusKind::ServiceUnavailable);
+        lock(&shards[1]).error(unavailable);
+        lock(&shards[0]).error(unavailable);
+        lock(&shards[0]).stream_error(ErrorKind::Reset);
         lock(&shards[0]).finish_client(&ClientSummary {
             events_per_sec: Some(5.0),
             bytes: 10,
@@ -343,6 +347,7 @@ mod tests {
         // Each 30 ms gap on a 10 ms schedule implies two more samples.
         assert_eq!(totals.histogram(Metric::InterEventCorrected).unwrap().len(), 600);
         assert_eq!(totals.counts.errors["http_503"], 2);
+        assert_eq!(totals.counts.errors["stream_reset"], 1);
         assert_eq!(totals.counts.per_client_rates, vec![5.0]);
         assert!(totals.histogram(Metric::StreamEnd).is_none());
     }

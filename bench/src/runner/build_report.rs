@@ -187,7 +187,7 @@ fn connections(outcome: &Outcome) -> Connections {
         } else {
             0.0
         },
-        errors: c.errors.clone(),
+        errors: c.errors.iter().map(|(&kind, &n)| (kind.to_owned(), n)).collect(),
     }
 }
 
