@@ -1,4 +1,4 @@
-//! Server-side figures: `/metrics` of any target (flattened to numbers) and `/proc/<pid>` of the embedded one.
+//! Server-side figures: `/metrics` of any target (typed [`Figures`]) and `/proc/<pid>` of the embedded one.
 
 use std::collections::BTreeMap;
 
@@ -10,13 +10,93 @@ use crate::client::get_json;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// Figures keyed as the server's `/metrics` names them (bools as 0/1, non-numbers dropped).
-pub type Figures = BTreeMap<String, f64>;
+/// Declares [`Figures`] with one typed field per `/metrics` name.
+macro_rules! figures {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        /// Server figures as `/metrics` names them: one field per field of
+        /// [`sse_server::Snapshot`] (a test keeps the two in step), each `None` when the
+        /// target does not report it, so a check reads `figures.watcher_count`, never a
+        /// string key a typo could miss. Numeric fields the target serves beyond these are
+        /// kept in [`Figures::other`] for the report. Bools are 0/1.
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct Figures {
+            $($(#[$doc])* pub $name: Option<f64>,)*
+            /// Other numeric figures the target served (a foreign server's own names).
+            pub other: BTreeMap<String, f64>,
+        }
 
-/// Flattens a `/metrics` JSON object into [`Figures`]; `None` when it is not an object.
+        impl Figures {
+            /// The names of the typed fields, as `/metrics` spells them.
+            pub const NAMES: &[&str] = &[$(stringify!($name)),*];
+
+            /// Takes the typed fields out of `map`; the rest stays in [`Figures::other`].
+            pub fn from_map(mut map: BTreeMap<String, f64>) -> Self {
+                Self {
+                    $($name: map.remove(stringify!($name)),)*
+                    other: map,
+                }
+            }
+
+            /// Every figure keyed by its name, for the report (`server.start`, `server.end`).
+            pub fn to_map(&self) -> BTreeMap<String, f64> {
+                let mut map = self.other.clone();
+                $(if let Some(value) = self.$name {
+                    map.insert(stringify!($name).to_owned(), value);
+                })*
+                map
+            }
+        }
+    };
+}
+
+figures! {
+    /// Process id of the server.
+    pid,
+    /// Resident set size, MiB.
+    memory_rss_mb,
+    /// Virtual memory size, MiB.
+    memory_vms_mb,
+    /// Open file descriptors of the process.
+    num_fds,
+    /// Threads of the process.
+    num_threads,
+    /// Open TCP connections.
+    connections,
+    /// Connections refused with 503 at the connection limit.
+    connections_rejected,
+    /// User CPU time of the process, seconds.
+    cpu_user_seconds,
+    /// System CPU time of the process, seconds.
+    cpu_system_seconds,
+    /// Seconds since the server started.
+    uptime_seconds,
+    /// Whether the shutdown watcher runs (0/1).
+    watcher_started,
+    /// Watcher tasks ever started (1 once serving).
+    watcher_count,
+    /// Streams registered with the watcher now (= SSE streams open).
+    registered_events,
+    /// Events published on the hub.
+    events_published,
+    /// Events (not pings) handed to client streams.
+    events_delivered,
+    /// Keep-alive comments sent.
+    pings_sent,
+    /// Successful socket write calls.
+    write_calls,
+    /// Bytes written to sockets.
+    bytes_written,
+    /// Clients evicted by the send timeout.
+    clients_evicted,
+    /// Hub subscribers ended for lagging.
+    clients_lagged,
+}
+
+/// Reads a `/metrics` JSON object into [`Figures`] (bools as 0/1, non-numbers dropped);
+/// `None` when it is not an object.
 pub fn flatten(value: &serde_json::Value) -> Option<Figures> {
     let object = value.as_object()?;
-    Some(
+    Some(Figures::from_map(
         object
             .iter()
             .filter_map(|(key, v)| {
@@ -28,7 +108,7 @@ pub fn flatten(value: &serde_json::Value) -> Option<Figures> {
                 Some((key.clone(), number))
             })
             .collect(),
-    )
+    ))
 }
 
 /// Where server figures come from.
@@ -73,8 +153,8 @@ impl ServerSource {
         }
         match self.figures().await {
             Some(f) => Resources {
-                rss_mb: f.get("memory_rss_mb").copied(),
-                fds: f.get("num_fds").map(|&n| n as u64),
+                rss_mb: f.memory_rss_mb,
+                fds: f.num_fds.map(|n| n as u64),
             },
             None => Resources::default(),
         }
@@ -86,10 +166,7 @@ impl ServerSource {
             return Some(CpuTime::from_seconds(stats.cpu_user, stats.cpu_system));
         }
         let f = self.figures().await?;
-        Some(CpuTime::from_seconds(
-            *f.get("cpu_user_seconds")?,
-            *f.get("cpu_system_seconds")?,
-        ))
+        Some(CpuTime::from_seconds(f.cpu_user_seconds?, f.cpu_system_seconds?))
     }
 }
 
@@ -99,12 +176,32 @@ mod tests {
 
     #[test]
     fn metrics_flatten_to_numbers() {
-        let value = serde_json::json!({"pid": 7, "watcher_started": true, "memory_rss_mb": 1.5, "name": "x"});
+        let value = serde_json::json!({
+            "pid": 7, "watcher_started": true, "memory_rss_mb": 1.5, "name": "x", "queue_depth": 3
+        });
         let f = flatten(&value).unwrap();
-        assert_eq!(f["pid"], 7.0);
-        assert_eq!(f["watcher_started"], 1.0);
-        assert_eq!(f["memory_rss_mb"], 1.5);
-        assert!(!f.contains_key("name"));
+        assert_eq!(f.pid, Some(7.0));
+        assert_eq!(f.watcher_started, Some(1.0));
+        assert_eq!(f.memory_rss_mb, Some(1.5));
+        assert_eq!(f.watcher_count, None, "not reported: unknown, not 0");
+        assert_eq!(f.other, BTreeMap::from([("queue_depth".to_owned(), 3.0)]));
+        assert_eq!(f.to_map().len(), 4, "{:?}", f.to_map());
         assert!(flatten(&serde_json::json!([1])).is_none());
+    }
+
+    #[test]
+    fn the_typed_fields_are_the_reference_server_s_metrics() {
+        let served = serde_json::to_value(sse_server::Snapshot::default()).unwrap();
+        let served: Vec<&str> = served.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut typed = Figures::NAMES.to_vec();
+        typed.sort_unstable();
+        let mut served = served;
+        served.sort_unstable();
+        assert_eq!(
+            typed, served,
+            "Figures and sse_server::Snapshot must name the same figures"
+        );
+        let all = flatten(&serde_json::to_value(sse_server::Snapshot::default()).unwrap()).unwrap();
+        assert!(all.other.is_empty(), "{:?}", all.other);
     }
 }

@@ -89,8 +89,8 @@ pub fn build(
         memory: outcome.memory.clone().filter(|_| plan.track_memory),
         server: match (&outcome.server_start, &outcome.server_end) {
             (Some(start), Some(end)) => Some(ServerFigures {
-                start: start.clone(),
-                end: end.clone(),
+                start: start.to_map(),
+                end: end.to_map(),
             }),
             _ => None,
         },
