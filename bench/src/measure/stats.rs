@@ -167,13 +167,15 @@ impl Shard {
 
     /// Records an inter-event gap, raw and corrected for an intended interval.
     pub fn record_scheduled(&mut self, gap: Duration, expected: Duration) {
+        // Two slots of one array: take the corrected histogram out (a move of its handle,
+        // not of its buckets) to borrow both at once.
+        let corrected_slot = Metric::InterEventCorrected.index();
+        let mut corrected = self.histograms[corrected_slot]
+            .take()
+            .unwrap_or_else(histogram::new_histogram);
         let raw = self.histograms[Metric::InterEvent.index()].get_or_insert_with(histogram::new_histogram);
-        raw.saturating_record(micros(gap));
-        let corrected =
-            self.histograms[Metric::InterEventCorrected.index()].get_or_insert_with(histogram::new_histogram);
-        if corrected.record_correct(micros(gap), micros(expected)).is_err() {
-            corrected.saturating_record(micros(gap));
-        }
+        histogram::record_with_schedule(raw, &mut corrected, gap, expected);
+        self.histograms[corrected_slot] = Some(corrected);
     }
 
     /// Adds a finished client's summary.
