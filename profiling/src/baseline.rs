@@ -16,30 +16,20 @@
 
 use std::fmt::Write as _;
 
+use sse_bench::gate::Status;
+
 use crate::summary::{CpuSummary, HeapSummary};
 use crate::workload::{Profile, Workload};
 
-/// What a delta means for the run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// A gated figure within its slack.
-    Pass,
-    /// A gated figure that grew past its slack: the run fails.
-    Fail,
-    /// An ungated figure that moved a lot.
-    Warn,
-    /// An ungated figure.
-    Info,
-}
-
-impl Verdict {
-    fn label(self) -> &'static str {
-        match self {
-            Self::Pass => "pass",
-            Self::Fail => "FAIL",
-            Self::Warn => "warn",
-            Self::Info => "",
-        }
+/// The verdict column of the table: a gated figure is `pass` or `FAIL` ([`Status`]), an
+/// ungated one `warn` when it moved a lot and blank otherwise (`None`).
+fn label(status: Option<Status>) -> &'static str {
+    match status {
+        Some(Status::Pass) => "pass",
+        Some(Status::Warn) => "warn",
+        Some(Status::Fail) => "FAIL",
+        Some(Status::NotJudged) => "not judged",
+        None => "",
     }
 }
 
@@ -79,22 +69,23 @@ pub struct Delta {
     pub baseline: f64,
     /// Its value in this run.
     pub current: f64,
-    /// What it means.
-    pub verdict: Verdict,
+    /// What it means: `Some` for a gated figure (pass or fail) and for an ungated one
+    /// that moved a lot (warn); `None` for an ungated figure shown for information.
+    pub status: Option<Status>,
 }
 
 impl Delta {
     fn gated(metric: &'static str, baseline: f64, current: f64, gate: Gate) -> Self {
-        let verdict = if gate.exceeded(baseline, current) {
-            Verdict::Fail
+        let status = if gate.exceeded(baseline, current) {
+            Status::Fail
         } else {
-            Verdict::Pass
+            Status::Pass
         };
         Self {
             metric,
             baseline,
             current,
-            verdict,
+            status: Some(status),
         }
     }
 
@@ -103,7 +94,7 @@ impl Delta {
             metric,
             baseline,
             current,
-            verdict: Verdict::Info,
+            status: None,
         }
     }
 
@@ -133,7 +124,7 @@ pub struct ProfileMismatch {
 impl Comparison {
     /// Whether a gate failed.
     pub fn failed(&self) -> bool {
-        self.deltas.iter().any(|d| d.verdict == Verdict::Fail)
+        self.deltas.iter().any(|d| d.status == Some(Status::Fail))
     }
 
     /// A table of the deltas.
@@ -155,7 +146,7 @@ impl Comparison {
                 number(d.baseline),
                 number(d.current),
                 change,
-                d.verdict.label()
+                label(d.status)
             );
         }
         out
@@ -279,7 +270,7 @@ pub fn compare_cpu(baseline: &CpuSummary, current: &CpuSummary) -> Result<Compar
         c.cpu_ns_per_delivered_event,
     );
     if cpu.change().is_some_and(|change| change > 0.5) {
-        cpu.verdict = Verdict::Warn;
+        cpu.status = Some(Status::Warn);
     }
     let deltas = vec![
         cpu,

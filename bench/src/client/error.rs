@@ -132,27 +132,23 @@ pub enum ClientError {
 pub const BODY_EXCERPT_LEN: usize = 512;
 
 impl ClientError {
-    /// A stable short name for counting errors by kind: `invalid_url`, `invalid_header`,
-    /// `resolve`, `connect_refused`, `addr_not_available`, `connect`, `timeout`,
-    /// `http_400`/`http_401`/`http_403`/`http_404`/`http_429`/`http_500`/`http_502`/`http_503`/`http_504`
-    /// (other statuses: `http_4xx`, `http_5xx`, `http_other`), `content_type`, `reset`,
-    /// `incomplete`, `io`, `http`, `json`.
-    pub fn kind(&self) -> &'static str {
+    /// What kind of failure this is, for counting errors by kind ([`ErrorKind::name`]).
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::InvalidUrl { .. } => "invalid_url",
-            Self::InvalidHeader { .. } => "invalid_header",
-            Self::Resolve { .. } => "resolve",
-            Self::ConnectRefused { .. } => "connect_refused",
-            Self::AddrNotAvailable { .. } => "addr_not_available",
-            Self::Connect { .. } => "connect",
-            Self::Timeout { .. } => "timeout",
-            Self::Status { status, .. } => status_kind(*status),
-            Self::ContentType { .. } => "content_type",
-            Self::Reset { .. } => "reset",
-            Self::Incomplete { .. } => "incomplete",
-            Self::Io { .. } => "io",
-            Self::Http { .. } => "http",
-            Self::Json { .. } => "json",
+            Self::InvalidUrl { .. } => ErrorKind::InvalidUrl,
+            Self::InvalidHeader { .. } => ErrorKind::InvalidHeader,
+            Self::Resolve { .. } => ErrorKind::Resolve,
+            Self::ConnectRefused { .. } => ErrorKind::ConnectRefused,
+            Self::AddrNotAvailable { .. } => ErrorKind::AddrNotAvailable,
+            Self::Connect { .. } => ErrorKind::Connect,
+            Self::Timeout { .. } => ErrorKind::Timeout,
+            Self::Status { status, .. } => ErrorKind::Status(StatusKind::of(*status)),
+            Self::ContentType { .. } => ErrorKind::ContentType,
+            Self::Reset { .. } => ErrorKind::Reset,
+            Self::Incomplete { .. } => ErrorKind::Incomplete,
+            Self::Io { .. } => ErrorKind::Io,
+            Self::Http { .. } => ErrorKind::Http,
+            Self::Json { .. } => ErrorKind::Json,
         }
     }
 
@@ -255,20 +251,144 @@ fn io_class(err: &io::Error) -> Option<IoClass> {
     }
 }
 
-fn status_kind(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        400 => "http_400",
-        401 => "http_401",
-        403 => "http_403",
-        404 => "http_404",
-        429 => "http_429",
-        500 => "http_500",
-        502 => "http_502",
-        503 => "http_503",
-        504 => "http_504",
-        _ if status.is_client_error() => "http_4xx",
-        _ if status.is_server_error() => "http_5xx",
-        _ => "http_other",
+/// What kind of failure a [`ClientError`] is: the key errors are counted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorKind {
+    /// `invalid_url`.
+    InvalidUrl,
+    /// `invalid_header`.
+    InvalidHeader,
+    /// `resolve`.
+    Resolve,
+    /// `connect_refused`.
+    ConnectRefused,
+    /// `addr_not_available`.
+    AddrNotAvailable,
+    /// `connect`.
+    Connect,
+    /// `timeout`.
+    Timeout,
+    /// `http_<status>`: a non-2xx answer.
+    Status(StatusKind),
+    /// `content_type`.
+    ContentType,
+    /// `reset`.
+    Reset,
+    /// `incomplete`.
+    Incomplete,
+    /// `io`.
+    Io,
+    /// `http`.
+    Http,
+    /// `json`.
+    Json,
+}
+
+impl ErrorKind {
+    /// The stable short name reports count it under (`connect_refused`, `http_503`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::InvalidUrl => "invalid_url",
+            Self::InvalidHeader => "invalid_header",
+            Self::Resolve => "resolve",
+            Self::ConnectRefused => "connect_refused",
+            Self::AddrNotAvailable => "addr_not_available",
+            Self::Connect => "connect",
+            Self::Timeout => "timeout",
+            Self::Status(status) => status.name(),
+            Self::ContentType => "content_type",
+            Self::Reset => "reset",
+            Self::Incomplete => "incomplete",
+            Self::Io => "io",
+            Self::Http => "http",
+            Self::Json => "json",
+        }
+    }
+
+    /// The name of this failure on a stream that was already open: `stream_reset`,
+    /// `stream_incomplete`, `stream_io`, `stream_http` (counted apart from connect errors);
+    /// other kinds keep their [`name`](Self::name).
+    pub fn name_on_stream(self) -> &'static str {
+        match self {
+            Self::Reset => "stream_reset",
+            Self::Incomplete => "stream_incomplete",
+            Self::Io => "stream_io",
+            Self::Http => "stream_http",
+            other => other.name(),
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A non-2xx status as errors are counted: the common ones apart, the rest by class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StatusKind {
+    /// 400.
+    BadRequest,
+    /// 401.
+    Unauthorized,
+    /// 403.
+    Forbidden,
+    /// 404.
+    NotFound,
+    /// 429.
+    TooManyRequests,
+    /// 500.
+    InternalServerError,
+    /// 502.
+    BadGateway,
+    /// 503.
+    ServiceUnavailable,
+    /// 504.
+    GatewayTimeout,
+    /// Another 4xx.
+    OtherClientError,
+    /// Another 5xx.
+    OtherServerError,
+    /// Anything else that is not 2xx (1xx, 3xx).
+    Other,
+}
+
+impl StatusKind {
+    /// The kind of `status`.
+    pub fn of(status: StatusCode) -> Self {
+        match status.as_u16() {
+            400 => Self::BadRequest,
+            401 => Self::Unauthorized,
+            403 => Self::Forbidden,
+            404 => Self::NotFound,
+            429 => Self::TooManyRequests,
+            500 => Self::InternalServerError,
+            502 => Self::BadGateway,
+            503 => Self::ServiceUnavailable,
+            504 => Self::GatewayTimeout,
+            _ if status.is_client_error() => Self::OtherClientError,
+            _ if status.is_server_error() => Self::OtherServerError,
+            _ => Self::Other,
+        }
+    }
+
+    /// `http_400` ... `http_504`, `http_4xx`, `http_5xx`, `http_other`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::BadRequest => "http_400",
+            Self::Unauthorized => "http_401",
+            Self::Forbidden => "http_403",
+            Self::NotFound => "http_404",
+            Self::TooManyRequests => "http_429",
+            Self::InternalServerError => "http_500",
+            Self::BadGateway => "http_502",
+            Self::ServiceUnavailable => "http_503",
+            Self::GatewayTimeout => "http_504",
+            Self::OtherClientError => "http_4xx",
+            Self::OtherServerError => "http_5xx",
+            Self::Other => "http_other",
+        }
     }
 }
 
@@ -282,7 +402,7 @@ mod tests {
 
     #[test]
     fn connect_errors_are_classified() {
-        let kind = |k| ClientError::connect(addr(), io::Error::from(k)).kind();
+        let kind = |k| ClientError::connect(addr(), io::Error::from(k)).kind().name();
         assert_eq!(kind(io::ErrorKind::ConnectionRefused), "connect_refused");
         assert_eq!(kind(io::ErrorKind::AddrNotAvailable), "addr_not_available");
         assert_eq!(kind(io::ErrorKind::PermissionDenied), "connect");
@@ -290,7 +410,7 @@ mod tests {
 
     #[test]
     fn stream_io_errors_are_classified() {
-        let kind = |k| ClientError::io(io::Error::from(k)).kind();
+        let kind = |k| ClientError::io(io::Error::from(k)).kind().name();
         assert_eq!(kind(io::ErrorKind::ConnectionReset), "reset");
         assert_eq!(kind(io::ErrorKind::ConnectionAborted), "reset");
         assert_eq!(kind(io::ErrorKind::BrokenPipe), "reset");
@@ -306,6 +426,7 @@ mod tests {
                 body_excerpt: String::new(),
             }
             .kind()
+            .name()
         };
         assert_eq!(kind(400), "http_400");
         assert_eq!(kind(503), "http_503");

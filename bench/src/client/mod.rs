@@ -19,7 +19,7 @@ pub mod parser;
 pub mod transport;
 
 pub use conn::{ConnectOptions, DEFAULT_CONNECT_TIMEOUT, SseConnection, connect};
-pub use error::ClientError;
+pub use error::{ClientError, ErrorKind, StatusKind};
 pub use http::{HttpConnection, get, get_json, post};
 pub use parser::{Event, Item, Parser, event_number};
 pub use transport::Target;

@@ -1,4 +1,4 @@
-//! Server-side figures: `/metrics` of any target (JSON flattened to numbers, or Prometheus text) and `/proc/<pid>` of a local one.
+//! Server-side figures: `/metrics` of any target (typed [`Figures`], from JSON or Prometheus text) and `/proc/<pid>` of a local one.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,11 +12,97 @@ use crate::client::{get, get_json};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// Figures keyed as the server's `/metrics` names them (bools as 0/1, non-numbers dropped).
-pub type Figures = BTreeMap<String, f64>;
+/// Declares [`Figures`] with one typed field per `/metrics` name.
+macro_rules! figures {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        /// Server figures as `/metrics` names them: one field per field of
+        /// [`sse_server::Snapshot`] (a test keeps the two in step), each `None` when the
+        /// target does not report it, so a check reads `figures.watcher_count`, never a
+        /// string key a typo could miss. Numeric fields the target serves beyond these are
+        /// kept in [`Figures::other`] for the report. Bools are 0/1.
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct Figures {
+            $($(#[$doc])* pub $name: Option<f64>,)*
+            /// Other numeric figures the target served (a foreign server's own names).
+            pub other: BTreeMap<String, f64>,
+        }
 
-/// Flattens a `/metrics` JSON object into [`Figures`]; `None` when it is not an object.
-pub fn flatten(value: &serde_json::Value) -> Option<Figures> {
+        impl Figures {
+            /// The names of the typed fields, as `/metrics` spells them.
+            pub const NAMES: &[&str] = &[$(stringify!($name)),*];
+
+            /// Takes the typed fields out of `map`; the rest stays in [`Figures::other`].
+            pub fn from_map(mut map: BTreeMap<String, f64>) -> Self {
+                Self {
+                    $($name: map.remove(stringify!($name)),)*
+                    other: map,
+                }
+            }
+
+            /// Every figure keyed by its name, for the report (`server.start`, `server.end`).
+            pub fn to_map(&self) -> BTreeMap<String, f64> {
+                let mut map = self.other.clone();
+                $(if let Some(value) = self.$name {
+                    map.insert(stringify!($name).to_owned(), value);
+                })*
+                map
+            }
+        }
+    };
+}
+
+figures! {
+    /// Process id of the server.
+    pid,
+    /// Resident set size, MiB.
+    memory_rss_mb,
+    /// Virtual memory size, MiB.
+    memory_vms_mb,
+    /// Open file descriptors of the process.
+    num_fds,
+    /// Threads of the process.
+    num_threads,
+    /// Open TCP connections.
+    connections,
+    /// Connections refused with 503 at the connection limit.
+    connections_rejected,
+    /// Open connections that have not sent a complete request head yet.
+    connections_unfinished,
+    /// Unfinished connections closed to admit a newer one.
+    connections_pending_evicted,
+    /// Connections closed by the header or idle timeout.
+    connections_timed_out,
+    /// User CPU time of the process, seconds.
+    cpu_user_seconds,
+    /// System CPU time of the process, seconds.
+    cpu_system_seconds,
+    /// Seconds since the server started.
+    uptime_seconds,
+    /// Whether the shutdown watcher runs (0/1).
+    watcher_started,
+    /// Watcher tasks ever started (1 once serving).
+    watcher_count,
+    /// Streams registered with the watcher now (= SSE streams open).
+    registered_events,
+    /// Events published on the hub.
+    events_published,
+    /// Events (not pings) handed to client streams.
+    events_delivered,
+    /// Keep-alive comments sent.
+    pings_sent,
+    /// Successful socket write calls.
+    write_calls,
+    /// Bytes written to sockets.
+    bytes_written,
+    /// Clients evicted by the send timeout.
+    clients_evicted,
+    /// Hub subscribers ended for lagging.
+    clients_lagged,
+}
+
+/// Reads a `/metrics` JSON object into numbers by name (bools as 0/1, non-numbers
+/// dropped); `None` when it is not an object.
+pub fn flatten_map(value: &serde_json::Value) -> Option<BTreeMap<String, f64>> {
     let object = value.as_object()?;
     Some(
         object
@@ -33,8 +119,17 @@ pub fn flatten(value: &serde_json::Value) -> Option<Figures> {
     )
 }
 
+/// Reads a `/metrics` JSON object into [`Figures`]; `None` when it is not an object.
+pub fn flatten(value: &serde_json::Value) -> Option<Figures> {
+    flatten_map(value).map(Figures::from_map)
+}
+
 /// Adds `keys` (figure name → JSON pointer into `value`) to `figures`.
-pub fn map_keys(figures: &mut Figures, value: &serde_json::Value, keys: &BTreeMap<String, String>) {
+pub fn map_keys(
+    figures: &mut BTreeMap<String, f64>,
+    value: &serde_json::Value,
+    keys: &BTreeMap<String, String>,
+) {
     for (name, pointer) in keys {
         let number = match value.pointer(pointer) {
             Some(serde_json::Value::Number(n)) => n.as_f64(),
@@ -129,15 +224,17 @@ impl ServerSource {
     pub async fn figures(&self) -> Option<Figures> {
         if let Some(url) = &self.metrics {
             let value = get_json(url).await.ok()?;
-            let mut figures = flatten(&value)?;
+            let mut figures = flatten_map(&value)?;
             map_keys(&mut figures, &value, &self.keys);
-            return Some(figures);
+            return Some(Figures::from_map(figures));
         }
         if let Some(url) = &self.prometheus {
             let text = get(url).await.ok()?;
-            return prometheus::figures(&String::from_utf8_lossy(&text));
+            return prometheus::figures(&String::from_utf8_lossy(&text)).map(Figures::from_map);
         }
-        self.pid.and_then(ProcessReading::read).map(|r| r.figures())
+        self.pid
+            .and_then(ProcessReading::read)
+            .map(|r| Figures::from_map(r.figures()))
     }
 
     /// Process figures of the local server from `/proc` (cheap, no request).
@@ -157,8 +254,8 @@ impl ServerSource {
         }
         match self.figures().await {
             Some(f) => Resources {
-                rss_mb: f.get("memory_rss_mb").copied(),
-                fds: f.get("num_fds").map(|&n| n as u64),
+                rss_mb: f.memory_rss_mb,
+                fds: f.num_fds.map(|n| n as u64),
             },
             None => Resources::default(),
         }
@@ -172,12 +269,8 @@ impl ServerSource {
             return Some(CpuReading::Process(reading));
         }
         let f = self.figures().await?;
-        match (
-            f.get("cpu_user_seconds"),
-            f.get("cpu_system_seconds"),
-            f.get(CPU_SECONDS),
-        ) {
-            (Some(&user), Some(&system), _) => Some(CpuReading::Split { user, system }),
+        match (f.cpu_user_seconds, f.cpu_system_seconds, f.other.get(CPU_SECONDS)) {
+            (Some(user), Some(system), _) => Some(CpuReading::Split { user, system }),
             (_, _, Some(&total)) => Some(CpuReading::Total(total)),
             _ => None,
         }
@@ -202,12 +295,32 @@ mod tests {
 
     #[test]
     fn metrics_flatten_to_numbers() {
-        let value = serde_json::json!({"pid": 7, "watcher_started": true, "memory_rss_mb": 1.5, "name": "x"});
+        let value = serde_json::json!({
+            "pid": 7, "watcher_started": true, "memory_rss_mb": 1.5, "name": "x", "queue_depth": 3
+        });
         let f = flatten(&value).unwrap();
-        assert_eq!(f["pid"], 7.0);
-        assert_eq!(f["watcher_started"], 1.0);
-        assert_eq!(f["memory_rss_mb"], 1.5);
-        assert!(!f.contains_key("name"));
+        assert_eq!(f.pid, Some(7.0));
+        assert_eq!(f.watcher_started, Some(1.0));
+        assert_eq!(f.memory_rss_mb, Some(1.5));
+        assert_eq!(f.watcher_count, None, "not reported: unknown, not 0");
+        assert_eq!(f.other, BTreeMap::from([("queue_depth".to_owned(), 3.0)]));
+        assert_eq!(f.to_map().len(), 4, "{:?}", f.to_map());
         assert!(flatten(&serde_json::json!([1])).is_none());
+    }
+
+    #[test]
+    fn the_typed_fields_are_the_reference_server_s_metrics() {
+        let served = serde_json::to_value(sse_server::Snapshot::default()).unwrap();
+        let served: Vec<&str> = served.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut typed = Figures::NAMES.to_vec();
+        typed.sort_unstable();
+        let mut served = served;
+        served.sort_unstable();
+        assert_eq!(
+            typed, served,
+            "Figures and sse_server::Snapshot must name the same figures"
+        );
+        let all = flatten(&serde_json::to_value(sse_server::Snapshot::default()).unwrap()).unwrap();
+        assert!(all.other.is_empty(), "{:?}", all.other);
     }
 }

@@ -6,6 +6,7 @@
 //! chunk (the lock is never held across an `.await`). At the end the shards are merged
 //! into one [`Totals`]. Memory is fixed by the number of shards, never by the run length.
 
+use crate::client::ErrorKind;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -150,8 +151,8 @@ pub struct Counts {
     pub bytes: u64,
     /// Connection outcomes.
     pub connections: ConnCounts,
-    /// Errors by kind.
-    pub errors: BTreeMap<String, u64>,
+    /// Errors by kind name ([`ErrorKind::name`], [`ErrorKind::name_on_stream`]).
+    pub errors: BTreeMap<&'static str, u64>,
     /// Events per second of each client that held a stream (bounded by the client count).
     pub per_client_rates: Vec<f64>,
     /// Events each client received over the whole run (bounded by the client count).
@@ -168,13 +169,15 @@ impl Shard {
 
     /// Records an inter-event gap, raw and corrected for an intended interval.
     pub fn record_scheduled(&mut self, gap: Duration, expected: Duration) {
+        // Two slots of one array: take the corrected histogram out (a move of its handle,
+        // not of its buckets) to borrow both at once.
+        let corrected_slot = Metric::InterEventCorrected.index();
+        let mut corrected = self.histograms[corrected_slot]
+            .take()
+            .unwrap_or_else(histogram::new_histogram);
         let raw = self.histograms[Metric::InterEvent.index()].get_or_insert_with(histogram::new_histogram);
-        raw.saturating_record(micros(gap));
-        let corrected =
-            self.histograms[Metric::InterEventCorrected.index()].get_or_insert_with(histogram::new_histogram);
-        if corrected.record_correct(micros(gap), micros(expected)).is_err() {
-            corrected.saturating_record(micros(gap));
-        }
+        histogram::record_with_schedule(raw, &mut corrected, gap, expected);
+        self.histograms[corrected_slot] = Some(corrected);
     }
 
     /// Adds a finished client's summary.
@@ -190,13 +193,14 @@ impl Shard {
         t.per_client_events.push(summary.events.received);
     }
 
-    /// Counts an error of `kind` (e.g. `http_503`, `connect_refused`).
-    pub fn error(&mut self, kind: &str) {
-        if let Some(n) = self.totals.errors.get_mut(kind) {
-            *n += 1;
-        } else {
-            self.totals.errors.insert(kind.to_owned(), 1);
-        }
+    /// Counts a failed connect of `kind` (e.g. `http_503`, `connect_refused`).
+    pub fn error(&mut self, kind: ErrorKind) {
+        *self.totals.errors.entry(kind.name()).or_default() += 1;
+    }
+
+    /// Counts a failure of `kind` on a stream that was open (`stream_reset`, ...).
+    pub fn stream_error(&mut self, kind: ErrorKind) {
+        *self.totals.errors.entry(kind.name_on_stream()).or_default() += 1;
     }
 }
 
@@ -334,8 +338,10 @@ mod tests {
             );
         }
         pending.flush(&shards[0]);
-        lock(&shards[1]).error("http_503");
-        lock(&shards[0]).error("http_503");
+        let unavailable = ErrorKind::Status(crate::client::StatusKind::ServiceUnavailable);
+        lock(&shards[1]).error(unavailable);
+        lock(&shards[0]).error(unavailable);
+        lock(&shards[0]).stream_error(ErrorKind::Reset);
         lock(&shards[0]).finish_client(&ClientSummary {
             events_per_sec: Some(5.0),
             bytes: 10,
@@ -347,6 +353,7 @@ mod tests {
         // Each 30 ms gap on a 10 ms schedule implies two more samples.
         assert_eq!(totals.histogram(Metric::InterEventCorrected).unwrap().len(), 600);
         assert_eq!(totals.counts.errors["http_503"], 2);
+        assert_eq!(totals.counts.errors["stream_reset"], 1);
         assert_eq!(totals.counts.per_client_rates, vec![5.0]);
         assert!(totals.histogram(Metric::StreamEnd).is_none());
     }

@@ -141,7 +141,7 @@ async fn read(request: &Request<'_>, gaps: &mut Histogram<u64>) -> Result<Readin
         request.body.clone(),
     )
     .await
-    .map_err(|e| e.kind())?;
+    .map_err(|e| e.kind().name())?;
     let mut reading = Reading {
         first: None,
         last: None,
@@ -170,7 +170,7 @@ async fn read(request: &Request<'_>, gaps: &mut Histogram<u64>) -> Result<Readin
             Ok(true) if reading.ended => return Ok(reading),
             Ok(true) => {}
             Ok(false) => return Ok(reading),
-            Err(err) => return Err(err.kind()),
+            Err(err) => return Err(err.kind().name()),
         }
     }
 }

@@ -129,8 +129,8 @@ pub fn build(
         memory: outcome.memory.clone().filter(|_| plan.track_memory),
         server: match (&outcome.server_start, &outcome.server_end) {
             (Some(start), Some(end)) => Some(ServerFigures {
-                start: start.clone(),
-                end: end.clone(),
+                start: start.to_map(),
+                end: end.to_map(),
             }),
             _ => None,
         },
@@ -239,6 +239,6 @@ fn connections(outcome: &Outcome) -> Connections {
         } else {
             0.0
         },
-        errors: c.errors.clone(),
+        errors: c.errors.iter().map(|(&kind, &n)| (kind.to_owned(), n)).collect(),
     }
 }

@@ -292,7 +292,7 @@ async fn settle(
             let fds_limit = plan
                 .checks
                 .contains(&CheckKind::FdsReleased)
-                .then(|| server_start.and_then(|f| f.get("num_fds").copied()))
+                .then(|| server_start.and_then(|f| f.num_fds))
                 .flatten();
             let (ok, figures) = probe::settle(&metrics, fds_limit, SETTLE_TIMEOUT).await;
             (Some(ok), figures)

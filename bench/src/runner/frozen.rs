@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::get_json;
 use crate::measure::histogram::{new_histogram, record};
+use crate::measure::server::flatten;
 
 /// Receive buffer asked for (the kernel rounds it up to its minimum).
 const TINY_RCVBUF: u32 = 2048;
@@ -95,7 +96,7 @@ pub async fn watch_evictions(
     let mut base = None;
     loop {
         if let Ok(value) = get_json(&metrics).await {
-            if let Some(now) = value.get("clients_evicted").and_then(serde_json::Value::as_u64) {
+            if let Some(now) = flatten(&value).and_then(|f| f.clients_evicted).map(|n| n as u64) {
                 let base = *base.get_or_insert(now);
                 let evicted = now.saturating_sub(base);
                 for _ in result.evicted..evicted {

@@ -107,11 +107,11 @@ pub async fn settle(metrics: &Uri, fds_at_most: Option<f64>, limit: Duration) ->
     let mut last = None;
     loop {
         if let Some(figures) = get_json(metrics).await.ok().as_ref().and_then(flatten) {
-            let streams = figures.get("registered_events").copied().unwrap_or(0.0);
+            let streams = figures.registered_events.unwrap_or(0.0);
             // The /metrics request itself is one open connection.
-            let connections = figures.get("connections").copied().unwrap_or(0.0);
-            let fds_ok = match (fds_at_most, figures.get("num_fds")) {
-                (Some(limit), Some(&fds)) => fds <= limit,
+            let connections = figures.connections.unwrap_or(0.0);
+            let fds_ok = match (fds_at_most, figures.num_fds) {
+                (Some(limit), Some(fds)) => fds <= limit,
                 _ => true,
             };
             let settled = streams == 0.0 && connections <= 1.0 && fds_ok;

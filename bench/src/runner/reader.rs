@@ -244,7 +244,7 @@ async fn read_stream(
             Ok(true) => {}
             Ok(false) => return End::Clean,
             Err(err) => {
-                lock(shard).error(stream_error_kind(&err));
+                lock(shard).stream_error(err.kind());
                 return End::Broken;
             }
         }
@@ -297,17 +297,6 @@ pub async fn read_events(
 /// Whether the behaviour resumes one logical stream across connections (Last-Event-ID).
 fn resumes(behaviour: Behaviour) -> bool {
     matches!(behaviour, Behaviour::Reconnect { .. } | Behaviour::Hold)
-}
-
-/// Errors on an open stream are counted apart from connect errors: `stream_<kind>`.
-fn stream_error_kind(err: &ClientError) -> &'static str {
-    match err.kind() {
-        "reset" => "stream_reset",
-        "incomplete" => "stream_incomplete",
-        "io" => "stream_io",
-        "http" => "stream_http",
-        other => other,
-    }
 }
 
 fn finish(ctx: &RunContext, _index: usize, mut summary: ClientSummary, held: Duration) -> ClientSummary {

@@ -180,7 +180,7 @@ fn received_every_event(o: &Outcome) -> Option<Verdict> {
 }
 
 fn single_watcher(o: &Outcome) -> Option<Verdict> {
-    let watchers = o.end("watcher_count")?;
+    let watchers = o.end()?.watcher_count?;
     Some((
         watchers == 1.0,
         format!("watcher_count = {watchers} (expected 1)"),
@@ -189,7 +189,7 @@ fn single_watcher(o: &Outcome) -> Option<Verdict> {
 
 fn registered_equals_open(o: &Outcome) -> Option<Verdict> {
     let (mid, open) = o.server_mid.as_ref()?;
-    let registered = *mid.get("registered_events")?;
+    let registered = mid.registered_events?;
     Some((
         registered == *open as f64 && *open > 0,
         format!("mid-run registered_events = {registered}, streams open = {open}"),
@@ -197,8 +197,9 @@ fn registered_equals_open(o: &Outcome) -> Option<Verdict> {
 }
 
 fn streams_released(o: &Outcome) -> Option<Verdict> {
-    let registered = o.end("registered_events")?;
-    let connections = o.end("connections").unwrap_or(0.0);
+    let end = o.end()?;
+    let registered = end.registered_events?;
+    let connections = end.connections.unwrap_or(0.0);
     Some((
         // The /metrics request that reads the figures is itself one connection.
         registered == 0.0 && connections <= 1.0,
@@ -210,7 +211,7 @@ fn streams_released(o: &Outcome) -> Option<Verdict> {
 }
 
 fn fds_released(o: &Outcome) -> Option<Verdict> {
-    let (start, end) = (o.start("num_fds")?, o.end("num_fds")?);
+    let (start, end) = (o.start()?.num_fds?, o.end()?.num_fds?);
     Some((
         end <= start,
         format!("server fds {start} at start, {end} after the clients left"),
@@ -309,7 +310,7 @@ mod tests {
     use crate::scenario::outcome::{Figures, FrozenOutcome};
 
     fn figures(pairs: &[(&str, f64)]) -> Figures {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+        Figures::from_map(pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect())
     }
 
     #[test]

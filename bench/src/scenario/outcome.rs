@@ -81,13 +81,13 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// A figure of the final server metrics.
-    pub fn end(&self, key: &str) -> Option<f64> {
-        self.server_end.as_ref()?.get(key).copied()
+    /// The final server figures, when known.
+    pub fn end(&self) -> Option<&Figures> {
+        self.server_end.as_ref()
     }
 
-    /// A figure of the initial server metrics.
-    pub fn start(&self, key: &str) -> Option<f64> {
-        self.server_start.as_ref()?.get(key).copied()
+    /// The initial server figures, when known.
+    pub fn start(&self) -> Option<&Figures> {
+        self.server_start.as_ref()
     }
 }
