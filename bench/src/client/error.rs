@@ -57,6 +57,17 @@ pub enum ClientError {
         #[source]
         source: io::Error,
     },
+    /// The TLS handshake failed (untrusted or mismatched certificate, no common protocol).
+    #[error(
+        "TLS handshake with {addr}: {source} (for a self-signed test server give --ca-file or --insecure)"
+    )]
+    Tls {
+        /// The server address.
+        addr: SocketAddr,
+        /// rustls' error, as an IO error.
+        #[source]
+        source: io::Error,
+    },
     /// Connecting failed for another reason.
     #[error("connecting to {addr}: {source}")]
     Connect {
@@ -145,6 +156,7 @@ impl ClientError {
             Self::ConnectRefused { .. } => "connect_refused",
             Self::AddrNotAvailable { .. } => "addr_not_available",
             Self::Connect { .. } => "connect",
+            Self::Tls { .. } => "tls",
             Self::Timeout { .. } => "timeout",
             Self::Status { status, .. } => status_kind(*status),
             Self::ContentType { .. } => "content_type",
