@@ -165,11 +165,14 @@ impl ProcessStats {
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// A number in the Prometheus output: a counter (its name gains `_total`) or a gauge.
+/// A number in the Prometheus output: a counter (its name gains `_total`) or a gauge, of
+/// seconds/bytes (`f64`) or of things counted (`u64`, printed without a fraction).
 #[derive(Debug, Clone, Copy)]
 enum Value {
     Counter(f64),
+    Count(u64),
     Gauge(f64),
+    Level(u64),
 }
 
 /// One snapshot, encoded on scrape through prometheus-client's [`Collector`].
@@ -181,7 +184,7 @@ impl SnapshotCollector {
     /// unit (`_seconds`, `_bytes`); the process figures use the standard `process_*` names
     /// the Prometheus client libraries export.
     fn metrics(&self) -> [(&'static str, &'static str, Value); 21] {
-        use Value::{Counter, Gauge};
+        use Value::{Count, Counter, Gauge, Level};
         let s = &self.0;
         let start_time = unix_seconds_now() - s.uptime_seconds;
         [
@@ -203,92 +206,84 @@ impl SnapshotCollector {
             (
                 "process_open_fds",
                 "Number of open file descriptors.",
-                Gauge(s.num_fds as f64),
+                Level(s.num_fds),
             ),
             (
                 "process_threads",
                 "Number of OS threads in the process.",
-                Gauge(s.num_threads as f64),
+                Level(s.num_threads),
             ),
             (
                 "process_start_time_seconds",
                 "Start time of the process since unix epoch in seconds.",
                 Gauge(start_time),
             ),
-            (
-                "sse_connections",
-                "Open TCP connections.",
-                Gauge(s.connections as f64),
-            ),
+            ("sse_connections", "Open TCP connections.", Level(s.connections)),
             (
                 "sse_connections_rejected",
                 "Connections refused with 503 at --max-connections.",
-                Counter(s.connections_rejected as f64),
+                Count(s.connections_rejected),
             ),
             (
                 "sse_connections_unfinished",
                 "Open connections that have not sent a complete request head yet.",
-                Gauge(s.connections_unfinished as f64),
+                Level(s.connections_unfinished),
             ),
             (
                 "sse_connections_pending_evicted",
                 "Unfinished connections closed to admit a newer one (--max-pending-connections).",
-                Counter(s.connections_pending_evicted as f64),
+                Count(s.connections_pending_evicted),
             ),
             (
                 "sse_connections_timed_out",
                 "Connections closed by the header or idle timeout.",
-                Counter(s.connections_timed_out as f64),
+                Count(s.connections_timed_out),
             ),
             (
                 "sse_watcher_running",
                 "1 while the shutdown watcher runs.",
-                Gauge(f64::from(u8::from(s.watcher_started))),
+                Level(u64::from(s.watcher_started)),
             ),
             (
                 "sse_watcher_tasks_started",
                 "Shutdown watcher tasks ever started (1 once serving).",
-                Counter(s.watcher_count as f64),
+                Count(s.watcher_count),
             ),
             (
                 "sse_streams_open",
                 "SSE streams open now (registered with the shutdown watcher).",
-                Gauge(s.registered_events as f64),
+                Level(s.registered_events),
             ),
             (
                 "sse_events_published",
                 "Events published on the hub.",
-                Counter(s.events_published as f64),
+                Count(s.events_published),
             ),
             (
                 "sse_events_delivered",
                 "Events (not pings) handed to client streams.",
-                Counter(s.events_delivered as f64),
+                Count(s.events_delivered),
             ),
-            (
-                "sse_pings_sent",
-                "Keep-alive comments sent.",
-                Counter(s.pings_sent as f64),
-            ),
+            ("sse_pings_sent", "Keep-alive comments sent.", Count(s.pings_sent)),
             (
                 "sse_write_calls",
                 "Successful write and writev calls on client sockets.",
-                Counter(s.write_calls as f64),
+                Count(s.write_calls),
             ),
             (
                 "sse_written_bytes",
                 "Bytes written to client sockets.",
-                Counter(s.bytes_written as f64),
+                Count(s.bytes_written),
             ),
             (
                 "sse_clients_evicted",
                 "Clients disconnected after a write stayed pending past --send-timeout.",
-                Counter(s.clients_evicted as f64),
+                Count(s.clients_evicted),
             ),
             (
                 "sse_clients_lagged",
                 "Hub subscribers ended for falling further behind than the replay ring.",
-                Counter(s.clients_lagged as f64),
+                Count(s.clients_lagged),
             ),
         ]
     }
@@ -302,7 +297,15 @@ impl Collector for SnapshotCollector {
                     let metric = ConstCounter::new(v);
                     metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)?;
                 }
+                Value::Count(v) => {
+                    let metric = ConstCounter::new(v);
+                    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)?;
+                }
                 Value::Gauge(v) => {
+                    let metric = ConstGauge::new(v);
+                    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)?;
+                }
+                Value::Level(v) => {
                     let metric = ConstGauge::new(v);
                     metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)?;
                 }
@@ -381,13 +384,13 @@ mod tests {
         };
         let text = snap.to_prometheus();
         assert!(
-            text.contains("# HELP sse_events_published_total Events published on the hub.\n# TYPE sse_events_published_total counter\nsse_events_published_total 42"),
+            text.contains("# HELP sse_events_published_total Events published on the hub.\n# TYPE sse_events_published_total counter\nsse_events_published_total 42\n"),
             "{text}"
         );
         assert!(text.contains("\nprocess_cpu_seconds_total 2"), "{text}");
         assert!(text.contains("\nprocess_resident_memory_bytes 2097152"), "{text}");
         assert!(text.contains("# TYPE process_open_fds gauge\n"), "{text}");
-        assert!(text.contains("\nsse_watcher_running 1"), "{text}");
+        assert!(text.contains("\nsse_watcher_running 1\n"), "{text}");
         assert!(!text.contains("sse_pid") && !text.contains("_mb"), "{text}");
         // Every sample line has a HELP and a TYPE before it.
         let samples = text

@@ -53,7 +53,7 @@ async fn publish_and_health_answer_json() {
     assert_eq!(&body[..], br#"{"status":"healthy"}"#);
     let (status, body) = request(server.addr, "GET", "/metrics/prometheus", &[], Bytes::new()).await;
     assert_eq!(status, 200);
-    assert!(String::from_utf8_lossy(&body).contains("sse_events_published 1\n"));
+    assert!(String::from_utf8_lossy(&body).contains("sse_events_published_total 1\n"));
     server.stop().await;
 }
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::flags::{Command, Flags};
 use crate::baseline;
+use crate::client::tls::TlsOptions;
 use crate::gate::{Thresholds, ThresholdsError};
 use crate::profile::{Overrides, Profile};
 use crate::report::json::is_valid_file_stem;
@@ -93,6 +94,9 @@ pub enum ConfigError {
     /// `sse-load requests` flags that make no sense.
     #[error(transparent)]
     Requests(#[from] super::requests::RequestsFlagsError),
+    /// The TLS configuration cannot be built.
+    #[error(transparent)]
+    Tls(#[from] crate::client::tls::TlsError),
     /// `--server-pid` without an external target.
     #[error(
         "--server-pid names an external server's process; give --target URL or --target-file FILE with it (the embedded server's pid is known)"
@@ -135,6 +139,10 @@ impl Mode {
         };
         let scenarios = select_scenarios(&flags.scenarios)?;
         let pid = flags.server_pid;
+        let tls_flags = TlsOptions {
+            ca_file: flags.ca_file.clone(),
+            insecure: flags.insecure,
+        };
         let (target, target_name) = match (&flags.target, &flags.target_file) {
             (Some(url), _) => {
                 let url = parse_target_url(url)?;
@@ -148,6 +156,7 @@ impl Mode {
             }
             (None, Some(path)) => {
                 let description = crate::description::load(path)?;
+                crate::client::tls::install(&tls_flags, &description.tls)?;
                 let name = external_name(&flags, baseline::file_stem_of(&description.name))?;
                 let spec = TargetSpec::Described {
                     description: std::sync::Arc::new(description),

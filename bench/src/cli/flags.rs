@@ -70,6 +70,15 @@ pub struct Flags {
     #[arg(long, value_name = "PID", value_parser = clap::value_parser!(u32).range(1..))]
     pub server_pid: Option<u32>,
 
+    /// For https:// targets: trust only the certificates in this PEM file (replaces the
+    /// system roots and the target file's [tls] ca_file).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// For https:// targets: accept any certificate (self-signed test servers only).
+    #[arg(long, conflicts_with = "ca_file")]
+    pub insecure: bool,
+
     /// Main-phase duration of every scenario (e.g. 10s, 500ms, 2m), replacing the profile's.
     #[arg(long, value_parser = sse_server::config::parse_duration, env = "SSE_LOAD_DURATION", global = true)]
     pub duration: Option<Duration>,

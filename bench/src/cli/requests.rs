@@ -18,6 +18,9 @@ pub enum RequestsFlagsError {
     /// The target file cannot be used.
     #[error(transparent)]
     Description(#[from] DescriptionError),
+    /// The TLS configuration cannot be built.
+    #[error(transparent)]
+    Tls(#[from] crate::client::tls::TlsError),
 }
 
 /// Request-driven streams (LLM-style): each request answers a finite SSE stream.
@@ -64,6 +67,14 @@ pub struct RequestsFlags {
     #[arg(long, value_name = "PID", value_parser = clap::value_parser!(u32).range(1..))]
     pub server_pid: Option<u32>,
 
+    /// For https:// targets: trust only the certificates in this PEM file.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// For https:// targets: accept any certificate (self-signed test servers only).
+    #[arg(long, conflicts_with = "ca_file")]
+    pub insecure: bool,
+
     /// Directory for requests.json.
     #[arg(long, value_name = "DIR", default_value = "results")]
     pub output_dir: PathBuf,
@@ -101,8 +112,14 @@ impl RequestsFlags {
                 ));
             }
         };
+        let description = crate::description::load(&self.target_file)?;
+        let flags = crate::client::tls::TlsOptions {
+            ca_file: self.ca_file,
+            insecure: self.insecure,
+        };
+        crate::client::tls::install(&flags, &description.tls)?;
         Ok(requests::Config {
-            description: Arc::new(crate::description::load(&self.target_file)?),
+            description: Arc::new(description),
             arrivals,
             requests: self.requests,
             slo: Slo {

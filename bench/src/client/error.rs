@@ -57,6 +57,17 @@ pub enum ClientError {
         #[source]
         source: io::Error,
     },
+    /// The TLS handshake failed (untrusted or mismatched certificate, no common protocol).
+    #[error(
+        "TLS handshake with {addr}: {source} (for a self-signed test server give --ca-file or --insecure)"
+    )]
+    Tls {
+        /// The server address.
+        addr: SocketAddr,
+        /// rustls' error, as an IO error.
+        #[source]
+        source: io::Error,
+    },
     /// Connecting failed for another reason.
     #[error("connecting to {addr}: {source}")]
     Connect {
@@ -141,6 +152,7 @@ impl ClientError {
             Self::ConnectRefused { .. } => ErrorKind::ConnectRefused,
             Self::AddrNotAvailable { .. } => ErrorKind::AddrNotAvailable,
             Self::Connect { .. } => ErrorKind::Connect,
+            Self::Tls { .. } => ErrorKind::Tls,
             Self::Timeout { .. } => ErrorKind::Timeout,
             Self::Status { status, .. } => ErrorKind::Status(StatusKind::of(*status)),
             Self::ContentType { .. } => ErrorKind::ContentType,
@@ -266,6 +278,8 @@ pub enum ErrorKind {
     AddrNotAvailable,
     /// `connect`.
     Connect,
+    /// `tls`: the TLS handshake failed (certificate, protocol).
+    Tls,
     /// `timeout`.
     Timeout,
     /// `http_<status>`: a non-2xx answer.
@@ -294,6 +308,7 @@ impl ErrorKind {
             Self::ConnectRefused => "connect_refused",
             Self::AddrNotAvailable => "addr_not_available",
             Self::Connect => "connect",
+            Self::Tls => "tls",
             Self::Timeout => "timeout",
             Self::Status(status) => status.name(),
             Self::ContentType => "content_type",

@@ -7,6 +7,7 @@
 //! * [`http`]: `GET` (JSON) and `POST` on the same stack, for `/metrics` and `/publish`.
 //! * [`transport`]: the resolved [`Target`] and the hyper connection driven in the
 //!   caller's task (no task spawned per connection).
+//! * [`tls`]: `https://` with rustls (system roots, `--ca-file`, `--insecure`).
 //! * [`error`]: [`ClientError`], with a stable [`ClientError::kind`] to count errors by.
 //!
 //! No reqwest: hyper's `client::conn::http1` over `tokio::net::TcpStream`, so a stream
@@ -16,6 +17,7 @@ pub mod conn;
 pub mod error;
 pub mod http;
 pub mod parser;
+pub mod tls;
 pub mod transport;
 
 pub use conn::{ConnectOptions, DEFAULT_CONNECT_TIMEOUT, SseConnection, connect};

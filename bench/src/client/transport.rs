@@ -22,28 +22,43 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpSocket, TcpStream};
 
 use super::error::{BODY_EXCERPT_LEN, ClientError};
+use super::tls::{self, Stream};
 
 /// The request body type of every request the client sends.
 pub(crate) type Body = Full<Bytes>;
 
-type Connection = http1::Connection<TokioIo<TcpStream>, Body>;
+type Connection = http1::Connection<TokioIo<Stream>, Body>;
 
 /// A server endpoint resolved once: its socket address, `Host` header and path.
 ///
 /// Resolve a URL once and open many connections to it without parsing or resolving again.
 /// Headers set with [`Target::with_headers`] go with every request (after the client's
 /// own, so they win); mark secret values sensitive and `Debug` never prints them.
-#[derive(Debug, Clone)]
+/// `https://` targets use the process's TLS configuration ([`tls::default_config`]).
+#[derive(Clone)]
 pub struct Target {
     uri: Uri,
     addr: SocketAddr,
     authority: HeaderValue,
     path_and_query: PathAndQuery,
     headers: Arc<[(HeaderName, HeaderValue)]>,
+    /// For `https://`: the connector and the name the certificate must carry.
+    tls: Option<(tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>)>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("uri", &self.uri)
+            .field("addr", &self.addr)
+            .field("headers", &self.headers)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Target {
-    /// Checks `url` (`http://host[:port]/path?query`) and resolves its host.
+    /// Checks `url` (`http://` or `https://host[:port]/path?query`) and resolves its host.
     ///
     /// # Errors
     /// [`ClientError::InvalidUrl`] for another scheme or a missing host;
@@ -53,14 +68,15 @@ impl Target {
             url: url.to_string(),
             reason,
         };
-        if url.scheme() != Some(&Scheme::HTTP) {
+        let https = url.scheme() == Some(&Scheme::HTTPS);
+        if url.scheme() != Some(&Scheme::HTTP) && !https {
             return Err(invalid(
-                "only http:// URLs are supported (no TLS); write http://host:port/path",
+                "only http:// and https:// URLs are supported; write http://host:port/path",
             ));
         }
         let authority = url.authority().ok_or_else(|| invalid("the URL has no host"))?;
         let host = authority.host();
-        let port = authority.port_u16().unwrap_or(80);
+        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
         let bare_host = host.trim_start_matches('[').trim_end_matches(']');
         let addr = match bare_host.parse::<IpAddr>() {
             Ok(ip) => SocketAddr::new(ip, port),
@@ -93,12 +109,20 @@ impl Target {
             .path_and_query()
             .cloned()
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        let tls = if https {
+            let name = rustls::pki_types::ServerName::try_from(bare_host.to_owned())
+                .map_err(|_| invalid("the host is not a valid TLS server name"))?;
+            Some((tokio_rustls::TlsConnector::from(tls::default_config()), name))
+        } else {
+            None
+        };
         Ok(Self {
             uri: url.clone(),
             addr,
             authority,
             path_and_query,
             headers: Arc::from([]),
+            tls,
         })
     }
 
@@ -129,6 +153,7 @@ impl Target {
             authority: self.authority.clone(),
             path_and_query,
             headers: Arc::clone(&self.headers),
+            tls: self.tls.clone(),
         })
     }
 
@@ -176,6 +201,15 @@ pub(crate) async fn open(
     // The client writes one small request; do not let Nagle hold it back.
     stream.set_nodelay(true).map_err(ClientError::io)?;
     let local = stream.local_addr().ok();
+    let stream = match &target.tls {
+        None => Stream::Plain(stream),
+        Some((connector, name)) => Stream::Tls(Box::new(
+            connector
+                .connect(name.clone(), stream)
+                .await
+                .map_err(|source| ClientError::Tls { addr, source })?,
+        )),
+    };
     let (sender, conn) = http1::handshake(TokioIo::new(stream))
         .await
         .map_err(ClientError::hyper)?;

@@ -10,6 +10,7 @@ use super::{
     BodyTemplate, Description, DescriptionError, EventSource, Headers, Metrics, MetricsFormat, Process,
     Publish,
 };
+use crate::client::tls::TlsOptions;
 use crate::measure::send_time::{SendTime, Unit};
 
 /// The body the generator publishes when `[events.publish]` names none: the reference
@@ -27,6 +28,15 @@ pub struct File {
     health: Option<UrlSection>,
     metrics: Option<MetricsSection>,
     process: Option<ProcessSection>,
+    tls: Option<TlsSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsSection {
+    ca_file: Option<PathBuf>,
+    #[serde(default)]
+    insecure: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -220,6 +230,13 @@ impl File {
             health,
             metrics,
             process,
+            tls: self
+                .tls
+                .map(|t| TlsOptions {
+                    ca_file: t.ca_file,
+                    insecure: t.insecure,
+                })
+                .unwrap_or_default(),
         })
     }
 }

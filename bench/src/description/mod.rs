@@ -31,6 +31,9 @@
 //!
 //! [process]
 //! pid_file = "target/peers/my-server.pid"    # or pid = 1234
+//!
+//! [tls]                                      # for https:// URLs (default: the system roots)
+//! ca_file = "certs/test-ca.pem"              # or insecure = true
 //! ```
 //!
 //! Loading validates everything once ([`load`]): unknown keys, bad URLs, unset
@@ -161,6 +164,8 @@ pub struct Description {
     pub metrics: Option<Metrics>,
     /// The server's process.
     pub process: Option<Process>,
+    /// How `https://` certificates are checked (`[tls] ca_file`, `insecure`).
+    pub tls: crate::client::tls::TlsOptions,
 }
 
 /// Reads and validates the target file at `path`, taking `${NAME}` values from the
