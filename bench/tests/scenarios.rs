@@ -305,6 +305,8 @@ fn failed_publishes_reach_the_report() {
         &[
             "--target",
             &url,
+            // The probe may publish: the hub takes the probe's event, then refuses the run's.
+            "--probe-publish",
             "--scenario",
             "fanout",
             "--duration",

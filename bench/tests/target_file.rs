@@ -181,7 +181,8 @@ fn without_the_token_the_server_refuses_and_the_run_says_so() {
         &[(TOKEN_VAR, "not-the-token")],
         Duration::from_secs(60),
     );
-    assert!(out.status.success(), "{}", text(&out));
+    // Every connection refused is a failed absolute check: exit 4, with the report written.
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(server.seen.unauthorized.load(Ordering::Relaxed) >= 3);
     let fanout = report(&schema(), &out_dir, "fanout");
     assert_eq!(num(&fanout, "/connections/succeeded"), 0.0);

@@ -124,9 +124,10 @@ fn https_targets_with_a_ca_file_the_system_roots_and_insecure() {
     assert_eq!(num(&fanout, "/events/lost"), 0.0);
     assert!(num(&fanout, "/latency/publish_to_receive/count") > 0.0);
 
-    // The system roots do not know the test certificate: every handshake fails, counted as tls.
+    // The system roots do not know the test certificate: every handshake fails, counted as
+    // tls, and every connection failing is a failed absolute check (exit 4).
     let (out, out_dir) = run(dir.path(), &plain, &["--repeat", "1"]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     let fanout = report(&schema(), &out_dir, "fanout");
     assert_eq!(num(&fanout, "/connections/succeeded"), 0.0, "{fanout}");
     assert_eq!(num(&fanout, "/connections/errors/tls"), 4.0, "{fanout}");

@@ -62,7 +62,7 @@ pub struct Flags {
     /// Test the server this TOML file describes: stream URLs (any path and query), headers
     /// (`${ENV}` for secrets, never printed), how events arrive, where its metrics and
     /// process are. See the README's "Any server" section for the format.
-    #[arg(long, value_name = "FILE", conflicts_with = "target")]
+    #[arg(long, value_name = "FILE", conflicts_with = "target", global = true)]
     pub target_file: Option<PathBuf>,
 
     /// The server's local process id: CPU (per-thread ns clocks), RSS, fds and threads

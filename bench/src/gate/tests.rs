@@ -370,7 +370,7 @@ fn a_feed_off_its_rate_fails_either_way_and_an_unmeasured_one_is_not_judged() {
     assert!(
         finding(&over, "feed.achieved_per_sec")
             .rule
-            .contains("did not publish")
+            .contains("did not ask for")
     );
     assert_eq!(status(&[feed(None)]), Status::NotJudged);
     assert!(

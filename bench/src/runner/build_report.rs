@@ -77,7 +77,8 @@ pub fn build(
         ),
     });
     let latency = latencies(&outcome, plan.latencies);
-    let feed = plan.feed.nominal_rate().map(|nominal| {
+    // The feed as run: a self-publishing target's has no rate to judge.
+    let feed = outcome.nominal_rate.map(|nominal| {
         let achieved = latency
             .get("inter_event")
             .filter(|l| l.count > 0 && l.mean_ms > 0.0)
