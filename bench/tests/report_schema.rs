@@ -19,7 +19,7 @@ use sse_bench::model::{
 };
 use sse_bench::report;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// Events asked of `/sse/finite`.
 const EVENTS: u64 = 200;
@@ -88,36 +88,44 @@ async fn metrics(addr: SocketAddr) -> BTreeMap<String, f64> {
         .collect()
 }
 
-/// Measures one `/sse/finite` stream from the reference server and builds its report.
-async fn measured_report() -> ScenarioReport {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = sse_server::Server::new(sse_server::Config::default());
-    let serving = tokio::spawn(server.serve(listener, async {
-        let _ = stopped.await;
-    }));
-    let rss_mb = || sse_server::metrics::ProcessStats::read(None).rss_bytes as f64 / 1_048_576.0;
-    let (rss_start, metrics_start) = (rss_mb(), metrics(addr).await);
+/// What one read stream showed, from the timestamps of its socket reads.
+struct Observed {
+    received: u64,
+    comments: u64,
+    bytes: usize,
+    gaps: Histogram<u64>,
+    corrected: Histogram<u64>,
+    first_event: Histogram<u64>,
+    /// Events per 50 ms tick since connecting.
+    per_tick: BTreeMap<u64, u64>,
+    /// Connect to the last event, seconds.
+    duration: f64,
+}
 
-    let connected = Instant::now();
-    let reads = get(addr, &format!("/sse/finite?count={EVENTS}&delay=0.001")).await;
-    let mut gaps = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
-    let mut corrected = gaps.clone();
-    let mut first_event = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
-    let (mut received, mut comments, mut previous) = (0u64, 0u64, None::<Instant>);
-    let mut per_tick: BTreeMap<u64, u64> = BTreeMap::new();
-    // Attribute each event to the read that completed its `id:` line start (a marker may straddle
-    // two reads, so search the whole stream and map offsets back to reads).
+/// Attributes each event to the read that completed its `id:` line start (a marker may
+/// straddle two reads, so the whole stream is searched and offsets mapped back to reads).
+fn observe(reads: &[(Instant, Vec<u8>)], connected: Instant) -> Observed {
+    let new = || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+    let mut o = Observed {
+        received: 0,
+        comments: 0,
+        bytes: reads.iter().map(|(_, b)| b.len()).sum(),
+        gaps: new(),
+        corrected: new(),
+        first_event: new(),
+        per_tick: BTreeMap::new(),
+        duration: 0.0,
+    };
     let all: Vec<u8> = reads.iter().flat_map(|(_, b)| b.iter().copied()).collect();
     let mut read_ends = Vec::with_capacity(reads.len());
     let mut end = 0;
-    for (at, bytes) in &reads {
+    for (at, bytes) in reads {
         end += bytes.len();
         read_ends.push((end, *at));
     }
     let text = String::from_utf8_lossy(&all);
-    comments += text.lines().filter(|l| l.starts_with(':')).count() as u64;
+    o.comments += text.lines().filter(|l| l.starts_with(':')).count() as u64;
+    let mut previous = None::<Instant>;
     for (offset, marker) in text.match_indices("\nid: ") {
         let done = offset + marker.len();
         let at = read_ends
@@ -125,60 +133,95 @@ async fn measured_report() -> ScenarioReport {
             .find(|(end, _)| *end >= done)
             .map(|(_, at)| *at)
             .unwrap();
-        received += 1;
+        o.received += 1;
         let gap_us = match previous {
             None => {
                 let us = at.duration_since(connected).as_micros() as u64;
-                first_event.record(us.max(1)).unwrap();
+                o.first_event.record(us.max(1)).unwrap();
                 us
             }
             Some(p) => at.duration_since(p).as_micros() as u64,
         };
-        gaps.record(gap_us.max(1)).unwrap();
-        corrected.record_correct(gap_us.max(1), 1000).unwrap();
+        o.gaps.record(gap_us.max(1)).unwrap();
+        o.corrected.record_correct(gap_us.max(1), 1000).unwrap();
         previous = Some(at);
-        *per_tick
+        *o.per_tick
             .entry(at.duration_since(connected).as_millis() as u64 / 50)
             .or_default() += 1;
     }
-    let duration = previous.map_or(0.0, |p| p.duration_since(connected).as_secs_f64());
-    let metrics_end = metrics(addr).await;
-    let rss_end = rss_mb();
-    stop.send(()).unwrap();
-    tokio::time::timeout(TIMEOUT, serving)
-        .await
-        .expect("server stops")
-        .unwrap()
-        .unwrap();
+    o.duration = previous.map_or(0.0, |p| p.duration_since(connected).as_secs_f64());
+    o
+}
 
-    let timeline = per_tick
+/// What the server looked like around the stream.
+struct Around {
+    addr: SocketAddr,
+    rss_start: f64,
+    rss_end: f64,
+    metrics_start: BTreeMap<String, f64>,
+    metrics_end: BTreeMap<String, f64>,
+}
+
+/// Measures one `/sse/finite` stream from the reference server (in this process) and builds its report.
+async fn measured_report() -> ScenarioReport {
+    let server = sse_server::Running::start(sse_server::Config::default())
+        .await
+        .unwrap();
+    let addr = server.addr();
+    let rss_mb = || sse_server::metrics::ProcessStats::read(None).rss_bytes as f64 / 1_048_576.0;
+    let (rss_start, metrics_start) = (rss_mb(), metrics(addr).await);
+    let connected = Instant::now();
+    let reads = get(addr, &format!("/sse/finite?count={EVENTS}&delay=0.001")).await;
+    let observed = observe(&reads, connected);
+    let around = Around {
+        addr,
+        rss_start,
+        metrics_start,
+        metrics_end: metrics(addr).await,
+        rss_end: rss_mb(),
+    };
+    server.stop(TIMEOUT).await.expect("server stops");
+    report_of(&observed, around)
+}
+
+/// The latencies of the stream.
+fn latencies(o: &Observed) -> BTreeMap<String, Latency> {
+    let mut latency = BTreeMap::new();
+    latency.insert(
+        "inter_event".to_owned(),
+        Latency::from_histogram(
+            &o.gaps,
+            "gap between consecutive events at the client, from socket reads",
+        )
+        .with_corrected(&o.corrected),
+    );
+    latency.insert(
+        "time_to_first_event".to_owned(),
+        Latency::from_histogram(&o.first_event, "request sent to first event read"),
+    );
+    latency
+}
+
+/// The report of what was observed.
+fn report_of(o: &Observed, around: Around) -> ScenarioReport {
+    let (rss_start, rss_end) = (around.rss_start, around.rss_end);
+    let timeline = o
+        .per_tick
         .iter()
         .map(|(tick, n)| Sample {
             t_seconds: *tick as f64 * 0.05,
             events_per_sec: *n as f64 / 0.05,
             open_streams: 1,
             server_rss_mb: Some(rss_start),
-            server_fds: metrics_start.get("num_fds").map(|f| *f as u64),
+            server_fds: around.metrics_start.get("num_fds").map(|f| *f as u64),
         })
         .collect();
-    let rate = received as f64 / duration.max(1e-9);
-    let mut parameters = BTreeMap::new();
-    parameters.insert("clients".to_owned(), Value::from(1));
-    parameters.insert("count".to_owned(), Value::from(EVENTS));
-    parameters.insert("delay_seconds".to_owned(), Value::from(0.001));
-    let mut latency = BTreeMap::new();
-    latency.insert(
-        "inter_event".to_owned(),
-        Latency::from_histogram(
-            &gaps,
-            "gap between consecutive events at the client, from socket reads",
-        )
-        .with_corrected(&corrected),
-    );
-    latency.insert(
-        "time_to_first_event".to_owned(),
-        Latency::from_histogram(&first_event, "request sent to first event read"),
-    );
+    let rate = o.received as f64 / o.duration.max(1e-9);
+    let parameters = BTreeMap::from([
+        ("clients".to_owned(), Value::from(1)),
+        ("count".to_owned(), Value::from(EVENTS)),
+        ("delay_seconds".to_owned(), Value::from(0.001)),
+    ]);
     ScenarioReport {
         schema_version: SCHEMA_VERSION,
         scenario: "schema-probe".into(),
@@ -186,22 +229,22 @@ async fn measured_report() -> ScenarioReport {
         profile: "custom".into(),
         repeat: 1,
         started_at: sse_bench::environment::rfc3339(std::time::SystemTime::now()),
-        duration_seconds: duration,
+        duration_seconds: o.duration,
         environment: Environment::capture(),
         target: Target {
-            url: format!("http://{addr}"),
+            url: format!("http://{}", around.addr),
             embedded: true,
             server_metrics: true,
         },
         parameters,
         events: EventCounts {
-            received,
-            comments,
+            received: o.received,
+            comments: o.comments,
             ..EventCounts::default()
         },
         throughput: Some(Throughput {
             events_per_sec: rate,
-            bytes_per_sec: reads.iter().map(|(_, b)| b.len()).sum::<usize>() as f64 / duration.max(1e-9),
+            bytes_per_sec: o.bytes as f64 / o.duration.max(1e-9),
             per_client: Spread::of(&[rate]),
         }),
         // The stream asked for 1,000 events/s, but how close a loaded machine comes is not
@@ -212,7 +255,7 @@ async fn measured_report() -> ScenarioReport {
             achieved_per_sec: Some(rate),
             deviation_pct: Some(0.0),
         }),
-        latency,
+        latency: latencies(o),
         connections: Connections {
             attempted: 1,
             succeeded: 1,
@@ -233,14 +276,14 @@ async fn measured_report() -> ScenarioReport {
             slope_window_seconds: 0.0,
         }),
         server: Some(ServerFigures {
-            start: metrics_start,
-            end: metrics_end,
+            start: around.metrics_start,
+            end: around.metrics_end,
         }),
         timeline,
         checks: vec![Check {
             name: "received_every_event".into(),
-            passed: received == EVENTS,
-            detail: format!("{received} of {EVENTS} events"),
+            passed: o.received == EVENTS,
+            detail: format!("{} of {EVENTS} events", o.received),
         }],
         unjudged_checks: vec![UnjudgedCheck {
             name: "frozen_clients_evicted".into(),

@@ -97,6 +97,27 @@ pub enum Mode {
     },
 }
 
+/// The `main` both binaries share: the hidden `drive` mode (the load generator, which is
+/// never profiled), logging, then `run` and its exit code (an error prints
+/// `<binary>: error: …` and exits 1).
+pub fn main<E: std::fmt::Display>(
+    binary: &str,
+    mode: Option<&Mode>,
+    run: impl FnOnce() -> Result<u8, E>,
+) -> std::process::ExitCode {
+    if let Some(Mode::Drive { url }) = mode {
+        return drive(url);
+    }
+    crate::init_tracing();
+    match run() {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(err) => {
+            eprintln!("{binary}: error: {err:#}");
+            std::process::ExitCode::from(exit::ERROR)
+        }
+    }
+}
+
 /// The `drive` mode: this process is the load generator of another run
 /// ([`sse_bench::drive::generator`]). Exit codes: 0 after `quit`, 1 when the server cannot
 /// be reached or stdin/stdout fail.

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use sse_bench::cli::exit;
 use sse_profiling::baseline::compare_cpu;
 use sse_profiling::cli::{self, Common, EXIT_CODES_HELP, Mode};
 use sse_profiling::cpu::{self, CpuRun};
@@ -37,17 +36,7 @@ struct Cli {
 fn main() -> ExitCode {
     // On invalid flags clap prints a message naming the flag and exits with code 2.
     let cli = Cli::parse();
-    if let Some(Mode::Drive { url }) = &cli.mode {
-        return cli::drive(url);
-    }
-    sse_profiling::init_tracing();
-    match run(&cli) {
-        Ok(code) => ExitCode::from(code),
-        Err(err) => {
-            eprintln!("sse-cpu: error: {err:#}");
-            ExitCode::from(exit::ERROR)
-        }
-    }
+    cli::main("sse-cpu", cli.mode.as_ref(), || run(&cli))
 }
 
 fn run(cli: &Cli) -> anyhow::Result<u8> {

@@ -9,7 +9,6 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser;
-use sse_bench::cli::exit;
 use sse_profiling::baseline::compare_heap;
 use sse_profiling::cli::{self, Common, EXIT_CODES_HELP, Mode};
 use sse_profiling::heap::{self, HeapRun};
@@ -32,18 +31,8 @@ struct Cli {
 fn main() -> ExitCode {
     // On invalid flags clap prints a message naming the flag and exits with code 2.
     let cli = Cli::parse();
-    if let Some(Mode::Drive { url }) = &cli.mode {
-        // The generator must not be profiled: no dhat::Profiler in this mode.
-        return cli::drive(url);
-    }
-    sse_profiling::init_tracing();
-    match run(&cli.common) {
-        Ok(code) => ExitCode::from(code),
-        Err(err) => {
-            eprintln!("sse-heap: error: {err:#}");
-            ExitCode::from(exit::ERROR)
-        }
-    }
+    // In the drive mode `run` is not called, so the generator gets no dhat::Profiler.
+    cli::main("sse-heap", cli.mode.as_ref(), || run(&cli.common))
 }
 
 fn run(common: &Common) -> anyhow::Result<u8> {
