@@ -332,7 +332,7 @@ fn failed_publishes_reach_the_report() {
     let r = report(&schema(), &out_dir, "fanout");
     assert!(
         num(&r, "/events/publish_failed") > 0.0,
-        "every publish was refused: {}",
+        "every publish after the probe was refused: {}",
         r["events"]
     );
     assert_eq!(num(&r, "/events/published"), 0.0, "{}", r["events"]);

@@ -115,11 +115,13 @@ pub fn foreign_sse_server() -> String {
 }
 
 /// A hub that refuses publishes: `GET /events` answers a `text/event-stream` that only ever
-/// sends keep-alive comments; `GET /publish` answers 405 (a POST-only route, which is what
-/// sse-load's probe asks), every `POST /publish` is refused with 429; everything else is 404. Serves from
+/// sends keep-alive comments; the first `POST /publish` (sse-load's capability probe) is
+/// accepted, every later one is refused with 429; everything else is 404. Serves from
 /// background threads until the test process exits; returns its base URL.
 pub fn publish_refusing_hub() -> String {
     use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PUBLISHES: AtomicU64 = AtomicU64::new(0);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", listener.local_addr().unwrap());
     std::thread::spawn(move || {
@@ -145,14 +147,12 @@ pub fn publish_refusing_hub() -> String {
                 }
                 let mut stream = stream;
                 if request_line.starts_with("POST /publish") {
-                    let _ = stream.write_all(
-                        b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                    );
-                } else if request_line.starts_with("GET /publish") {
-                    // What axum answers for a POST-only route: the probe's "it exists".
-                    let _ = stream.write_all(
-                        b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                    );
+                    let answer: &[u8] = if PUBLISHES.fetch_add(1, Ordering::SeqCst) == 0 {
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\n{\"id\":1}"
+                    } else {
+                        b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    };
+                    let _ = stream.write_all(answer);
                 } else if request_line.starts_with("GET /events") {
                     let _ = stream.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\n\r\n");
                     while stream.write_all(b": keep-alive\n\n").is_ok() {
