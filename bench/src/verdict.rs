@@ -309,6 +309,8 @@ impl RunVerdict {
             parts.push("interrupted before every scenario ran".to_owned());
         }
         let label = match status {
+            Status::Fail => "FAIL",
+            _ if self.interrupted => "INTERRUPTED",
             Status::Warn => "PASS with regressions",
             other => other.label(),
         };

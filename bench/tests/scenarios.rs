@@ -128,8 +128,16 @@ fn every_scenario_runs_at_tiny_scale_and_reports_match_the_schema() {
         ],
         Duration::from_secs(150),
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // 0, or 4 when a timing check failed on a loaded host (a 1 s feed that fell short, a slow
+    // eviction): this test judges counts, asserted one by one below; the exit codes have their
+    // own tests (tests/verdicts.rs).
+    assert!(matches!(out.status.code(), Some(0 | 4)), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.lines().last().is_some_and(|l| l.starts_with("verdict: ")),
+        "{}",
+        text(&out)
+    );
     let validator = schema();
     for name in SCENARIOS {
         assert!(

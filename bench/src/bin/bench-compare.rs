@@ -5,7 +5,7 @@
 //! interval lies beyond the threshold (or the bench's noise floor), 4 (`check`) a bench of the
 //! summary missing from the run.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -113,70 +113,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             against,
             baseline,
             common,
-        } => {
-            let summary = Summary::read(&against)?;
-            let here = bench_compare::host_class();
-            if summary.host_class != here {
-                eprintln!(
-                    "bench-compare: note: {} was recorded on a {} host, this is {here}; differences may be the machine's",
-                    against.display(),
-                    summary.host_class
-                );
-            }
-            let dir = common.criterion_dir.unwrap_or_else(default_criterion_dir);
-            let new = load_baseline(&dir, &baseline)?;
-            let comparison = bench_compare::compare_with_floor(
-                &summary.to_baseline(&against),
-                &new,
-                common.threshold / 100.0,
-                &summary.noise_floor,
-            )
-            .context("comparing the baselines")?;
-            let missing: Vec<&str> = comparison.missing_in_new().map(|r| r.bench.as_str()).collect();
-            let code = report(&comparison);
-            if missing.is_empty() {
-                return Ok(code);
-            }
-            eprintln!(
-                "bench-compare: {} of {} benches of {} did not run, so they were not judged: {}; \
-                 run them all (`cargo bench -- --save-baseline {baseline}` without a filter)",
-                missing.len(),
-                summary.benches.len(),
-                against.display(),
-                missing.join(", ")
-            );
-            Ok(ExitCode::from(exit::CHECK_FAILED))
-        }
+        } => check(&against, &baseline, &common),
         Command::Noise {
             baselines,
             into,
             criterion_dir,
-        } => {
-            if baselines.len() < 2 {
-                eprintln!(
-                    "bench-compare: error: noise needs at least two identical runs (--baseline A --baseline B)"
-                );
-                return Ok(ExitCode::from(exit::USAGE));
-            }
-            let dir = criterion_dir.unwrap_or_else(default_criterion_dir);
-            let runs = baselines
-                .iter()
-                .map(|name| load_baseline(&dir, name))
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut summary = Summary::read(&into)?;
-            summary.noise_floor = bench_compare::noise_floor(&runs);
-            summary.write(&into, false)?;
-            for (id, floor) in &summary.noise_floor {
-                println!("{id:<50} noise floor {:.1}%", floor * 100.0);
-            }
-            println!(
-                "recorded the noise floor of {} benches from {} runs in {}",
-                summary.noise_floor.len(),
-                runs.len(),
-                into.display()
-            );
-            Ok(ExitCode::from(exit::OK))
-        }
+        } => noise(&baselines, &into, criterion_dir),
         Command::Export {
             baseline,
             out,
@@ -200,6 +142,71 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(exit::OK))
         }
     }
+}
+
+/// `check`: a run against a git-tracked summary (with its noise floor); exit 4 when a bench of
+/// the summary did not run.
+fn check(against: &Path, baseline: &str, common: &Common) -> anyhow::Result<ExitCode> {
+    let summary = Summary::read(against)?;
+    let here = bench_compare::host_class();
+    if summary.host_class != here {
+        eprintln!(
+            "bench-compare: note: {} was recorded on a {} host, this is {here}; differences may be the machine's",
+            against.display(),
+            summary.host_class
+        );
+    }
+    let dir = common.criterion_dir.clone().unwrap_or_else(default_criterion_dir);
+    let new = load_baseline(&dir, baseline)?;
+    let comparison = bench_compare::compare_with_floor(
+        &summary.to_baseline(against),
+        &new,
+        common.threshold / 100.0,
+        &summary.noise_floor,
+    )
+    .context("comparing the baselines")?;
+    let missing: Vec<&str> = comparison.missing_in_new().map(|r| r.bench.as_str()).collect();
+    let code = report(&comparison);
+    if missing.is_empty() {
+        return Ok(code);
+    }
+    eprintln!(
+        "bench-compare: {} of {} benches of {} did not run, so they were not judged: {}; \
+         run them all (`cargo bench -- --save-baseline {baseline}` without a filter)",
+        missing.len(),
+        summary.benches.len(),
+        against.display(),
+        missing.join(", ")
+    );
+    Ok(ExitCode::from(exit::CHECK_FAILED))
+}
+
+/// `noise`: each bench's noise floor from identical runs, recorded in a summary.
+fn noise(baselines: &[String], into: &Path, criterion_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    if baselines.len() < 2 {
+        eprintln!(
+            "bench-compare: error: noise needs at least two identical runs (--baseline A --baseline B)"
+        );
+        return Ok(ExitCode::from(exit::USAGE));
+    }
+    let dir = criterion_dir.unwrap_or_else(default_criterion_dir);
+    let runs = baselines
+        .iter()
+        .map(|name| load_baseline(&dir, name))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut summary = Summary::read(into)?;
+    summary.noise_floor = bench_compare::noise_floor(&runs);
+    summary.write(into, false)?;
+    for (id, floor) in &summary.noise_floor {
+        println!("{id:<50} noise floor {:.1}%", floor * 100.0);
+    }
+    println!(
+        "recorded the noise floor of {} benches from {} runs in {}",
+        summary.noise_floor.len(),
+        runs.len(),
+        into.display()
+    );
+    Ok(ExitCode::from(exit::OK))
 }
 
 /// Prints the comparison table; exit 3 on a regression.

@@ -358,6 +358,21 @@ fn absolute(runs: &[ScenarioReport], t: &Thresholds, out: &mut Vec<Finding>) {
             "lost events (worst run)",
         ));
     }
+    let failed: Vec<f64> = runs.iter().map(|r| r.events.publish_failed as f64).collect();
+    if runs
+        .iter()
+        .any(|r| r.events.published + r.events.publish_failed > 0)
+    {
+        if let Some(s) = stats(&failed) {
+            out.push(limit_finding(
+                "events.publish_failed",
+                s.worst_high,
+                s.spread,
+                0.0,
+                "failed POST /publish requests, events no client could receive (worst run)",
+            ));
+        }
+    }
     feed_rate(runs, t, out);
     checks(runs, out);
 }

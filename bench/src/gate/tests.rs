@@ -382,6 +382,27 @@ fn a_feed_off_its_rate_fails_either_way_and_an_unmeasured_one_is_not_judged() {
 }
 
 #[test]
+fn failed_publishes_fail_and_are_not_checked_without_a_publisher() {
+    let t = Thresholds::default();
+    assert!(
+        judge(&[run(1.0)], None, &t)
+            .findings
+            .iter()
+            .all(|f| f.metric != "events.publish_failed")
+    );
+    let mut r = run(1.0);
+    r.events.published = 99;
+    assert_eq!(
+        finding(&judge(&[r.clone()], None, &t), "events.publish_failed").status,
+        Status::Pass
+    );
+    r.events.publish_failed = 1;
+    let j = judge(&[r], None, &t);
+    assert_eq!(finding(&j, "events.publish_failed").status, Status::Fail);
+    assert!(j.check_failed);
+}
+
+#[test]
 fn correctness_metrics_use_the_worst_run() {
     let t = Thresholds::default();
     let mut lossy = run(1.0);
@@ -501,6 +522,11 @@ fn default_thresholds_match_the_issue() {
         ),
         (0.1, 0.05, 0)
     );
+    assert_eq!(
+        (t.server_cpu_warn_pct, t.server_cpu_fail_pct, t.noise_z),
+        (5.0, Some(10.0), 3.0)
+    );
+    assert_eq!(t.feed_rate_tolerance_pct, 5.0);
     t.validate().unwrap();
 }
 
