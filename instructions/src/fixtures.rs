@@ -169,7 +169,7 @@ pub struct RecorderFixture {
 }
 
 /// Events the recorder has seen before the measured one (a stream in steady state).
-const RECORDER_WARM_EVENTS: u64 = 8;
+pub const RECORDER_WARM_EVENTS: u64 = 8;
 
 /// Data of each recorded event: no `t=` publish time, so no clock is read while recording.
 const RECORDER_DATA: &[u8] = b"event-9 ................................";

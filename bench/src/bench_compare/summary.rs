@@ -16,7 +16,7 @@ pub const FORMAT: &str = "sse-bench/criterion-summary/1";
 /// A baseline's mean estimates with the environment they were measured on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
-    /// Always [`FORMAT`].
+    /// Always `FORMAT`.
     pub format: String,
     /// The criterion baseline it was exported from (`main`, …).
     pub baseline: String,

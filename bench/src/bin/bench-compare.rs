@@ -42,7 +42,7 @@ enum Command {
         /// The baseline to export.
         #[arg(long, default_value = "main")]
         baseline: String,
-        /// The summary file [default: baselines/criterion/<host-class>.json].
+        /// The summary file [default: baselines/criterion/HOST-CLASS.json, e.g. x86_64-2cpu.json].
         #[arg(long)]
         out: Option<PathBuf>,
         /// Overwrite an existing file even when it is not a readable summary.

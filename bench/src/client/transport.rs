@@ -1,7 +1,7 @@
 //! One HTTP/1.1 connection on hyper: the resolved [`Target`], the TCP connect, and driving the connection in the caller's task.
 //!
 //! hyper's client splits a connection into a request sender and a connection future that
-//! does the IO. Instead of spawning a task per connection for that future, [`Transport`]
+//! does the IO. Instead of spawning a task per connection for that future, `Transport`
 //! polls it beside whatever the caller awaits (the response, the next body frame): one
 //! task and one wake-up per chunk instead of two, which matters with 10,000 streams on
 //! two cores, and nothing keeps running once the connection is dropped.

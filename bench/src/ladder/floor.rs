@@ -2,7 +2,7 @@
 //!
 //! One task per socket, as the reference server has, but nothing between the broadcast
 //! channel and the socket: the task waits for a frame, takes every other frame already
-//! pending (up to [`MAX_FRAMES_PER_WRITE`]) and writes them with one vectored write. The
+//! pending (up to `MAX_FRAMES_PER_WRITE`) and writes them with one vectored write. The
 //! request head is read into a fixed stack buffer and matched by its first line; answers
 //! other than a stream close the connection. It is the floor a framework-based server is
 //! measured against: the same frames, the same channel, the same sockets, nothing else.

@@ -1,8 +1,8 @@
 //! The after-stop half of a run: stop the parts, let the server settle, read its final
 //! figures, merge the clients' statistics and assemble the [`Measured`] result.
 //!
-//! [`collect`] takes everything still running when the measured phase ends ([`Running`])
-//! and what the runner read before and during it ([`Readings`]); nothing here starts new
+//! `collect` takes everything still running when the measured phase ends (`Running`)
+//! and what the runner read before and during it (`Readings`); nothing here starts new
 //! load. The publisher's count of accepted and failed publishes is kept and reaches the
 //! report (`events.published`, `events.publish_failed`).
 

@@ -1,5 +1,5 @@
 //! Running one plan: start or reach the target, start the parts (clients, frozen clients,
-//! publisher, sampler, mid-run actions), run the measured phase, then [`collect`] the result.
+//! publisher, sampler, mid-run actions), run the measured phase, then `collect` the result.
 //!
 //! Every part is a task bound to one [`CancellationToken`]; nothing polls a global flag.
 //! The embedded server is owned here and stopped (or killed, on error paths, by

@@ -53,7 +53,7 @@ struct Common {
     /// gungraun's JSON output of the run (`cargo bench ... -- --output-format=json > FILE`).
     #[arg(long)]
     run: PathBuf,
-    /// The baseline file [default: baselines/instructions/<arch>-<os>.json].
+    /// The baseline file [default: baselines/instructions/ARCH-OS.json, e.g. x86_64-linux.json].
     #[arg(long)]
     baseline: Option<PathBuf>,
     /// The gungraun version the bench was built with (recorded with the toolchain).
