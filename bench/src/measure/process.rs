@@ -106,20 +106,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn own_process_is_read_with_thread_clocks() {
-        let first = ProcessReading::read(std::process::id()).unwrap();
+    fn a_busy_process_is_read_with_thread_clocks() {
+        // A child that only burns CPU: its one thread lives throughout, so its clock can
+        // only grow (this test process's own threads come and go with the other tests).
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .unwrap();
+        let first = ProcessReading::read(child.id()).unwrap();
         assert!(first.stats.rss_bytes > 0 && first.stats.threads >= 1);
         let before = first.threads_cpu_ns.unwrap();
-        let until = std::time::Instant::now() + std::time::Duration::from_millis(30);
-        let mut x = 1u64;
-        while std::time::Instant::now() < until {
-            x = x.wrapping_mul(7).wrapping_add(1);
-        }
-        std::hint::black_box(x);
-        let second = ProcessReading::read(std::process::id()).unwrap();
-        assert!(second.threads_cpu_ns.unwrap() > before);
-        // 30 ms of spinning is at least a few ms of CPU even on a loaded machine.
-        assert!(second.cpu_seconds_since(&first) > 0.001);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let grew = loop {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let now = ProcessReading::read(child.id()).unwrap();
+            if now.threads_cpu_ns.unwrap() > before && now.cpu_seconds_since(&first) > 0.0 {
+                break true;
+            }
+            if std::time::Instant::now() > deadline {
+                break false;
+            }
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            grew,
+            "a spinning process's thread clocks never advanced within 10 s"
+        );
         assert!(ProcessReading::read(u32::MAX - 1).is_none());
     }
 
