@@ -66,12 +66,12 @@ pub struct Flags {
     pub target_file: Option<PathBuf>,
 
     /// The server's local process id: CPU (per-thread ns clocks), RSS, fds and threads
-    /// from /proc/<pid>. Needs --target or --target-file.
+    /// from /proc/PID. Needs --target or --target-file.
     #[arg(long, value_name = "PID", value_parser = clap::value_parser!(u32).range(1..))]
     pub server_pid: Option<u32>,
 
     /// For https:// targets: trust only the certificates in this PEM file (replaces the
-    /// system roots and the target file's [tls] ca_file).
+    /// system roots and the target file's tls.ca_file).
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
 

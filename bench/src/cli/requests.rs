@@ -27,7 +27,7 @@ pub enum RequestsFlagsError {
 #[derive(Debug, Clone, Args)]
 #[command(group(ArgGroup::new("model").required(true).args(["rate", "concurrency"])))]
 pub struct RequestsFlags {
-    /// The target file: its [stream] url, method, body ({seq} numbers requests), headers, end sentinel.
+    /// The target file: its stream.url, method, body ({seq} numbers requests), headers, end sentinel.
     #[arg(long, value_name = "FILE")]
     pub target_file: PathBuf,
 
@@ -63,7 +63,7 @@ pub struct RequestsFlags {
     #[arg(long, default_value = "60s", value_parser = sse_server::config::parse_duration)]
     pub request_timeout: Duration,
 
-    /// The server's local process id (CPU per event from /proc/<pid>).
+    /// The server's local process id (CPU per event from /proc/PID).
     #[arg(long, value_name = "PID", value_parser = clap::value_parser!(u32).range(1..))]
     pub server_pid: Option<u32>,
 

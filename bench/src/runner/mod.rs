@@ -1,6 +1,6 @@
-//! How a scenario runs: the parts that execute any [`Plan`](crate::scenario::Plan).
+//! How a scenario runs: the parts that execute any [`crate::scenario::Plan`].
 //!
-//! [`run::run_plan`] executes a plan with the same parts every time: one reading-client loop
+//! [`run_plan`] executes a plan with the same parts every time: one reading-client loop
 //! ([`reader`], recording through [`recorder`], sharing a [`context`]), frozen raw-TCP clients
 //! ([`frozen`]), a generator publisher ([`publish`]), mid-run actions, the sampler, and the
 //! target [`probe`]s; [`collect`] stops them and assembles what was measured. A server a target
