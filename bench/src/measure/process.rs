@@ -113,20 +113,31 @@ mod tests {
             .args(["-c", "while :; do :; done"])
             .spawn()
             .unwrap();
-        let first = ProcessReading::read(child.id()).unwrap();
-        assert!(first.stats.rss_bytes > 0 && first.stats.threads >= 1);
-        let before = first.threads_cpu_ns.unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let grew = loop {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            let now = ProcessReading::read(child.id()).unwrap();
-            if now.threads_cpu_ns.unwrap() > before && now.cpu_seconds_since(&first) > 0.0 {
-                break true;
-            }
-            if std::time::Instant::now() > deadline {
-                break false;
+        let pause = || std::thread::sleep(std::time::Duration::from_millis(20));
+        // Right after the spawn the child may still be exec'ing: wait for a full reading.
+        let first = loop {
+            match ProcessReading::read(child.id()) {
+                Some(r) if r.threads_cpu_ns.is_some() && r.stats.rss_bytes > 0 => break Some(r),
+                _ if std::time::Instant::now() > deadline => break None,
+                _ => pause(),
             }
         };
+        let grew = first.is_some_and(|first| {
+            let before = first.threads_cpu_ns.unwrap_or(u64::MAX);
+            loop {
+                pause();
+                let now = ProcessReading::read(child.id());
+                if now.is_some_and(|n| {
+                    n.threads_cpu_ns.unwrap_or(0) > before && n.cpu_seconds_since(&first) > 0.0
+                }) {
+                    break true;
+                }
+                if std::time::Instant::now() > deadline {
+                    break false;
+                }
+            }
+        });
         let _ = child.kill();
         let _ = child.wait();
         assert!(
