@@ -55,10 +55,25 @@ pub fn publish_time(data: &[u8]) -> Option<u64> {
 const MAX_BATCH: u64 = 10_000;
 
 /// Publishes on `hub` at `config.rate` until `stop` is cancelled.
+pub async fn run(hub: Hub, config: PublisherConfig, stop: CancellationToken) {
+    pace(config, stop, |data| match hub.publish(None, data) {
+        Ok(_) => true,
+        Err(err) => {
+            // Only a size over --max-event-bytes can fail here (`Args::check` refuses it).
+            tracing::error!(%err, "the built-in publisher cannot publish; stopping it");
+            false
+        }
+    })
+    .await;
+}
+
+/// Calls `publish` with stamped data ([`stamp`]) at `config.rate` until `stop` is cancelled
+/// or `publish` returns `false`: the pacing of the built-in publisher, shared with other
+/// servers that publish the same events (the comparator designs of `sse-bench`).
 ///
 /// The timer ticks at most once a millisecond (tokio's resolution); each tick publishes
 /// every event that is due by then, so rates above 1,000/s arrive in small batches.
-pub async fn run(hub: Hub, config: PublisherConfig, stop: CancellationToken) {
+pub async fn pace(config: PublisherConfig, stop: CancellationToken, mut publish: impl FnMut(&[u8]) -> bool) {
     let period = Duration::from_secs_f64((1.0 / config.rate).max(0.001));
     let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
@@ -74,9 +89,7 @@ pub async fn run(hub: Hub, config: PublisherConfig, stop: CancellationToken) {
         let backlog = due.saturating_sub(sent);
         for _ in 0..backlog.min(MAX_BATCH) {
             stamp(&mut data, config.payload_size);
-            if let Err(err) = hub.publish(None, &data) {
-                // Only a size over --max-event-bytes can fail here (`Args::check` refuses it).
-                tracing::error!(%err, "the built-in publisher cannot publish; stopping it");
+            if !publish(&data) {
                 return;
             }
         }

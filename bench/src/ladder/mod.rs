@@ -21,12 +21,11 @@ pub mod sweep;
 use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use sse_server::metrics::ProcessStats;
-use sse_server::publisher::{PublisherConfig, stamp};
+use sse_server::publisher::PublisherConfig;
 use tokio::net::TcpListener;
-use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 /// A server design of the ladder.
@@ -145,33 +144,18 @@ impl Drop for Gauge<'_> {
     }
 }
 
-/// Most events published in one timer tick (as the reference server's publisher).
-const MAX_BATCH: u64 = 10_000;
-
-/// Calls `publish(id, data)` at `config.rate` with stamped data (the reference server's
-/// publisher format and pacing: each tick publishes every event due by then) until `stop`.
+/// Calls `publish(id, data)` at `config.rate` with stamped data, ids 1, 2, 3, …: the
+/// reference server's publisher pacing ([`sse_server::publisher::pace`]) until `stop`.
 pub(crate) async fn pace(
     config: PublisherConfig,
     stop: CancellationToken,
     mut publish: impl FnMut(u64, &[u8]),
 ) {
-    let period = Duration::from_secs_f64((1.0 / config.rate).max(0.001));
-    let mut ticks = tokio::time::interval(period);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let start = tokio::time::Instant::now();
-    let mut sent: u64 = 0;
-    let mut data = Vec::with_capacity(config.payload_size.max(32));
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => break,
-            _ = ticks.tick() => {}
-        }
-        let due = (start.elapsed().as_secs_f64() * config.rate) as u64 + 1;
-        for _ in 0..due.saturating_sub(sent).min(MAX_BATCH) {
-            sent += 1;
-            stamp(&mut data, config.payload_size);
-            publish(sent, &data);
-        }
-        sent = sent.max(due);
-    }
+    let mut id = 0;
+    sse_server::publisher::pace(config, stop, |data| {
+        id += 1;
+        publish(id, data);
+        true
+    })
+    .await;
 }
