@@ -186,6 +186,14 @@ pub struct FeedRate {
     pub achieved_per_sec: Option<f64>,
     /// `achieved / nominal − 1`, percent.
     pub deviation_pct: Option<f64>,
+    /// How late the generator's publisher sent against its schedule, 99th percentile, ms
+    /// (publish-to-send lag); `None` when the generator did not publish (a server's own
+    /// publisher, `/sse`).
+    #[serde(default)]
+    pub publish_lag_p99_ms: Option<f64>,
+    /// The largest publish-to-send lag, ms.
+    #[serde(default)]
+    pub publish_lag_max_ms: Option<f64>,
 }
 
 /// Minimum, median, mean and maximum of a set of values.

@@ -254,6 +254,8 @@ fn report_of(o: &Observed, around: Around) -> ScenarioReport {
             nominal_per_sec: rate,
             achieved_per_sec: Some(rate),
             deviation_pct: Some(0.0),
+            publish_lag_p99_ms: Some(0.25),
+            publish_lag_max_ms: Some(1.5),
         }),
         latency: latencies(o),
         connections: Connections {

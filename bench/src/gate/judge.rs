@@ -374,6 +374,7 @@ fn absolute(runs: &[ScenarioReport], t: &Thresholds, out: &mut Vec<Finding>) {
         }
     }
     feed_rate(runs, t, out);
+    publish_lag(runs, out);
     checks(runs, out);
 }
 
@@ -428,6 +429,40 @@ fn feed_rate(runs: &[ScenarioReport], t: &Thresholds, out: &mut Vec<Finding>) {
     );
     finding.baseline = Some(nominal);
     finding.change_pct = Some(deviation);
+    out.push(finding);
+}
+
+/// How late the generator's own publisher sent (worst run's p99), against the period of
+/// the rate asked: a lag beyond one period bunches the feed, so the latency figures describe
+/// a burstier feed than asked. Judged only where the generator published at a fixed rate.
+fn publish_lag(runs: &[ScenarioReport], out: &mut Vec<Finding>) {
+    let metric = "feed.publish_lag_p99_ms";
+    let lags = runs.iter().filter_map(|r| {
+        Some((
+            r.feed.as_ref()?.publish_lag_p99_ms?,
+            r.feed.as_ref()?.nominal_per_sec,
+        ))
+    });
+    let Some((worst, nominal)) = lags.max_by(|a, b| a.0.total_cmp(&b.0)) else {
+        return;
+    };
+    let period_ms = 1000.0 / nominal;
+    let status = if worst > period_ms {
+        Status::Warn
+    } else {
+        Status::Pass
+    };
+    let mut finding = Finding::absolute(
+        metric,
+        worst,
+        None,
+        status,
+        format!(
+            "publish-to-send lag of the generator's publisher, p99 of the worst run, vs one period of the \
+             {nominal} events/s asked ({period_ms:.3} ms): beyond it the feed arrives bunched, so warn"
+        ),
+    );
+    finding.baseline = Some(period_ms);
     out.push(finding);
 }
 

@@ -87,6 +87,8 @@ pub fn build(
             nominal_per_sec: nominal,
             achieved_per_sec: achieved,
             deviation_pct: achieved.map(|a| (a / nominal - 1.0) * 100.0),
+            publish_lag_p99_ms: outcome.published.lag.map(|l| l.p99_micros as f64 / 1000.0),
+            publish_lag_max_ms: outcome.published.lag.map(|l| l.max_micros as f64 / 1000.0),
         }
     });
 

@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Method;
-use tokio::time::MissedTickBehavior;
+use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{ClientError, HttpConnection, Target};
 use crate::description::BodyTemplate;
 use crate::description::file::DEFAULT_PUBLISH_BODY;
-use crate::scenario::outcome::Published;
+use crate::measure::histogram;
+use crate::scenario::outcome::{PublishLag, Published};
 
 /// The request that publishes one event.
 #[derive(Debug, Clone)]
@@ -71,21 +72,33 @@ impl Sender {
 /// Limit of one publish request.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Publishes at `rate` events per second until `stop`.
+/// Publishes at `rate` events per second until `stop`, measuring how late each request
+/// left against its schedule (the n-th is due at start + (n − 1) / rate): a publisher that
+/// falls behind (a slow target, a busy host) shows in the lag, not only in a shorter feed.
 pub async fn at_rate(publish: Publication, rate: f64, payload: usize, stop: CancellationToken) -> Published {
     let mut sender = Sender::new(&publish, payload);
-    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(0.001)));
+    let period = Duration::from_secs_f64(1.0 / rate.max(0.001));
+    let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let mut lag = histogram::new_histogram();
     let mut done = Published::default();
-    let mut seq = 0;
+    let mut seq: u32 = 0;
+    let start = Instant::now();
     loop {
         tokio::select! {
-            () = stop.cancelled() => return done,
+            () = stop.cancelled() => break,
             _ = ticks.tick() => {}
         }
-        seq += 1;
-        count(&mut done, sender.send(seq).await);
+        let due = start + period.saturating_mul(seq);
+        histogram::record(&mut lag, Instant::now().saturating_duration_since(due));
+        seq = seq.saturating_add(1);
+        count(&mut done, sender.send(u64::from(seq)).await);
     }
+    done.lag = (!lag.is_empty()).then(|| PublishLag {
+        p99_micros: lag.value_at_quantile(0.99),
+        max_micros: lag.max(),
+    });
+    done
 }
 
 /// Publishes `events` events from `concurrency` keep-alive connections at once.

@@ -45,6 +45,19 @@ pub struct Published {
     pub events: u64,
     /// Requests that failed.
     pub failed: u64,
+    /// How late the fixed-rate publisher sent its requests against its schedule
+    /// (start + n / rate), 99th percentile and maximum in microseconds; `None` for a
+    /// burst or when nothing was sent.
+    pub lag: Option<PublishLag>,
+}
+
+/// How far behind its schedule a fixed-rate publisher sent (publish-to-send lag).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PublishLag {
+    /// 99th percentile, microseconds.
+    pub p99_micros: u64,
+    /// Maximum, microseconds.
+    pub max_micros: u64,
 }
 
 /// Everything a scenario run observed.

@@ -66,6 +66,7 @@ fn a_feed_off_its_rate_fails_either_way_and_an_unmeasured_one_is_not_judged() {
             nominal_per_sec: 100.0,
             achieved_per_sec: achieved,
             deviation_pct: None,
+            ..Default::default()
         });
         r
     };
@@ -114,4 +115,35 @@ fn failed_publishes_fail_and_are_not_checked_without_a_publisher() {
     let j = judge(&[r], None, &t);
     assert_eq!(finding(&j, "events.publish_failed").status, Status::Fail);
     assert!(j.check_failed);
+}
+
+#[test]
+fn a_publisher_behind_its_schedule_warns_and_one_on_time_passes() {
+    let t = Thresholds::default();
+    let lagging = |p99_ms: Option<f64>| {
+        let mut r = run(1.0);
+        r.feed = Some(crate::model::FeedRate {
+            nominal_per_sec: 100.0,
+            achieved_per_sec: Some(100.0),
+            deviation_pct: Some(0.0),
+            publish_lag_p99_ms: p99_ms,
+            publish_lag_max_ms: p99_ms,
+        });
+        r
+    };
+    let on_time = judge(&[lagging(Some(0.4))], None, &t);
+    assert_eq!(finding(&on_time, "feed.publish_lag_p99_ms").status, Status::Pass);
+    // 25 ms late at p99 where one period is 10 ms: the feed arrived bunched.
+    let late = judge(&[lagging(Some(0.4)), lagging(Some(25.0))], None, &t);
+    let f = finding(&late, "feed.publish_lag_p99_ms");
+    assert_eq!(f.status, Status::Warn);
+    assert_eq!(f.current, Some(25.0));
+    assert_eq!(f.baseline, Some(10.0));
+    // Without a publisher of the generator's own there is nothing to judge, and no finding.
+    let none = judge(&[lagging(None)], None, &t);
+    assert!(
+        none.findings
+            .iter()
+            .all(|f| f.metric != "feed.publish_lag_p99_ms")
+    );
 }
