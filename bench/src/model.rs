@@ -41,7 +41,7 @@ pub struct ScenarioReport {
     /// Machine, toolchain and revision the figures were measured on.
     pub environment: Environment,
     /// The server under test.
-    pub target: Target,
+    pub target: ReportedTarget,
     /// Scenario parameters as run (clients, duration_seconds, publish_rate, payload_size, ...).
     pub parameters: BTreeMap<String, serde_json::Value>,
     /// Event counts over all clients.
@@ -91,7 +91,7 @@ impl Default for ScenarioReport {
             started_at: String::new(),
             duration_seconds: 0.0,
             environment: Environment::default(),
-            target: Target::default(),
+            target: ReportedTarget::default(),
             parameters: BTreeMap::new(),
             events: EventCounts::default(),
             throughput: None,
@@ -131,7 +131,7 @@ impl ScenarioReport {
 
 /// The server under test.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Target {
+pub struct ReportedTarget {
     /// Base URL of the server.
     pub url: String,
     /// Whether `sse-load` started the reference server itself.

@@ -177,9 +177,9 @@ impl BlockingMonitor {
         let probe = self.probe.cumulative();
         let runtime = self.runtime.next().unwrap_or_default();
         let workers = runtime.workers_count;
-        let polls = Figures::of(&self.polls);
-        let delays = Figures::of(&self.delays);
-        let lateness = Figures::of(&self.lateness);
+        let polls = DurationStats::of(&self.polls);
+        let delays = DurationStats::of(&self.delays);
+        let lateness = DurationStats::of(&self.lateness);
         let threshold_us = self.threshold.as_secs_f64() * 1e6;
         let mut flagged = Vec::new();
         if polls.max_us > threshold_us {
@@ -242,7 +242,7 @@ impl<F: Future> Future for Timed<F> {
 
 /// Distribution figures of one histogram, microseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Figures {
+pub struct DurationStats {
     /// Samples recorded.
     pub samples: u64,
     /// Mean.
@@ -253,7 +253,7 @@ pub struct Figures {
     pub max_us: f64,
 }
 
-impl Figures {
+impl DurationStats {
     fn of(histogram: &SharedHistogram) -> Self {
         let h = histogram.lock().unwrap_or_else(PoisonError::into_inner);
         if h.is_empty() {
@@ -279,7 +279,7 @@ pub struct TaskPolls {
     pub slow_polls: u64,
     /// Per-poll distribution.
     #[serde(flatten)]
-    pub figures: Figures,
+    pub figures: DurationStats,
 }
 
 /// Scheduling delay of the probe task.
@@ -289,7 +289,7 @@ pub struct SchedulingDelay {
     pub long_delays: u64,
     /// Per-wake distribution.
     #[serde(flatten)]
-    pub figures: Figures,
+    pub figures: DurationStats,
 }
 
 /// How busy the runtime's workers were over the window.
@@ -317,7 +317,7 @@ pub struct BlockingReport {
     /// Scheduling delay of the probe.
     pub scheduling_delay: SchedulingDelay,
     /// Timer lateness of the probe (includes the 1 ms timer resolution).
-    pub timer_lateness: Figures,
+    pub timer_lateness: DurationStats,
     /// Runtime load.
     pub runtime: RuntimeLoad,
 }

@@ -9,8 +9,8 @@ use crate::measure::cpu::{CpuSpent, generator_bound, generator_saturation, ns_pe
 use crate::measure::server::CpuDelta;
 use crate::measure::stats::Metric;
 use crate::model::{
-    Connections, Cpu, EventCounts, FeedRate, Latency, SCHEMA_VERSION, ScenarioReport, ServerFigures, Spread,
-    Target, Throughput, UnjudgedCheck,
+    Connections, Cpu, EventCounts, FeedRate, Latency, ReportedTarget, SCHEMA_VERSION, ScenarioReport,
+    ServerFigures, Spread, Throughput, UnjudgedCheck,
 };
 use crate::scenario::catalog::Definition;
 use crate::scenario::outcome::Outcome;
@@ -107,7 +107,7 @@ pub fn build(
         started_at: rfc3339(started_at),
         duration_seconds: wall,
         environment: labels.environment.clone(),
-        target: Target {
+        target: ReportedTarget {
             url,
             embedded: capabilities.embedded,
             server_metrics: capabilities.metrics,

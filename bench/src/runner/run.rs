@@ -23,7 +23,7 @@ use crate::measure::sampler;
 use crate::measure::send_time::SendTime;
 use crate::measure::server::{CpuReading, ServerSource};
 use crate::measure::stats::Shard;
-use crate::scenario::feed::{Feed, Publisher};
+use crate::scenario::feed::{Feed, PublishSchedule};
 use crate::scenario::outcome::{Figures, Published};
 use crate::scenario::plan::{Action, Capabilities, Plan};
 use crate::target::{EmbeddedServer, Launcher, TargetError, join};
@@ -415,11 +415,11 @@ impl Runner<'_> {
     ) -> Result<Option<tokio::task::JoinHandle<Published>>, RunError> {
         // A target that publishes by itself (a target file's `source = "self"`) gets no publisher.
         let publisher = if self.caps.embedded || self.caps.publish {
-            self.feed.publisher(self.caps.embedded)
+            self.feed.publish_schedule(self.caps.embedded)
         } else {
-            Publisher::None
+            PublishSchedule::None
         };
-        if publisher == Publisher::None {
+        if publisher == PublishSchedule::None {
             return Ok(None);
         }
         let url = join(&self.base, "/publish").map_err(|_| RunError::Unreachable {
@@ -441,11 +441,11 @@ impl Runner<'_> {
                 },
             };
             match publisher {
-                Publisher::None => Published::default(),
-                Publisher::Rate { rate, payload } => {
+                PublishSchedule::None => Published::default(),
+                PublishSchedule::Rate { rate, payload } => {
                     publish::at_rate(target, rate, payload, ctx.stop.clone()).await
                 }
-                Publisher::Burst {
+                PublishSchedule::Burst {
                     events,
                     payload,
                     concurrency,
