@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
+use sse_bench::measure::histogram::{Unit, histogram_of};
 use tokio::task::JoinHandle;
 use tokio_metrics::{RuntimeIntervals, RuntimeMonitor, TaskMetrics, TaskMonitor, TaskScheduling};
 use tokio_util::sync::CancellationToken;
@@ -45,19 +46,15 @@ const MAX_TRACKED: Duration = Duration::from_secs(60);
 type SharedHistogram = Arc<Mutex<Histogram<u64>>>;
 
 fn histogram() -> SharedHistogram {
-    let max = u64::try_from(MAX_TRACKED.as_nanos()).unwrap_or(u64::MAX);
     // 3 significant digits over 1 ns ..= 60 s: fixed size, recording never allocates.
-    let histogram =
-        Histogram::new_with_bounds(1, max, 3).expect("1 ns ..= 60 s at 3 significant figures is valid");
-    Arc::new(Mutex::new(histogram))
+    Arc::new(Mutex::new(histogram_of(Unit::Nanos, MAX_TRACKED)))
 }
 
 fn record(histogram: &SharedHistogram, value: Duration) {
-    let nanos = u64::try_from(value.as_nanos()).unwrap_or(u64::MAX);
     histogram
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .saturating_record(nanos.max(1));
+        .saturating_record(Unit::Nanos.count(value));
 }
 
 /// Watches the server runtime for blocking (see the module docs).
