@@ -7,6 +7,8 @@
 
 use std::fmt::Write as _;
 
+use sse_bench::verdict::Delta;
+
 use crate::summary::{Counts, Run};
 
 /// The limits, in percent of the baseline.
@@ -79,13 +81,10 @@ pub struct CountsComparison {
     pub limits: Limits,
 }
 
-/// Relative change from `old` to `new` in percent (0 when both are 0).
+/// Relative change from `old` to `new` in percent (0 when both are 0, +∞ from 0 to more),
+/// by the workspace's one rule ([`Delta::change`]).
 pub fn change_percent(old: u64, new: u64) -> f64 {
-    if old == 0 {
-        if new == 0 { 0.0 } else { f64::INFINITY }
-    } else {
-        (new as f64 - old as f64) / old as f64 * 100.0
-    }
+    Delta::new(old as f64, new as f64).change() * 100.0
 }
 
 /// Judges `run` against `baseline`.

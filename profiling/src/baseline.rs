@@ -17,6 +17,7 @@
 use std::fmt::Write as _;
 
 use sse_bench::gate::Status;
+use sse_bench::verdict::Delta;
 
 use crate::summary::{CpuSummary, HeapSummary};
 use crate::workload::{Profile, Workload};
@@ -60,15 +61,13 @@ impl Gate {
     }
 }
 
-/// One compared figure.
+/// One compared figure: its name, its values before and after, and what that means.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ComparedFigure {
     /// The summary field.
     pub metric: &'static str,
-    /// Its value in the baseline.
-    pub baseline: f64,
-    /// Its value in this run.
-    pub current: f64,
+    /// Its value in the baseline and in this run.
+    pub delta: Delta,
     /// What it means: `Some` for a gated figure (pass or fail) and for an ungated one
     /// that moved a lot (warn); `None` for an ungated figure shown for information.
     pub status: Option<Status>,
@@ -83,8 +82,7 @@ impl ComparedFigure {
         };
         Self {
             metric,
-            baseline,
-            current,
+            delta: Delta::new(baseline, current),
             status: Some(status),
         }
     }
@@ -92,15 +90,14 @@ impl ComparedFigure {
     fn info(metric: &'static str, baseline: f64, current: f64) -> Self {
         Self {
             metric,
-            baseline,
-            current,
+            delta: Delta::new(baseline, current),
             status: None,
         }
     }
 
-    /// Relative change, when the baseline is not zero.
+    /// Relative change, when it is finite ([`Delta::finite_change`]).
     pub fn change(&self) -> Option<f64> {
-        (self.baseline != 0.0).then(|| (self.current - self.baseline) / self.baseline.abs())
+        self.delta.finite_change()
     }
 }
 
@@ -143,8 +140,8 @@ impl BaselineComparison {
                 out,
                 "  {:<40} {:>14} {:>14} {:>9}  {}",
                 d.metric,
-                number(d.baseline),
-                number(d.current),
+                number(d.delta.baseline),
+                number(d.delta.current),
                 change,
                 label(d.status)
             );
