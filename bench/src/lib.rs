@@ -3,7 +3,8 @@
 //! Each folder is one stage and imports only the stages below it (a test in
 //! `tests/layering.rs` keeps it so):
 //!
-//! * [`fs`], [`environment`], [`profile`]: leaves (atomic writes, the machine, the scale).
+//! * [`fs`], [`environment`], [`profile`], [`source_path`]: leaves (atomic writes, the machine,
+//!   the scale, profiler frames' source paths).
 //! * [`child`]: one child process (handshake line, kill-on-drop, parent-death signal).
 //! * [`client`]: the HTTP/SSE client. [`measure`]: histograms, sequences, CPU, timeline.
 //! * [`model`]: the report's data model, what [`gate`], [`report`] and [`baseline`] read;
@@ -32,5 +33,6 @@ pub mod report;
 pub mod requests;
 pub mod runner;
 pub mod scenario;
+pub mod source_path;
 pub mod target;
 pub mod verdict;

@@ -12,6 +12,11 @@
 //!   target, no baseline, a window too short) is [`Status::NotJudged`] with the reason, never a
 //!   pass or a failure.
 //!
+//! ## Before and after
+//! A figure compared with its baseline is a [`Delta`]: both values and the relative change
+//! between them, computed by one rule for every comparison of the workspace (the gate's
+//! findings, profiling's baseline tables, criterion and instruction-count comparisons).
+//!
 //! ## Which rule decided
 //! Every finding names the rule that decided it ([`Rule`]): a fixed limit, the relative
 //! threshold alone, the threshold together with the measured noise (the whole confidence
@@ -79,6 +84,44 @@ pub enum Rule {
     NoiseInterval,
     /// Nothing to decide with: not observable on this target, no baseline, too short.
     NotObservable,
+}
+
+/// A figure before and after: its baseline value and its current value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Delta {
+    /// The value in the baseline.
+    pub baseline: f64,
+    /// The value now.
+    pub current: f64,
+}
+
+impl Delta {
+    /// The figure went from `baseline` to `current`.
+    pub fn new(baseline: f64, current: f64) -> Self {
+        Self { baseline, current }
+    }
+
+    /// The relative change, `(current − baseline) / |baseline|` (`0.10` = 10 % more); from a
+    /// zero baseline, +∞ when the figure grew and 0 otherwise.
+    pub fn change(&self) -> f64 {
+        if self.baseline != 0.0 {
+            (self.current - self.baseline) / self.baseline.abs()
+        } else if self.current > self.baseline {
+            f64::INFINITY
+        } else {
+            0.0
+        }
+    }
+
+    /// [`Delta::change`] when it is finite (`None` from a zero baseline that grew).
+    pub fn finite_change(&self) -> Option<f64> {
+        Some(self.change()).filter(|c| c.is_finite())
+    }
+
+    /// [`Delta::finite_change`] in percent, as reports print it.
+    pub fn finite_change_pct(&self) -> Option<f64> {
+        self.finite_change().map(|c| c * 100.0)
+    }
 }
 
 /// One metric checked, or a check that could not be judged.
@@ -324,6 +367,17 @@ mod tests {
 
     fn judged(name: &str, findings: Vec<Finding>) -> Judgement {
         Judgement::new(name, 1, findings)
+    }
+
+    #[test]
+    fn a_delta_changes_relative_to_the_baseline_and_from_zero_to_infinity() {
+        assert_eq!(Delta::new(100.0, 110.0).change(), 0.1);
+        assert_eq!(Delta::new(-4.0, -2.0).change(), 0.5);
+        assert_eq!(Delta::new(0.0, 3.0).change(), f64::INFINITY);
+        assert_eq!(Delta::new(0.0, 3.0).finite_change(), None);
+        assert_eq!(Delta::new(0.0, 0.0).change(), 0.0);
+        assert_eq!(Delta::new(0.0, -1.0).change(), 0.0);
+        assert_eq!(Delta::new(50.0, 25.0).finite_change_pct(), Some(-50.0));
     }
 
     #[test]

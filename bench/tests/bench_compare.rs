@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::json;
-use sse_bench::bench_compare::{CompareError, Summary, Verdict, compare, load_baseline};
+use sse_bench::bench_compare::{ChangeVerdict, CompareError, Summary, compare, load_baseline};
 
 /// Writes `<root>/<dir>/<baseline>/{estimates,benchmark}.json` as criterion 0.8 does
 /// (`estimates.json`: mean, median, median_abs_dev, slope, std_dev; `benchmark.json`: the id).
@@ -83,7 +83,11 @@ fn no_change_passes() {
     assert_eq!(old.benches.len(), 2);
     let cmp = compare(&old, &new, 0.05).unwrap();
     assert!(!cmp.has_regression());
-    assert!(cmp.rows.iter().all(|r| r.verdict == Some(Verdict::NoChange)));
+    assert!(
+        cmp.rows
+            .iter()
+            .all(|r| r.verdict == Some(ChangeVerdict::NoChange))
+    );
 
     let out = bench_compare(&["compare", "main", "next"], dir.path());
     assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
@@ -128,7 +132,7 @@ fn a_change_whose_interval_straddles_the_threshold_passes() {
     .unwrap();
     let change = cmp.rows[0].change.unwrap();
     assert!(change.point > 0.05 && change.lower < 0.05, "{change:?}");
-    assert_eq!(cmp.rows[0].verdict, Some(Verdict::NoChange));
+    assert_eq!(cmp.rows[0].verdict, Some(ChangeVerdict::NoChange));
     let out = bench_compare(&["compare", "main", "next"], dir.path());
     assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// The stages of `bench/src`, lowest first. A module may import its own stage and the
 /// stages before it, never one after it.
 const STAGES: &[&[&str]] = &[
-    &["fs", "environment", "profile"],
+    &["fs", "environment", "profile", "source_path"],
     &["child"],
     &["client"],
     &["measure"],

@@ -14,8 +14,8 @@ use hdrhistogram::Histogram;
 use serde_json::Value;
 use sse_bench::gate::{self, Status, Thresholds};
 use sse_bench::model::{
-    Check, Connections, Cpu, Environment, EventCounts, FeedRate, Latency, Memory, SCHEMA_VERSION, Sample,
-    ScenarioReport, ServerFigures, Spread, Target, Throughput, UnjudgedCheck,
+    Check, Connections, Cpu, Environment, EventCounts, FeedRate, Latency, Memory, ReportedTarget,
+    SCHEMA_VERSION, Sample, ScenarioReport, ServerFigures, Spread, Throughput, UnjudgedCheck,
 };
 use sse_bench::report;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -231,7 +231,7 @@ fn report_of(o: &Observed, around: Around) -> ScenarioReport {
         started_at: sse_bench::environment::rfc3339(std::time::SystemTime::now()),
         duration_seconds: o.duration,
         environment: Environment::capture(),
-        target: Target {
+        target: ReportedTarget {
             url: format!("http://{}", around.addr),
             embedded: true,
             server_metrics: true,

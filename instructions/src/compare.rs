@@ -7,6 +7,8 @@
 
 use std::fmt::Write as _;
 
+use sse_bench::verdict::Delta;
+
 use crate::summary::{Counts, Run};
 
 /// The limits, in percent of the baseline.
@@ -29,7 +31,7 @@ impl Default for Limits {
 
 /// What happened to one benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
+pub enum CountsVerdict {
     /// Instructions and estimated cycles identical to the baseline.
     Unchanged,
     /// Changed, but no growth past a limit and no drop past one either.
@@ -44,15 +46,15 @@ pub enum Status {
     Missing,
 }
 
-impl Status {
+impl CountsVerdict {
     fn label(self) -> &'static str {
         match self {
-            Status::Unchanged => "unchanged",
-            Status::WithinLimits => "within limits",
-            Status::Improved => "improved",
-            Status::Regressed => "REGRESSED",
-            Status::New => "new (no baseline)",
-            Status::Missing => "MISSING from the run",
+            CountsVerdict::Unchanged => "unchanged",
+            CountsVerdict::WithinLimits => "within limits",
+            CountsVerdict::Improved => "improved",
+            CountsVerdict::Regressed => "REGRESSED",
+            CountsVerdict::New => "new (no baseline)",
+            CountsVerdict::Missing => "MISSING from the run",
         }
     }
 }
@@ -67,29 +69,26 @@ pub struct Row {
     /// This run's counts.
     pub new: Option<Counts>,
     /// The verdict.
-    pub status: Status,
+    pub status: CountsVerdict,
 }
 
 /// Every benchmark of a baseline and a run, judged.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Comparison {
+pub struct CountsComparison {
     /// One row per benchmark, in name order.
     pub rows: Vec<Row>,
     /// The limits applied.
     pub limits: Limits,
 }
 
-/// Relative change from `old` to `new` in percent (0 when both are 0).
+/// Relative change from `old` to `new` in percent (0 when both are 0, +∞ from 0 to more),
+/// by the workspace's one rule ([`Delta::change`]).
 pub fn change_percent(old: u64, new: u64) -> f64 {
-    if old == 0 {
-        if new == 0 { 0.0 } else { f64::INFINITY }
-    } else {
-        (new as f64 - old as f64) / old as f64 * 100.0
-    }
+    Delta::new(old as f64, new as f64).change() * 100.0
 }
 
 /// Judges `run` against `baseline`.
-pub fn compare(baseline: &Run, run: &Run, limits: Limits) -> Comparison {
+pub fn compare(baseline: &Run, run: &Run, limits: Limits) -> CountsComparison {
     let mut names: Vec<&String> = baseline.keys().chain(run.keys()).collect();
     names.sort();
     names.dedup();
@@ -100,8 +99,8 @@ pub fn compare(baseline: &Run, run: &Run, limits: Limits) -> Comparison {
             let new = run.get(name).copied();
             let status = match (old, new) {
                 (Some(old), Some(new)) => judge(old, new, limits),
-                (None, _) => Status::New,
-                (_, None) => Status::Missing,
+                (None, _) => CountsVerdict::New,
+                (_, None) => CountsVerdict::Missing,
             };
             Row {
                 name: name.clone(),
@@ -111,33 +110,33 @@ pub fn compare(baseline: &Run, run: &Run, limits: Limits) -> Comparison {
             }
         })
         .collect();
-    Comparison { rows, limits }
+    CountsComparison { rows, limits }
 }
 
-fn judge(old: Counts, new: Counts, limits: Limits) -> Status {
+fn judge(old: Counts, new: Counts, limits: Limits) -> CountsVerdict {
     if old == new {
-        return Status::Unchanged;
+        return CountsVerdict::Unchanged;
     }
     let ir = change_percent(old.instructions, new.instructions);
     let cycles = change_percent(old.estimated_cycles, new.estimated_cycles);
     if ir > limits.instructions_percent || cycles > limits.estimated_cycles_percent {
-        Status::Regressed
+        CountsVerdict::Regressed
     } else if ir < -limits.instructions_percent || cycles < -limits.estimated_cycles_percent {
-        Status::Improved
+        CountsVerdict::Improved
     } else {
-        Status::WithinLimits
+        CountsVerdict::WithinLimits
     }
 }
 
-impl Comparison {
+impl CountsComparison {
     /// Benchmarks that regressed.
     pub fn regressed(&self) -> impl Iterator<Item = &Row> {
-        self.rows.iter().filter(|r| r.status == Status::Regressed)
+        self.rows.iter().filter(|r| r.status == CountsVerdict::Regressed)
     }
 
     /// Benchmarks of the baseline that the run lacks.
     pub fn missing(&self) -> impl Iterator<Item = &Row> {
-        self.rows.iter().filter(|r| r.status == Status::Missing)
+        self.rows.iter().filter(|r| r.status == CountsVerdict::Missing)
     }
 
     /// The table: benchmark, instructions old → new and change, estimated cycles likewise, verdict.
@@ -215,7 +214,7 @@ mod tests {
             ("fresh", counts(5, 5)),
         ]);
         let comparison = compare(&baseline, &new, Limits::default());
-        let status: Vec<(&str, Status)> = comparison
+        let status: Vec<(&str, CountsVerdict)> = comparison
             .rows
             .iter()
             .map(|r| (r.name.as_str(), r.status))
@@ -223,13 +222,13 @@ mod tests {
         assert_eq!(
             status,
             vec![
-                ("a", Status::Unchanged),
-                ("b", Status::WithinLimits),
-                ("c", Status::Regressed),
-                ("d", Status::Regressed),
-                ("e", Status::Improved),
-                ("fresh", Status::New),
-                ("gone", Status::Missing),
+                ("a", CountsVerdict::Unchanged),
+                ("b", CountsVerdict::WithinLimits),
+                ("c", CountsVerdict::Regressed),
+                ("d", CountsVerdict::Regressed),
+                ("e", CountsVerdict::Improved),
+                ("fresh", CountsVerdict::New),
+                ("gone", CountsVerdict::Missing),
             ]
         );
         assert_eq!(comparison.regressed().count(), 2);

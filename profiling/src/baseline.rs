@@ -17,6 +17,7 @@
 use std::fmt::Write as _;
 
 use sse_bench::gate::Status;
+use sse_bench::verdict::Delta;
 
 use crate::summary::{CpuSummary, HeapSummary};
 use crate::workload::{Profile, Workload};
@@ -60,21 +61,19 @@ impl Gate {
     }
 }
 
-/// One compared figure.
+/// One compared figure: its name, its values before and after, and what that means.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Delta {
+pub struct ComparedFigure {
     /// The summary field.
     pub metric: &'static str,
-    /// Its value in the baseline.
-    pub baseline: f64,
-    /// Its value in this run.
-    pub current: f64,
+    /// Its value in the baseline and in this run.
+    pub delta: Delta,
     /// What it means: `Some` for a gated figure (pass or fail) and for an ungated one
     /// that moved a lot (warn); `None` for an ungated figure shown for information.
     pub status: Option<Status>,
 }
 
-impl Delta {
+impl ComparedFigure {
     fn gated(metric: &'static str, baseline: f64, current: f64, gate: Gate) -> Self {
         let status = if gate.exceeded(baseline, current) {
             Status::Fail
@@ -83,8 +82,7 @@ impl Delta {
         };
         Self {
             metric,
-            baseline,
-            current,
+            delta: Delta::new(baseline, current),
             status: Some(status),
         }
     }
@@ -92,25 +90,24 @@ impl Delta {
     fn info(metric: &'static str, baseline: f64, current: f64) -> Self {
         Self {
             metric,
-            baseline,
-            current,
+            delta: Delta::new(baseline, current),
             status: None,
         }
     }
 
-    /// Relative change, when the baseline is not zero.
+    /// Relative change, when it is finite ([`Delta::finite_change`]).
     pub fn change(&self) -> Option<f64> {
-        (self.baseline != 0.0).then(|| (self.current - self.baseline) / self.baseline.abs())
+        self.delta.finite_change()
     }
 }
 
 /// A run compared with its baseline.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Comparison {
+pub struct BaselineComparison {
     /// The baseline's revision and time, for the header.
     pub baseline_from: String,
     /// Every compared figure.
-    pub deltas: Vec<Delta>,
+    pub deltas: Vec<ComparedFigure>,
 }
 
 /// Why two summaries cannot be compared: they ran different workloads.
@@ -121,7 +118,7 @@ pub struct ProfileMismatch {
     pub reason: String,
 }
 
-impl Comparison {
+impl BaselineComparison {
     /// Whether a gate failed.
     pub fn failed(&self) -> bool {
         self.deltas.iter().any(|d| d.status == Some(Status::Fail))
@@ -143,8 +140,8 @@ impl Comparison {
                 out,
                 "  {:<40} {:>14} {:>14} {:>9}  {}",
                 d.metric,
-                number(d.baseline),
-                number(d.current),
+                number(d.delta.baseline),
+                number(d.delta.current),
                 change,
                 label(d.status)
             );
@@ -195,57 +192,60 @@ fn check_comparable(
 ///
 /// # Errors
 /// [`ProfileMismatch`] when they ran different profiles.
-pub fn compare_heap(baseline: &HeapSummary, current: &HeapSummary) -> Result<Comparison, ProfileMismatch> {
+pub fn compare_heap(
+    baseline: &HeapSummary,
+    current: &HeapSummary,
+) -> Result<BaselineComparison, ProfileMismatch> {
     check_comparable(
         (baseline.profile, &baseline.workload),
         (current.profile, &current.workload),
     )?;
     let (b, c) = (&baseline.figures, &current.figures);
     let deltas = vec![
-        Delta::gated(
+        ComparedFigure::gated(
             "allocations_per_delivered_event",
             b.allocations_per_delivered_event,
             c.allocations_per_delivered_event,
             Gate::ALLOCATIONS_PER_DELIVERED_EVENT,
         ),
-        Delta::gated(
+        ComparedFigure::gated(
             "leak_per_connection_bytes",
             b.leak_per_connection_bytes,
             c.leak_per_connection_bytes,
             Gate::LEAK_PER_CONNECTION,
         ),
-        Delta::info(
+        ComparedFigure::info(
             "allocations_per_published_event",
             b.allocations_per_published_event,
             c.allocations_per_published_event,
         ),
-        Delta::info(
+        ComparedFigure::info(
             "bytes_per_delivered_event",
             b.bytes_per_delivered_event,
             c.bytes_per_delivered_event,
         ),
-        Delta::info(
+        ComparedFigure::info(
             "allocations_per_connection",
             b.allocations_per_connection,
             c.allocations_per_connection,
         ),
-        Delta::info(
+        ComparedFigure::info(
             "heap_per_idle_connection_bytes",
             b.heap_per_idle_connection_bytes,
             c.heap_per_idle_connection_bytes,
         ),
-        Delta::info(
+        ComparedFigure::info(
             "allocations_per_cycle",
             b.allocations_per_cycle,
             c.allocations_per_cycle,
         ),
-        Delta::info(
+        ComparedFigure::info(
             "peak_heap_bytes",
             b.peak_heap_bytes as f64,
             c.peak_heap_bytes as f64,
         ),
     ];
-    Ok(Comparison {
+    Ok(BaselineComparison {
         baseline_from: format!(
             "{} ({})",
             baseline.environment.git_revision, baseline.environment.timestamp
@@ -258,13 +258,16 @@ pub fn compare_heap(baseline: &HeapSummary, current: &HeapSummary) -> Result<Com
 ///
 /// # Errors
 /// [`ProfileMismatch`] when they ran different profiles.
-pub fn compare_cpu(baseline: &CpuSummary, current: &CpuSummary) -> Result<Comparison, ProfileMismatch> {
+pub fn compare_cpu(
+    baseline: &CpuSummary,
+    current: &CpuSummary,
+) -> Result<BaselineComparison, ProfileMismatch> {
     check_comparable(
         (baseline.profile, &baseline.workload),
         (current.profile, &current.workload),
     )?;
     let (b, c) = (&baseline.figures, &current.figures);
-    let mut cpu = Delta::info(
+    let mut cpu = ComparedFigure::info(
         "cpu_ns_per_delivered_event",
         b.cpu_ns_per_delivered_event,
         c.cpu_ns_per_delivered_event,
@@ -274,30 +277,30 @@ pub fn compare_cpu(baseline: &CpuSummary, current: &CpuSummary) -> Result<Compar
     }
     let deltas = vec![
         cpu,
-        Delta::info("user_share", b.user_share, c.user_share),
-        Delta::info(
+        ComparedFigure::info("user_share", b.user_share, c.user_share),
+        ComparedFigure::info(
             "write_calls_per_delivered_event",
             b.write_calls_per_delivered_event,
             c.write_calls_per_delivered_event,
         ),
-        Delta::info("cpu_us_per_cycle", b.cpu_us_per_cycle, c.cpu_us_per_cycle),
-        Delta::info(
+        ComparedFigure::info("cpu_us_per_cycle", b.cpu_us_per_cycle, c.cpu_us_per_cycle),
+        ComparedFigure::info(
             "cpu_us_per_connection",
             b.cpu_us_per_connection,
             c.cpu_us_per_connection,
         ),
-        Delta::info(
+        ComparedFigure::info(
             "max_poll_us",
             baseline.blocking.task_polls.figures.max_us,
             current.blocking.task_polls.figures.max_us,
         ),
-        Delta::info(
+        ComparedFigure::info(
             "max_scheduling_delay_us",
             baseline.blocking.scheduling_delay.figures.max_us,
             current.blocking.scheduling_delay.figures.max_us,
         ),
     ];
-    Ok(Comparison {
+    Ok(BaselineComparison {
         baseline_from: format!(
             "{} ({})",
             baseline.environment.git_revision, baseline.environment.timestamp
@@ -327,11 +330,11 @@ mod tests {
 
     #[test]
     fn rendering_marks_failures() {
-        let comparison = Comparison {
+        let comparison = BaselineComparison {
             baseline_from: "abc123 (2026-01-01T00:00:00Z)".to_owned(),
             deltas: vec![
-                Delta::gated("leak_per_connection_bytes", 0.0, 40.0, Gate::LEAK_PER_CONNECTION),
-                Delta::info("peak_heap_bytes", 100.0, 150.0),
+                ComparedFigure::gated("leak_per_connection_bytes", 0.0, 40.0, Gate::LEAK_PER_CONNECTION),
+                ComparedFigure::info("peak_heap_bytes", 100.0, 150.0),
             ],
         };
         assert!(comparison.failed());

@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
+use sse_bench::measure::histogram::{Unit, histogram_of};
 use tokio::task::JoinHandle;
 use tokio_metrics::{RuntimeIntervals, RuntimeMonitor, TaskMetrics, TaskMonitor, TaskScheduling};
 use tokio_util::sync::CancellationToken;
@@ -45,19 +46,15 @@ const MAX_TRACKED: Duration = Duration::from_secs(60);
 type SharedHistogram = Arc<Mutex<Histogram<u64>>>;
 
 fn histogram() -> SharedHistogram {
-    let max = u64::try_from(MAX_TRACKED.as_nanos()).unwrap_or(u64::MAX);
     // 3 significant digits over 1 ns ..= 60 s: fixed size, recording never allocates.
-    let histogram =
-        Histogram::new_with_bounds(1, max, 3).expect("1 ns ..= 60 s at 3 significant figures is valid");
-    Arc::new(Mutex::new(histogram))
+    Arc::new(Mutex::new(histogram_of(Unit::Nanos, MAX_TRACKED)))
 }
 
 fn record(histogram: &SharedHistogram, value: Duration) {
-    let nanos = u64::try_from(value.as_nanos()).unwrap_or(u64::MAX);
     histogram
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .saturating_record(nanos.max(1));
+        .saturating_record(Unit::Nanos.count(value));
 }
 
 /// Watches the server runtime for blocking (see the module docs).
@@ -177,9 +174,9 @@ impl BlockingMonitor {
         let probe = self.probe.cumulative();
         let runtime = self.runtime.next().unwrap_or_default();
         let workers = runtime.workers_count;
-        let polls = Figures::of(&self.polls);
-        let delays = Figures::of(&self.delays);
-        let lateness = Figures::of(&self.lateness);
+        let polls = DurationStats::of(&self.polls);
+        let delays = DurationStats::of(&self.delays);
+        let lateness = DurationStats::of(&self.lateness);
         let threshold_us = self.threshold.as_secs_f64() * 1e6;
         let mut flagged = Vec::new();
         if polls.max_us > threshold_us {
@@ -242,7 +239,7 @@ impl<F: Future> Future for Timed<F> {
 
 /// Distribution figures of one histogram, microseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Figures {
+pub struct DurationStats {
     /// Samples recorded.
     pub samples: u64,
     /// Mean.
@@ -253,7 +250,7 @@ pub struct Figures {
     pub max_us: f64,
 }
 
-impl Figures {
+impl DurationStats {
     fn of(histogram: &SharedHistogram) -> Self {
         let h = histogram.lock().unwrap_or_else(PoisonError::into_inner);
         if h.is_empty() {
@@ -279,7 +276,7 @@ pub struct TaskPolls {
     pub slow_polls: u64,
     /// Per-poll distribution.
     #[serde(flatten)]
-    pub figures: Figures,
+    pub figures: DurationStats,
 }
 
 /// Scheduling delay of the probe task.
@@ -289,7 +286,7 @@ pub struct SchedulingDelay {
     pub long_delays: u64,
     /// Per-wake distribution.
     #[serde(flatten)]
-    pub figures: Figures,
+    pub figures: DurationStats,
 }
 
 /// How busy the runtime's workers were over the window.
@@ -317,7 +314,7 @@ pub struct BlockingReport {
     /// Scheduling delay of the probe.
     pub scheduling_delay: SchedulingDelay,
     /// Timer lateness of the probe (includes the 1 ms timer resolution).
-    pub timer_lateness: Figures,
+    pub timer_lateness: DurationStats,
     /// Runtime load.
     pub runtime: RuntimeLoad,
 }

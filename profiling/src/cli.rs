@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use sse_bench::cli::exit;
 
-use crate::baseline::{Comparison, ProfileMismatch};
+use crate::baseline::{BaselineComparison, ProfileMismatch};
 use crate::summary::{self, SummaryError};
 use crate::workload::{PROFILES, Profile, RunKind, Workload};
 
@@ -190,7 +190,7 @@ pub fn conclude<T: Serialize + DeserializeOwned>(
     baseline: Option<&T>,
     common: &Common,
     kind: &'static str,
-    compare: impl Fn(&T, &T) -> Result<Comparison, ProfileMismatch>,
+    compare: impl Fn(&T, &T) -> Result<BaselineComparison, ProfileMismatch>,
 ) -> Result<u8, BaselineError> {
     let mut code = exit::OK;
     if let (Some(baseline), Some(path)) = (baseline, &common.baseline) {

@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 
+use sse_bench::source_path::short_path;
+
 use crate::summary::{TopFrame, per};
 
 /// The hottest functions by self time (the function of each sample's innermost frame), and the
@@ -84,20 +86,6 @@ fn without_generics(name: &str) -> String {
     out
 }
 
-/// A source path shortened to `crate-1.2.3/src/file.rs` (registry) or `server/src/file.rs`
-/// (this workspace); empty when unknown.
-fn short_path(path: &str) -> &str {
-    if let Some((_, rest)) = path.split_once("/registry/src/") {
-        // Skip the registry index directory.
-        return rest.split_once('/').map_or(rest, |(_, file)| file);
-    }
-    if let Some((_, rest)) = path.split_once("/rustc/") {
-        return rest.split_once('/').map_or(rest, |(_, file)| file);
-    }
-    let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/../");
-    path.strip_prefix(workspace).unwrap_or(path)
-}
-
 /// `path::to::function::h0123456789abcdef` → `path::to::function`.
 fn strip_hash(name: &str) -> &str {
     match name.rsplit_once("::h") {
@@ -139,16 +127,5 @@ mod tests {
             without_generics("poll_frame<S, fn(axum::Error) -> axum::Error, axum::Error>"),
             "poll_frame"
         );
-        assert_eq!(
-            short_path(
-                "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/hyper-1.7.0/src/proto/h1/io.rs"
-            ),
-            "hyper-1.7.0/src/proto/h1/io.rs"
-        );
-        assert_eq!(
-            short_path("/rustc/59807616e1fa/library/core/src/fmt/mod.rs"),
-            "library/core/src/fmt/mod.rs"
-        );
-        assert_eq!(short_path(""), "");
     }
 }

@@ -19,7 +19,7 @@ use sse_bench::drive::protocol::{Command, Reply};
 use sse_server::Running;
 use sse_server::running::ServeFuture;
 
-use crate::server::{self, Publisher, ServerError, await_subscribers, profiling_config};
+use crate::server::{self, HubPublisher, ServerError, await_subscribers, profiling_config};
 use crate::workload::Workload;
 
 /// Batches of fan-out in the warm-up.
@@ -51,7 +51,7 @@ pub enum SessionError {
 pub struct Session {
     server: Running,
     driver: Driver,
-    publisher: Publisher,
+    publisher: HubPublisher,
     workload: Workload,
     config: sse_server::Config,
     timeout: Duration,
@@ -77,7 +77,7 @@ impl Session {
         let config = profiling_config();
         let server = server::start(config.clone(), wrap).await?;
         let driver = Driver::spawn(generator(&server.base_url()), timeout).await?;
-        let publisher = Publisher::new(server.hub().clone(), workload.frame_bytes as usize);
+        let publisher = HubPublisher::new(server.hub().clone(), workload.frame_bytes as usize);
         Ok(Self {
             server,
             driver,

@@ -104,7 +104,7 @@ pub async fn await_subscribers(hub: &Hub, expected: usize, timeout: Duration) ->
 /// Publishes fixed-size events on a hub (see the module docs). One publisher per hub:
 /// the next id is read from the hub to size the data.
 #[derive(Debug)]
-pub struct Publisher {
+pub struct HubPublisher {
     hub: Hub,
     frame_bytes: usize,
     data: Vec<u8>,
@@ -117,7 +117,7 @@ const MAX_ID_DIGITS: usize = 20;
 /// Smallest frame size: the data must hold the 21-byte `t=<nanos>` stamp whatever the id.
 pub const MIN_FRAME_BYTES: usize = FRAME_OVERHEAD + MAX_ID_DIGITS + 22;
 
-impl Publisher {
+impl HubPublisher {
     /// A publisher of `frame_bytes`-byte events (raised to [`MIN_FRAME_BYTES`]).
     pub fn new(hub: Hub, frame_bytes: usize) -> Self {
         let frame_bytes = frame_bytes.max(MIN_FRAME_BYTES);
@@ -153,7 +153,7 @@ mod tests {
     async fn frames_have_the_same_size_whatever_the_id() {
         use futures_util::StreamExt;
         let hub = Hub::new(16);
-        let mut publisher = Publisher::new(hub.clone(), 96);
+        let mut publisher = HubPublisher::new(hub.clone(), 96);
         let mut sub = hub.subscribe(None);
         publisher.publish(12).unwrap();
         for id in 1..=12 {
@@ -165,7 +165,7 @@ mod tests {
                 .unwrap();
             assert!(sse_server::publisher::publish_time(data).is_some());
         }
-        assert!(Publisher::new(hub, 1).frame_bytes >= MIN_FRAME_BYTES);
+        assert!(HubPublisher::new(hub, 1).frame_bytes >= MIN_FRAME_BYTES);
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@ use std::path::Path;
 use criterion::profiler::Profiler;
 use pprof::protos::Message;
 use pprof::{Frames, ProfilerGuard};
+use sse_bench::source_path::short_path;
 
 /// Samples the whole process while criterion profiles one benchmark.
 pub struct Flamegraph {
@@ -76,25 +77,13 @@ fn write_reports(guard: &ProfilerGuard<'_>, dir: &Path) -> Result<(), Box<dyn st
 
 /// Appends each frame's source file to its name: with `debug = "line-tables-only"` the
 /// names of inlined frames carry no module path (`poll<…>`), and the file says whose
-/// `poll` it is (`poll<…> [tokio/src/sync/broadcast.rs]`).
+/// `poll` it is (`poll<…> [tokio-1.48.0/src/sync/broadcast.rs]`, shortened as the
+/// profiling runs' top frames are).
 fn name_source_files(frames: &mut Frames) {
     for symbol in frames.frames.iter_mut().flatten() {
         let Some(file) = &symbol.filename else { continue };
-        let parts: Vec<_> = file.iter().map(|p| p.to_string_lossy()).collect();
-        // `…/tokio-1.48.0/src/sync/broadcast.rs` → `tokio/src/sync/broadcast.rs`.
-        let from = parts
-            .iter()
-            .rposition(|p| p == "src")
-            .map_or(parts.len().saturating_sub(2), |i| i.saturating_sub(1));
-        let mut short = parts[from..].join("/");
-        if let Some((krate, rest)) = short.split_once('/') {
-            let krate = krate
-                .rsplit_once('-')
-                .filter(|(_, v)| v.starts_with(|c: char| c.is_ascii_digit()))
-                .map_or(krate, |(k, _)| k);
-            short = format!("{krate}/{rest}");
-        }
-        let name = format!("{} [{short}]", symbol.name());
+        let file = file.to_string_lossy();
+        let name = format!("{} [{}]", symbol.name(), short_path(&file));
         symbol.name = Some(name.into_bytes());
     }
 }

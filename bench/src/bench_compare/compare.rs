@@ -7,7 +7,7 @@ use super::{Baseline, CompareError, Estimate};
 
 /// What a change means against the noise threshold (criterion's rule).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum ChangeVerdict {
     /// The whole interval of the change lies above `+threshold`: slower.
     Regressed,
     /// The whole interval lies below `-threshold`: faster.
@@ -44,13 +44,13 @@ impl Change {
     }
 
     /// Criterion's rule: flagged only when the whole interval lies beyond `threshold`.
-    pub fn verdict(&self, threshold: f64) -> Verdict {
+    pub fn verdict(&self, threshold: f64) -> ChangeVerdict {
         if self.lower > threshold {
-            Verdict::Regressed
+            ChangeVerdict::Regressed
         } else if self.upper < -threshold {
-            Verdict::Improved
+            ChangeVerdict::Improved
         } else {
-            Verdict::NoChange
+            ChangeVerdict::NoChange
         }
     }
 }
@@ -67,7 +67,7 @@ pub struct Row {
     /// The change, when both have the bench.
     pub change: Option<Change>,
     /// The verdict, when both have the bench.
-    pub verdict: Option<Verdict>,
+    pub verdict: Option<ChangeVerdict>,
     /// The threshold this bench was judged with: the global one, or its measured noise
     /// floor when that is larger.
     pub threshold: f64,
@@ -75,7 +75,7 @@ pub struct Row {
 
 /// Two baselines compared bench by bench.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Comparison {
+pub struct TimingComparison {
     /// Name of the old side.
     pub old: String,
     /// Name of the new side.
@@ -86,10 +86,12 @@ pub struct Comparison {
     pub rows: Vec<Row>,
 }
 
-impl Comparison {
+impl TimingComparison {
     /// Benches that regressed beyond the threshold.
     pub fn regressions(&self) -> impl Iterator<Item = &Row> {
-        self.rows.iter().filter(|r| r.verdict == Some(Verdict::Regressed))
+        self.rows
+            .iter()
+            .filter(|r| r.verdict == Some(ChangeVerdict::Regressed))
     }
 
     /// Whether any bench regressed.
@@ -108,7 +110,7 @@ impl Comparison {
 /// # Errors
 /// [`CompareError::BadThreshold`] for a negative or non-finite threshold and
 /// [`CompareError::NothingInCommon`] when no bench is in both.
-pub fn compare(old: &Baseline, new: &Baseline, threshold: f64) -> Result<Comparison, CompareError> {
+pub fn compare(old: &Baseline, new: &Baseline, threshold: f64) -> Result<TimingComparison, CompareError> {
     compare_with_floor(old, new, threshold, &BTreeMap::new())
 }
 
@@ -122,7 +124,7 @@ pub fn compare_with_floor(
     new: &Baseline,
     threshold: f64,
     floors: &BTreeMap<String, f64>,
-) -> Result<Comparison, CompareError> {
+) -> Result<TimingComparison, CompareError> {
     if !threshold.is_finite() || threshold < 0.0 {
         return Err(CompareError::BadThreshold(threshold * 100.0));
     }
@@ -151,7 +153,7 @@ pub fn compare_with_floor(
             new: new.name.clone(),
         });
     }
-    Ok(Comparison {
+    Ok(TimingComparison {
         old: old.name.clone(),
         new: new.name.clone(),
         threshold,
@@ -160,7 +162,7 @@ pub fn compare_with_floor(
 }
 
 /// The table `bench-compare` prints: bench, old, new, change, interval, verdict.
-impl fmt::Display for Comparison {
+impl fmt::Display for TimingComparison {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let header = [
             "bench",
@@ -229,9 +231,9 @@ fn cells(row: &Row) -> [String; 6] {
         },
     );
     let verdict = match (row.verdict, row.old, row.new) {
-        (Some(Verdict::Regressed), ..) => "REGRESSED",
-        (Some(Verdict::Improved), ..) => "improved",
-        (Some(Verdict::NoChange), ..) => "no change",
+        (Some(ChangeVerdict::Regressed), ..) => "REGRESSED",
+        (Some(ChangeVerdict::Improved), ..) => "improved",
+        (Some(ChangeVerdict::NoChange), ..) => "no change",
         (None, None, _) => "only in new",
         (None, _, _) => "MISSING (not run)",
     };

@@ -51,7 +51,7 @@ mod summary;
 use std::io;
 use std::path::PathBuf;
 
-pub use compare::{Change, Comparison, Row, Verdict, compare, compare_with_floor};
+pub use compare::{Change, ChangeVerdict, Row, TimingComparison, compare, compare_with_floor};
 pub use layout::{Baseline, Estimate, default_criterion_dir, load_baseline};
 pub use summary::{Summary, SummaryBench, host_class};
 

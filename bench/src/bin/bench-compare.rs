@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use sse_bench::bench_compare::{
-    self, Baseline, Comparison, DEFAULT_THRESHOLD, Summary, default_criterion_dir, load_baseline,
+    self, Baseline, DEFAULT_THRESHOLD, Summary, TimingComparison, default_criterion_dir, load_baseline,
 };
 use sse_bench::cli::exit;
 
@@ -211,13 +211,13 @@ fn noise(baselines: &[String], into: &Path, criterion_dir: Option<PathBuf>) -> a
 
 /// Prints the comparison table; exit 3 on a regression.
 fn judge(old: &Baseline, new: &Baseline, threshold_percent: f64) -> anyhow::Result<ExitCode> {
-    let comparison: Comparison =
+    let comparison: TimingComparison =
         bench_compare::compare(old, new, threshold_percent / 100.0).context("comparing the baselines")?;
     Ok(report(&comparison))
 }
 
 /// Prints the table and the regressions; exit 3 on a regression.
-fn report(comparison: &Comparison) -> ExitCode {
+fn report(comparison: &TimingComparison) -> ExitCode {
     print!("{comparison}");
     if comparison.has_regression() {
         let names: Vec<&str> = comparison.regressions().map(|r| r.bench.as_str()).collect();

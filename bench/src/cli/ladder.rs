@@ -118,16 +118,8 @@ pub async fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
 /// # Errors
 /// A run failed, or the results could not be written.
 pub async fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
-    let exe = std::env::current_exe()?;
     let environment = Environment::capture();
-    let xs = if args.steps.is_empty() {
-        match args.axis {
-            Axis::Capacity => vec![100.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0],
-            Axis::Rate => vec![100.0, 1000.0, 2500.0, 5000.0, 10_000.0, 20_000.0],
-        }
-    } else {
-        args.steps.clone()
-    };
+    let xs = step_values(args);
     let slo = Slo {
         p99_ms: args.slo_p99_ms,
         error_rate: args.slo_error_rate,
@@ -139,29 +131,75 @@ pub async fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
             .unwrap_or(0)
             .max(args.clients),
     );
+    let steps = run_steps(args, &xs, &slo, &environment).await?;
+    let (marker, verdict, analysis) = analyse(args.axis, &steps, &slo)?;
+    println!("{verdict}");
+    let svg = sweep::chart(
+        args.axis,
+        &steps,
+        (args.axis == Axis::Capacity).then_some(slo.p99_ms),
+        marker,
+    )
+    .map_err(|e| anyhow::anyhow!("drawing the sweep chart: {e}"))?;
+    let ran = SweepRun {
+        steps: &steps,
+        slo: &slo,
+        analysis,
+        verdict: &verdict,
+        svg: &svg,
+        environment: &environment,
+    };
+    write_sweep(args, &ran)
+}
+
+/// The steps to run: the flag's, or the axis's defaults.
+fn step_values(args: &SweepArgs) -> Vec<f64> {
+    if !args.steps.is_empty() {
+        return args.steps.clone();
+    }
+    match args.axis {
+        Axis::Capacity => vec![100.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0],
+        Axis::Rate => vec![100.0, 1000.0, 2500.0, 5000.0, 10_000.0, 20_000.0],
+    }
+}
+
+/// The workload of the step at `x`: `x` subscribers (capacity) or `x` events/s (rate).
+fn workload_at(args: &SweepArgs, x: f64) -> Workload {
+    match args.axis {
+        Axis::Capacity => Workload {
+            name: "sweep",
+            clients: x as usize,
+            rate: args.rate,
+            payload: args.payload,
+        },
+        Axis::Rate => Workload {
+            name: "sweep",
+            clients: args.clients,
+            rate: x,
+            payload: args.payload,
+        },
+    }
+}
+
+/// Measures each step in turn, printing one line per step; a capacity sweep stops at the
+/// first step that breaks the SLO (past the knee it has found what it looks for).
+async fn run_steps(
+    args: &SweepArgs,
+    xs: &[f64],
+    slo: &Slo,
+    environment: &Environment,
+) -> anyhow::Result<Vec<Step>> {
+    let exe = std::env::current_exe()?;
     let mut steps = Vec::new();
-    for &x in &xs {
-        let workload = match args.axis {
-            Axis::Capacity => Workload {
-                name: "sweep",
-                clients: x as usize,
-                rate: args.rate,
-                payload: args.payload,
-            },
-            Axis::Rate => Workload {
-                name: "sweep",
-                clients: args.clients,
-                rate: x,
-                payload: args.payload,
-            },
-        };
+    for &x in xs {
+        let workload = workload_at(args, x);
         eprintln!(
             "sweep {}: {} against {}",
             args.axis.label(),
             workload.describe(),
             args.design
         );
-        let cell = calibrate::measure(&exe, args.design, &workload, args.duration, &environment).await?;
+        let cell = calibrate::measure(&exe, args.design, &workload, args.duration, environment).await?;
         let step = to_step(x, workload.clients, &cell);
         println!(
             "  {:>10}  p99 {:>9} ms  events/s {:>10.0}  errors {:.2}%  lost {}",
@@ -173,14 +211,23 @@ pub async fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         );
         let broken = slo.broken_by(&step).is_some();
         steps.push(step);
-        // Past the knee, a capacity sweep has found what it looks for.
         if broken && args.axis == Axis::Capacity {
             break;
         }
     }
-    let (marker, verdict, analysis) = match args.axis {
+    Ok(steps)
+}
+
+/// The chart marker, the one-line verdict and the JSON analysis of the steps: the knee and
+/// safe ceiling of a capacity sweep, the elbow of a rate sweep.
+fn analyse(
+    axis: Axis,
+    steps: &[Step],
+    slo: &Slo,
+) -> anyhow::Result<(Option<(f64, &'static str)>, String, serde_json::Value)> {
+    Ok(match axis {
         Axis::Capacity => {
-            let c = sweep::capacity(&steps, &slo);
+            let c = sweep::capacity(steps, slo);
             let verdict = match (&c.knee, &c.safe_ceiling) {
                 (Some(knee), ceiling) => format!(
                     "knee at {knee} subscribers ({}); safe ceiling {}",
@@ -195,7 +242,7 @@ pub async fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
             (c.knee.map(|k| (k, "knee")), verdict, serde_json::to_value(&c)?)
         }
         Axis::Rate => {
-            let e = sweep::elbow(&steps);
+            let e = sweep::elbow(steps);
             let verdict = e.map_or_else(
                 || "no elbow: p99 did not turn up over the steps".to_owned(),
                 |x| format!("elbow of p99 latency at {x} events/s"),
@@ -206,15 +253,21 @@ pub async fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
                 serde_json::json!({ "elbow": e }),
             )
         }
-    };
-    println!("{verdict}");
-    let svg = sweep::chart(
-        args.axis,
-        &steps,
-        (args.axis == Axis::Capacity).then_some(slo.p99_ms),
-        marker,
-    )
-    .map_err(|e| anyhow::anyhow!("drawing the sweep chart: {e}"))?;
+    })
+}
+
+/// What a sweep found, for its files.
+struct SweepRun<'a> {
+    steps: &'a [Step],
+    slo: &'a Slo,
+    analysis: serde_json::Value,
+    verdict: &'a str,
+    svg: &'a str,
+    environment: &'a Environment,
+}
+
+/// Writes `sweep-<axis>.json` and `sweep-<axis>.html` into the output directory.
+fn write_sweep(args: &SweepArgs, ran: &SweepRun<'_>) -> anyhow::Result<()> {
     let name = match args.axis {
         Axis::Capacity => "sweep-capacity",
         Axis::Rate => "sweep-rate",
@@ -222,21 +275,21 @@ pub async fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     let json = serde_json::json!({
         "axis": args.axis,
         "design": args.design,
-        "slo": slo,
+        "slo": ran.slo,
         "fixed": match args.axis { Axis::Capacity => serde_json::json!({"rate": args.rate, "payload": args.payload}), Axis::Rate => serde_json::json!({"clients": args.clients, "payload": args.payload}) },
         "duration_seconds": args.duration.as_secs_f64(),
-        "steps": steps,
-        "analysis": analysis,
-        "verdict": verdict,
+        "steps": ran.steps,
+        "analysis": ran.analysis,
+        "verdict": ran.verdict,
         "host_load_1m": host_load(),
-        "environment": environment,
+        "environment": ran.environment,
     });
     let json_path = args.output_dir.join(format!("{name}.json"));
     write_json(&json_path, &json)?;
     let html_path = args.output_dir.join(format!("{name}.html"));
     write_file(
         &html_path,
-        html(args, &steps, &verdict, &svg, &environment).as_bytes(),
+        html(args, ran.steps, ran.verdict, ran.svg, ran.environment).as_bytes(),
     )?;
     println!("wrote {}\nwrote {}", json_path.display(), html_path.display());
     Ok(())

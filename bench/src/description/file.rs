@@ -157,20 +157,7 @@ impl File {
         default_name: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Description, DescriptionError> {
-        let mut raw_urls = self.stream.urls;
-        if let Some(one) = self.stream.url {
-            raw_urls.insert(0, one);
-        }
-        if raw_urls.is_empty() {
-            return Err(invalid(
-                "stream.url",
-                "give the stream URL (url = \"...\" or urls = [...])",
-            ));
-        }
-        let streams = raw_urls
-            .iter()
-            .map(|u| url("stream.url", u))
-            .collect::<Result<Vec<_>, _>>()?;
+        let streams = stream_urls(self.stream.url.as_ref(), &self.stream.urls)?;
         let headers = Headers::parse("stream", &self.stream.headers, env)?;
         let method = self.stream.method.as_deref().unwrap_or("GET");
         let method = Method::from_bytes(method.as_bytes())
@@ -199,23 +186,7 @@ impl File {
         };
         let health = self.health.map(|h| url("health.url", &h.url)).transpose()?;
         let metrics = self.metrics.map(metrics).transpose()?;
-        let process = match self.process {
-            None => None,
-            Some(ProcessSection {
-                pid: Some(pid),
-                pid_file: None,
-            }) if pid > 0 => Some(Process::Pid(pid)),
-            Some(ProcessSection {
-                pid: None,
-                pid_file: Some(path),
-            }) => Some(Process::PidFile(path)),
-            Some(_) => {
-                return Err(invalid(
-                    "process",
-                    "give exactly one of pid = N (N > 0) or pid_file = \"path\"",
-                ));
-            }
-        };
+        let process = self.process.map(process).transpose()?;
         Ok(Description {
             name: self.name.unwrap_or_else(|| default_name.to_owned()),
             streams,
@@ -238,6 +209,36 @@ impl File {
                 })
                 .unwrap_or_default(),
         })
+    }
+}
+
+/// The stream URLs, `url` first: at least one, each `http(s)://` with a host.
+fn stream_urls(url_field: Option<&String>, urls: &[String]) -> Result<Vec<Uri>, DescriptionError> {
+    let raw_urls: Vec<&String> = url_field.into_iter().chain(urls).collect();
+    if raw_urls.is_empty() {
+        return Err(invalid(
+            "stream.url",
+            "give the stream URL (url = \"...\" or urls = [...])",
+        ));
+    }
+    raw_urls.into_iter().map(|u| url("stream.url", u)).collect()
+}
+
+/// The server process to read CPU and memory of: exactly one of a pid or a pid file.
+fn process(section: ProcessSection) -> Result<Process, DescriptionError> {
+    match section {
+        ProcessSection {
+            pid: Some(pid),
+            pid_file: None,
+        } if pid > 0 => Ok(Process::Pid(pid)),
+        ProcessSection {
+            pid: None,
+            pid_file: Some(path),
+        } => Ok(Process::PidFile(path)),
+        _ => Err(invalid(
+            "process",
+            "give exactly one of pid = N (N > 0) or pid_file = \"path\"",
+        )),
     }
 }
 

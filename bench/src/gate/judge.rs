@@ -2,6 +2,7 @@
 //! the noise model when there is one), absolute checks always.
 
 use crate::model::{ScenarioReport, median_of_sorted};
+use crate::verdict::Delta;
 
 use super::noise::{NoiseModel, Worse, interval_half_width, kpis, rel_sd_pct};
 use super::{Finding, Judgement, Kind, Rule, Status, Thresholds};
@@ -103,17 +104,6 @@ fn stats(values: &[f64]) -> Option<Stats> {
         // Two runs say little about the spread: estimate it from three or more.
         rel_sd_pct: (sorted.len() >= 3).then(|| rel_sd_pct(&sorted, median)).flatten(),
     })
-}
-
-/// Change in percent: +∞ when the baseline is zero and the value grew.
-fn change_pct(base: f64, current: f64) -> f64 {
-    if base != 0.0 {
-        (current - base) / base.abs() * 100.0
-    } else if current > base {
-        f64::INFINITY
-    } else {
-        0.0
-    }
 }
 
 /// The limits of one relative KPI.
@@ -223,12 +213,56 @@ fn decide(
     sigma: Option<f64>,
     z: f64,
 ) -> Finding {
-    let pct = change_pct(base.median, current.median);
-    let (bad_pct, bad_delta) = match worse {
-        Worse::Up => (pct, current.median - base.median),
-        Worse::Down => (-pct, base.median - current.median),
-    };
     let half = sigma.map(|s| interval_half_width(z, s, current.n, base.n));
+    let decision = classify(worse, limits, base.median, current.median, half);
+    let mut rule = thresholds_in_words(worse, limits);
+    match (half, sigma) {
+        (Some(h), Some(s)) => rule.push_str(&format!(
+            "; measured noise {s:.1}% per run, so the change is {:+.1}% ± {h:.1} points \
+             ({} run(s) vs {} baseline run(s), z = {z})",
+            decision.pct, current.n, base.n
+        )),
+        _ => rule.push_str(
+            "; no noise figure for this KPI (record one with `sse-load noise`, or use --repeat 3): \
+             the threshold alone decides",
+        ),
+    }
+    rule.push_str(&outcome_in_words(&decision, limits.unit));
+    Finding {
+        metric: metric.to_owned(),
+        kind: Kind::Relative,
+        baseline: Some(base.median),
+        current: Some(current.median),
+        spread: current.spread,
+        change_pct: Delta::new(base.median, current.median).finite_change_pct(),
+        noise_pct: half,
+        status: decision.status,
+        decided_by: decision.decided_by,
+        rule,
+    }
+}
+
+/// What the numbers of one relative KPI decided, before it is put in words.
+struct Decision {
+    /// Change from the baseline in percent (+∞ from a zero baseline that grew).
+    pct: f64,
+    /// How far the KPI moved the bad way, in its unit.
+    bad_delta: f64,
+    status: Status,
+    decided_by: Rule,
+    /// The change alone is past the warning threshold (before the floor and the noise).
+    beyond_threshold: bool,
+}
+
+/// The status of a change from `base` to `current` and the rule that decided it: past a
+/// threshold only when the whole interval (± `half` points) is, and the move is larger
+/// than the floor.
+fn classify(worse: Worse, limits: &Limits, base: f64, current: f64, half: Option<f64>) -> Decision {
+    let pct = Delta::new(base, current).change() * 100.0;
+    let (bad_pct, bad_delta) = match worse {
+        Worse::Up => (pct, current - base),
+        Worse::Down => (-pct, base - current),
+    };
     let low = bad_pct - half.unwrap_or(0.0);
     let past = |limit: f64| low > limit && bad_delta > limits.floor;
     let status = if limits.fail_pct.is_some_and(past) {
@@ -246,6 +280,17 @@ fn decide(
     } else {
         Rule::Threshold
     };
+    Decision {
+        pct,
+        bad_delta,
+        status,
+        decided_by,
+        beyond_threshold,
+    }
+}
+
+/// The thresholds of a KPI in words: `vs baseline: past +10% warns, past +25% fails; …`.
+fn thresholds_in_words(worse: Worse, limits: &Limits) -> String {
     let Limits {
         unit,
         warn_pct,
@@ -260,39 +305,21 @@ fn decide(
     if floor > 0.0 {
         rule.push_str(&format!("; changes of at most {floor} {unit} are ignored"));
     }
-    match (half, sigma) {
-        (Some(h), Some(s)) => rule.push_str(&format!(
-            "; measured noise {s:.1}% per run, so the change is {pct:+.1}% ± {h:.1} points \
-             ({} run(s) vs {} baseline run(s), z = {z})",
-            current.n, base.n
-        )),
-        _ => rule.push_str(
-            "; no noise figure for this KPI (record one with `sse-load noise`, or use --repeat 3): \
-             the threshold alone decides",
-        ),
-    }
-    match (status, decided_by) {
-        (Status::Pass, Rule::Floor) => rule.push_str("; within the floor"),
-        (Status::Pass, Rule::NoiseInterval) if beyond_threshold => {
-            rule.push_str("; explained by the measured noise")
+    rule
+}
+
+/// Why a passing change passed, or what to do about a warning or a failure.
+fn outcome_in_words(decision: &Decision, unit: &str) -> String {
+    match (decision.status, decision.decided_by) {
+        (Status::Pass, Rule::Floor) => "; within the floor".to_owned(),
+        (Status::Pass, Rule::NoiseInterval) if decision.beyond_threshold => {
+            "; explained by the measured noise".to_owned()
         }
-        (Status::Pass, _) => {}
-        _ => rule.push_str(&format!(
+        (Status::Pass, _) => String::new(),
+        _ => format!(
             "; worse by {:.3} {unit}: find the cause, or accept it for this target and profile with --update-baseline",
-            bad_delta
-        )),
-    }
-    Finding {
-        metric: metric.to_owned(),
-        kind: Kind::Relative,
-        baseline: Some(base.median),
-        current: Some(current.median),
-        spread: current.spread,
-        change_pct: pct.is_finite().then_some(pct),
-        noise_pct: half,
-        status,
-        decided_by,
-        rule,
+            decision.bad_delta
+        ),
     }
 }
 

@@ -22,7 +22,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use super::{Counters, Design, Gauge, pace};
+use super::{ComparatorCounters, Design, Gauge, pace};
 
 /// Frames written by one `writev` at most (the reference server's hyper limit is 16 too).
 const MAX_FRAMES_PER_WRITE: usize = 16;
@@ -36,7 +36,7 @@ const STREAM_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\
 #[derive(Debug)]
 struct Shared {
     frames: broadcast::Sender<Bytes>,
-    counters: Counters,
+    counters: ComparatorCounters,
     send_timeout: std::time::Duration,
     stop: CancellationToken,
 }
@@ -52,7 +52,7 @@ where
     let (frames, _) = broadcast::channel(config.replay_capacity.max(1));
     let shared = Arc::new(Shared {
         frames,
-        counters: Counters::default(),
+        counters: ComparatorCounters::default(),
         send_timeout: config.send_timeout,
         stop: CancellationToken::new(),
     });

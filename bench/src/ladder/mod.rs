@@ -82,7 +82,7 @@ where
 
 /// Figures every comparator keeps, served by `/metrics` under the reference server's names.
 #[derive(Debug)]
-pub(crate) struct Counters {
+pub(crate) struct ComparatorCounters {
     started: Instant,
     /// Streams open now (`registered_events`).
     pub streams: AtomicU64,
@@ -92,7 +92,7 @@ pub(crate) struct Counters {
     pub published: AtomicU64,
 }
 
-impl Default for Counters {
+impl Default for ComparatorCounters {
     fn default() -> Self {
         Self {
             started: Instant::now(),
@@ -103,7 +103,7 @@ impl Default for Counters {
     }
 }
 
-impl Counters {
+impl ComparatorCounters {
     /// The `/metrics` body.
     pub fn to_json(&self, design: Design) -> String {
         let process = ProcessStats::read(None);

@@ -20,12 +20,12 @@ use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_util::sync::CancellationToken;
 
-use super::{Counters, Design, pace};
+use super::{ComparatorCounters, Design, pace};
 
 #[derive(Debug)]
 struct Shared {
     events: broadcast::Sender<(u64, String)>,
-    counters: Counters,
+    counters: ComparatorCounters,
     stop: CancellationToken,
 }
 
@@ -40,7 +40,7 @@ where
     let (events, _) = broadcast::channel(config.replay_capacity.max(1));
     let shared = Arc::new(Shared {
         events,
-        counters: Counters::default(),
+        counters: ComparatorCounters::default(),
         stop: CancellationToken::new(),
     });
     if let Some(publisher) = config.publisher {

@@ -1,8 +1,10 @@
-//! Latency histograms: fixed-size HDR histograms in microseconds, one set per worker.
+//! Duration histograms: fixed-size HDR histograms with an explicit unit, one set per worker.
 //!
-//! A histogram covers 1 µs to 1 hour at 3 significant digits (about 180 KB, allocated
-//! once when a worker starts); recording is an index computation and an increment,
-//! so it is fine on the per-event path. Values beyond the range saturate at the top.
+//! [`histogram_of`] is the one constructor: durations up to a bound, in a [`Unit`], at 3
+//! significant digits. The latency histograms of a run ([`new_histogram`]) cover 1 µs to
+//! 1 hour (about 180 KB, allocated once when a worker starts); recording is an index
+//! computation and an increment, so it is fine on the per-event path. Values beyond the
+//! range saturate at the top.
 
 use std::time::Duration;
 
@@ -14,10 +16,39 @@ pub const MAX_MICROS: u64 = 3_600_000_000;
 /// Significant digits kept (0.1 % value resolution).
 const SIGFIG: u8 = 3;
 
-/// A new empty latency histogram (values in microseconds).
+/// The unit a histogram counts durations in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// Microseconds: client-side latencies.
+    Micros,
+    /// Nanoseconds: poll times and scheduling delays inside a runtime.
+    Nanos,
+}
+
+impl Unit {
+    /// `d` in this unit, at least 1 (a histogram's lowest value) and at most `u64::MAX`.
+    pub fn count(self, d: Duration) -> u64 {
+        let count = match self {
+            Self::Micros => d.as_micros(),
+            Self::Nanos => d.as_nanos(),
+        };
+        u64::try_from(count).unwrap_or(u64::MAX).max(1)
+    }
+}
+
+/// A new empty histogram of durations from 1 to `max` counted in `unit`, at 3 significant
+/// digits. Its size is fixed at creation: recording never allocates. A `max` shorter than
+/// 2 units is raised to 2 (the smallest range hdrhistogram accepts).
+pub fn histogram_of(unit: Unit, max: Duration) -> Histogram<u64> {
+    let high = unit.count(max).max(2);
+    // Low bound 1, high at least 2 × low, and a constant sigfig within 0..=5: the
+    // bounds hdrhistogram rejects cannot occur.
+    Histogram::new_with_bounds(1, high, SIGFIG).expect("1 ..= max >= 2 at 3 significant digits is valid")
+}
+
+/// A new empty latency histogram: microseconds, 1 µs to one hour ([`MAX_MICROS`]).
 pub fn new_histogram() -> Histogram<u64> {
-    // The bounds are constants within hdrhistogram's limits, so creation cannot fail.
-    Histogram::new_with_bounds(1, MAX_MICROS, SIGFIG).expect("constant histogram bounds are valid")
+    histogram_of(Unit::Micros, Duration::from_micros(MAX_MICROS))
 }
 
 /// Microseconds of `d`, clamped to the histogram range.
@@ -59,6 +90,17 @@ pub fn merge(into: &mut Histogram<u64>, from: &Histogram<u64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_unit_is_explicit_and_tiny_bounds_are_raised() {
+        let nanos = histogram_of(Unit::Nanos, Duration::from_secs(60));
+        assert_eq!(nanos.high(), 60_000_000_000);
+        assert_eq!(new_histogram().high(), MAX_MICROS);
+        assert_eq!(histogram_of(Unit::Micros, Duration::ZERO).high(), 2);
+        assert_eq!(Unit::Nanos.count(Duration::ZERO), 1);
+        assert_eq!(Unit::Micros.count(Duration::from_millis(3)), 3000);
+        assert_eq!(Unit::Nanos.count(Duration::MAX), u64::MAX);
+    }
 
     #[test]
     fn records_and_saturates() {

@@ -14,8 +14,8 @@ use super::slope::SlopeAccumulator;
 use super::timeline::Sample;
 use super::timeline::Timeline;
 
-/// Counters the sampler reads.
-pub trait Counters: Send + Sync + 'static {
+/// The live counts of a run the sampler reads each tick.
+pub trait LiveCounts: Send + Sync + 'static {
     /// Events received so far.
     fn events(&self) -> u64;
     /// Streams open now.
@@ -43,7 +43,7 @@ pub struct Sampled {
 /// Samples every `every` until `stop`. The RSS slope is fitted over the samples after
 /// `warmup` taken in the steady state (connection buffers and allocator arenas grow while
 /// clients arrive; that is not a leak).
-pub async fn run<C: Counters>(
+pub async fn run<C: LiveCounts>(
     counters: Arc<C>,
     server: ServerSource,
     every: Duration,
@@ -103,7 +103,7 @@ pub async fn run<C: Counters>(
     }
 }
 
-/// A pair of plain atomics as [`Counters`].
+/// A pair of plain atomics as [`LiveCounts`].
 #[derive(Debug, Default)]
 pub struct AtomicCounters {
     /// Events.
@@ -112,7 +112,7 @@ pub struct AtomicCounters {
     pub open: AtomicU64,
 }
 
-impl Counters for AtomicCounters {
+impl LiveCounts for AtomicCounters {
     fn events(&self) -> u64 {
         self.events.load(Ordering::Relaxed)
     }

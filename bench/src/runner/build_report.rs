@@ -9,8 +9,8 @@ use crate::measure::cpu::{CpuSpent, generator_bound, generator_saturation, ns_pe
 use crate::measure::server::CpuDelta;
 use crate::measure::stats::Metric;
 use crate::model::{
-    Connections, Cpu, EventCounts, FeedRate, Latency, SCHEMA_VERSION, ScenarioReport, ServerFigures, Spread,
-    Target, Throughput, UnjudgedCheck,
+    Check, Connections, Cpu, EventCounts, FeedRate, Latency, ReportedTarget, SCHEMA_VERSION, ScenarioReport,
+    ServerFigures, Spread, Throughput, UnjudgedCheck,
 };
 use crate::scenario::catalog::Definition;
 use crate::scenario::outcome::Outcome;
@@ -46,52 +46,15 @@ pub fn build(
         spread_sources,
         target_notes,
     } = measured;
-    let mut checks = Vec::new();
-    let mut unjudged_checks = Vec::new();
-    for check in &plan.checks {
-        match check.evaluate(&outcome) {
-            Some(judged) => checks.push(judged),
-            None => unjudged_checks.push(UnjudgedCheck {
-                name: check.name().to_owned(),
-                reason: check.needs().to_owned(),
-            }),
-        }
-    }
-    let counts = &outcome.totals.counts;
-    let received = counts.events.received;
+    let (checks, unjudged_checks) = evaluate_checks(plan, &outcome);
+    let received = outcome.totals.counts.events.received;
     let wall = outcome.wall.as_secs_f64();
-
     let mut parameters = parameters(plan, spread_sources, capabilities.embedded);
     for (key, value) in target_notes {
         parameters.insert(key.into(), value);
     }
-    let throughput = (received > 0 && wall > 0.0).then(|| Throughput {
-        events_per_sec: received as f64 / wall,
-        bytes_per_sec: counts.bytes as f64 / wall,
-        per_client: Spread::of(
-            &counts
-                .per_client_events
-                .iter()
-                .map(|&n| n as f64 / wall)
-                .collect::<Vec<_>>(),
-        ),
-    });
     let latency = latencies(&outcome, plan.latencies);
-    // The feed as run: a self-publishing target's has no rate to judge.
-    let feed = outcome.nominal_rate.map(|nominal| {
-        let achieved = latency
-            .get("inter_event")
-            .filter(|l| l.count > 0 && l.mean_ms > 0.0)
-            .map(|l| 1000.0 / l.mean_ms);
-        FeedRate {
-            nominal_per_sec: nominal,
-            achieved_per_sec: achieved,
-            deviation_pct: achieved.map(|a| (a / nominal - 1.0) * 100.0),
-            publish_lag_p99_ms: outcome.published.lag.map(|l| l.p99_micros as f64 / 1000.0),
-            publish_lag_max_ms: outcome.published.lag.map(|l| l.max_micros as f64 / 1000.0),
-        }
-    });
-
+    let feed = feed_rate(&outcome, &latency);
     let cpu = cpu(
         generator_cpu,
         server_cpu,
@@ -109,39 +72,103 @@ pub fn build(
         started_at: rfc3339(started_at),
         duration_seconds: wall,
         environment: labels.environment.clone(),
-        target: Target {
+        target: ReportedTarget {
             url,
             embedded: capabilities.embedded,
             server_metrics: capabilities.metrics,
         },
         parameters,
-        events: EventCounts {
-            received,
-            lost: counts.events.lost,
-            duplicated: counts.events.duplicated,
-            out_of_order: counts.events.out_of_order,
-            comments: counts.comments,
-            published: outcome.published.events,
-            publish_failed: outcome.published.failed,
-        },
-        throughput,
+        events: event_counts(&outcome),
+        throughput: throughput(&outcome),
         feed,
         latency,
         connections: connections(&outcome),
         cpu,
         memory: outcome.memory.clone().filter(|_| plan.track_memory),
-        server: match (&outcome.server_start, &outcome.server_end) {
-            (Some(start), Some(end)) => Some(ServerFigures {
-                start: start.to_map(),
-                end: end.to_map(),
-            }),
-            _ => None,
-        },
+        server: server_figures(&outcome),
         timeline,
         checks,
         unjudged_checks,
         kpi_runs: BTreeMap::new(),
         verdict: None,
+    }
+}
+
+/// Each of the plan's checks judged on `outcome`, and those it could not judge, with why.
+fn evaluate_checks(plan: &Plan, outcome: &Outcome) -> (Vec<Check>, Vec<UnjudgedCheck>) {
+    let mut checks = Vec::new();
+    let mut unjudged_checks = Vec::new();
+    for check in &plan.checks {
+        match check.evaluate(outcome) {
+            Some(judged) => checks.push(judged),
+            None => unjudged_checks.push(UnjudgedCheck {
+                name: check.name().to_owned(),
+                reason: check.needs().to_owned(),
+            }),
+        }
+    }
+    (checks, unjudged_checks)
+}
+
+/// Events received, lost, duplicated and reordered over all clients, and the generator's
+/// publishes (accepted and failed).
+fn event_counts(outcome: &Outcome) -> EventCounts {
+    let counts = &outcome.totals.counts;
+    EventCounts {
+        received: counts.events.received,
+        lost: counts.events.lost,
+        duplicated: counts.events.duplicated,
+        out_of_order: counts.events.out_of_order,
+        comments: counts.comments,
+        published: outcome.published.events,
+        publish_failed: outcome.published.failed,
+    }
+}
+
+/// Delivery rate over the run's wall time; `None` when nothing arrived.
+fn throughput(outcome: &Outcome) -> Option<Throughput> {
+    let counts = &outcome.totals.counts;
+    let received = counts.events.received;
+    let wall = outcome.wall.as_secs_f64();
+    (received > 0 && wall > 0.0).then(|| Throughput {
+        events_per_sec: received as f64 / wall,
+        bytes_per_sec: counts.bytes as f64 / wall,
+        per_client: Spread::of(
+            &counts
+                .per_client_events
+                .iter()
+                .map(|&n| n as f64 / wall)
+                .collect::<Vec<_>>(),
+        ),
+    })
+}
+
+/// The feed as run, from the mean inter-event gap; a self-publishing target's has no rate
+/// to judge (`None`).
+fn feed_rate(outcome: &Outcome, latency: &BTreeMap<String, Latency>) -> Option<FeedRate> {
+    outcome.nominal_rate.map(|nominal| {
+        let achieved = latency
+            .get("inter_event")
+            .filter(|l| l.count > 0 && l.mean_ms > 0.0)
+            .map(|l| 1000.0 / l.mean_ms);
+        FeedRate {
+            nominal_per_sec: nominal,
+            achieved_per_sec: achieved,
+            deviation_pct: achieved.map(|a| (a / nominal - 1.0) * 100.0),
+            publish_lag_p99_ms: outcome.published.lag.map(|l| l.p99_micros as f64 / 1000.0),
+            publish_lag_max_ms: outcome.published.lag.map(|l| l.max_micros as f64 / 1000.0),
+        }
+    })
+}
+
+/// The server's `/metrics` figures at the start and the end, when both were read.
+fn server_figures(outcome: &Outcome) -> Option<ServerFigures> {
+    match (&outcome.server_start, &outcome.server_end) {
+        (Some(start), Some(end)) => Some(ServerFigures {
+            start: start.to_map(),
+            end: end.to_map(),
+        }),
+        _ => None,
     }
 }
 

@@ -140,7 +140,7 @@ impl RunContext {
     }
 }
 
-impl crate::measure::sampler::Counters for RunContext {
+impl crate::measure::sampler::LiveCounts for RunContext {
     fn events(&self) -> u64 {
         Live::get(&self.live.events)
     }

@@ -3,9 +3,9 @@
 //! [`run_plan`] executes a plan with the same parts every time: one reading-client loop
 //! ([`reader`], recording through [`recorder`], sharing a [`context`]), frozen raw-TCP clients
 //! ([`frozen`]), a generator publisher ([`publish`]), mid-run actions, the sampler, and the
-//! target [`probe`]s; [`collect`] stops them and assembles what was measured. A server a target
-//! file describes runs through [`described`]. [`build_report::build`] turns the result into a
-//! [`crate::model::ScenarioReport`].
+//! target [`probe`]s; [`collect`] stops them and assembles what was measured. The embedded
+//! server or a URL is reached through [`reference`]; a server a target file describes, through
+//! [`described`]. [`build_report::build`] turns the result into a [`crate::model::ScenarioReport`].
 
 pub mod build_report;
 pub mod collect;
@@ -16,9 +16,11 @@ pub mod probe;
 pub mod publish;
 pub mod reader;
 pub mod recorder;
+pub mod reference;
 pub mod run;
 
-pub use run::{RunResult, TargetSpec};
+pub use reference::TargetSpec;
+pub use run::RunResult;
 
 use crate::scenario::Plan;
 
@@ -29,6 +31,6 @@ use crate::scenario::Plan;
 pub async fn run_plan(plan: &Plan, spec: &TargetSpec) -> Result<RunResult, run::RunError> {
     match spec {
         TargetSpec::Described { description, pid } => described::run(plan, description, *pid).await,
-        _ => run::run_reference(plan, spec).await,
+        _ => reference::run_reference(plan, spec).await,
     }
 }

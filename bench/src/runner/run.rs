@@ -16,46 +16,19 @@ use super::collect::{Measured, Readings, Running, SETTLE_TIMEOUT, TargetSide, co
 use super::context::{Live, RunContext, STREAMS_PER_SOURCE_ADDR};
 use super::{frozen, probe, publish, reader};
 use crate::client::{ClientError, Target};
-use crate::description::Description;
 use crate::measure::cpu::CpuStopwatch;
 use crate::measure::histogram;
 use crate::measure::sampler;
 use crate::measure::send_time::SendTime;
 use crate::measure::server::{CpuReading, ServerSource};
 use crate::measure::stats::Shard;
-use crate::scenario::feed::{Feed, Publisher};
+use crate::scenario::feed::{Feed, PublishSchedule};
 use crate::scenario::outcome::{Figures, Published};
 use crate::scenario::plan::{Action, Capabilities, Plan};
-use crate::target::{EmbeddedServer, Launcher, TargetError, join};
+use crate::target::{EmbeddedServer, TargetError, join};
 
-/// How long the embedded server may take to answer `/health`.
-const HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait for every client to connect before a burst or a shutdown starts anyway.
 const CONNECT_WAIT: Duration = Duration::from_secs(30);
-
-/// The server under test.
-#[derive(Debug, Clone)]
-pub enum TargetSpec {
-    /// The reference server, started per scenario as a child process.
-    Embedded(Launcher),
-    /// Any server at this base URL (`pid`: its local process, `--server-pid`).
-    External {
-        /// Base URL.
-        url: Uri,
-        /// The server's process id, for `/proc/<pid>` figures.
-        pid: Option<u32>,
-        /// Whether the capability probe may publish an event to learn that `/publish` works.
-        probe_publish: bool,
-    },
-    /// Any server, as a target file describes it (`pid`: `--server-pid`, which wins over
-    /// the file's `[process]`).
-    Described {
-        /// The validated description.
-        description: Arc<Description>,
-        /// The server's process id from the command line.
-        pid: Option<u32>,
-    },
-}
 
 /// Errors that stop a scenario run.
 #[derive(Debug, thiserror::Error)]
@@ -83,85 +56,6 @@ pub enum RunResult {
     Done(Box<Measured>),
     /// The target lacks something the scenario needs.
     Skipped(String),
-}
-
-/// Runs `plan` against `spec` through the reference server's paths (`/events`, `/sse`,
-/// `/publish`, `/metrics`); a described target runs through [`super::described`].
-///
-/// # Errors
-/// The embedded server did not start, or the target is unreachable.
-pub async fn run_reference(plan: &Plan, spec: &TargetSpec) -> Result<RunResult, RunError> {
-    let mut external_pid = None;
-    let (server, base) = match spec {
-        TargetSpec::Embedded(launcher) => {
-            let server = EmbeddedServer::start(launcher, &plan.server_flags()).await?;
-            let base = server.url().clone();
-            (Some(server), base)
-        }
-        TargetSpec::External { url, pid, .. } => {
-            external_pid = *pid;
-            (None, url.clone())
-        }
-        TargetSpec::Described { .. } => {
-            return Err(RunError::Process(
-                "a described target runs through runner::described".into(),
-            ));
-        }
-    };
-    let unreachable = |source| RunError::Unreachable {
-        url: base.to_string(),
-        source,
-    };
-    if server.is_some() {
-        probe::wait_healthy(&base, HEALTH_TIMEOUT)
-            .await
-            .map_err(unreachable)?;
-    }
-    let probe_publish = matches!(
-        spec,
-        TargetSpec::External {
-            probe_publish: true,
-            ..
-        }
-    );
-    let caps = probe::capabilities(&base, server.is_some(), probe_publish).await;
-    if let Some(reason) = plan.unmet(&caps) {
-        if let Some(server) = server {
-            server.stop(Duration::from_secs(5)).await?;
-        }
-        return Ok(RunResult::Skipped(reason));
-    }
-    let url = |path: &str| {
-        join(&base, path).map_err(|_| {
-            unreachable(ClientError::InvalidUrl {
-                url: format!("{base}{path}"),
-                reason: "not a valid URL",
-            })
-        })
-    };
-    let stream = Target::resolve(&url(&plan.feed.path())?)
-        .await
-        .map_err(unreachable)?;
-    probe::reachable(&stream).await.map_err(unreachable)?;
-    let metrics_url = url("/metrics")?;
-    let source = ServerSource {
-        metrics: caps.metrics.then(|| metrics_url.clone()),
-        pid: server.as_ref().map(EmbeddedServer::pid).or(external_pid),
-        ..ServerSource::default()
-    };
-    let parts = Parts {
-        plan,
-        caps,
-        server,
-        source,
-        base: base.clone(),
-        feed: plan.feed,
-        publication: None,
-        streams: vec![stream],
-        send_time: SendTime::Reference,
-    };
-    let measured = measure(parts).await?;
-    Ok(RunResult::Done(Box::new(measured)))
 }
 
 /// Everything a run needs once the target is reached: what [`measure`] runs.
@@ -415,11 +309,11 @@ impl Runner<'_> {
     ) -> Result<Option<tokio::task::JoinHandle<Published>>, RunError> {
         // A target that publishes by itself (a target file's `source = "self"`) gets no publisher.
         let publisher = if self.caps.embedded || self.caps.publish {
-            self.feed.publisher(self.caps.embedded)
+            self.feed.publish_schedule(self.caps.embedded)
         } else {
-            Publisher::None
+            PublishSchedule::None
         };
-        if publisher == Publisher::None {
+        if publisher == PublishSchedule::None {
             return Ok(None);
         }
         let url = join(&self.base, "/publish").map_err(|_| RunError::Unreachable {
@@ -441,11 +335,11 @@ impl Runner<'_> {
                 },
             };
             match publisher {
-                Publisher::None => Published::default(),
-                Publisher::Rate { rate, payload } => {
+                PublishSchedule::None => Published::default(),
+                PublishSchedule::Rate { rate, payload } => {
                     publish::at_rate(target, rate, payload, ctx.stop.clone()).await
                 }
-                Publisher::Burst {
+                PublishSchedule::Burst {
                     events,
                     payload,
                     concurrency,

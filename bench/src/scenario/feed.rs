@@ -36,7 +36,7 @@ pub enum Feed {
 
 /// Who publishes hub events during a run.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Publisher {
+pub enum PublishSchedule {
     /// Nobody from the generator (per-connection streams, or the built-in publisher).
     None,
     /// The generator POSTs stamped events at `rate` per second.
@@ -73,7 +73,7 @@ impl Feed {
 
     /// Whether the feed needs `POST /publish` from the generator on this target.
     pub fn needs_publish(&self, embedded: bool) -> bool {
-        !matches!(self.publisher(embedded), Publisher::None)
+        !matches!(self.publish_schedule(embedded), PublishSchedule::None)
     }
 
     /// The intended time between two events of one stream, when the schedule is known
@@ -119,16 +119,16 @@ impl Feed {
 
     /// Who publishes: the embedded server publishes at a rate itself; elsewhere the
     /// generator does.
-    pub fn publisher(&self, embedded: bool) -> Publisher {
+    pub fn publish_schedule(&self, embedded: bool) -> PublishSchedule {
         match *self {
-            Self::Stream { .. } => Publisher::None,
-            Self::Hub { .. } if embedded => Publisher::None,
-            Self::Hub { rate, payload } => Publisher::Rate { rate, payload },
+            Self::Stream { .. } => PublishSchedule::None,
+            Self::Hub { .. } if embedded => PublishSchedule::None,
+            Self::Hub { rate, payload } => PublishSchedule::Rate { rate, payload },
             Self::Burst {
                 events,
                 payload,
                 concurrency,
-            } => Publisher::Burst {
+            } => PublishSchedule::Burst {
                 events,
                 payload,
                 concurrency,
@@ -182,10 +182,10 @@ mod tests {
             payload: 64,
         };
         assert_eq!(hub.path(), "/events");
-        assert_eq!(hub.publisher(true), Publisher::None);
+        assert_eq!(hub.publish_schedule(true), PublishSchedule::None);
         assert_eq!(
-            hub.publisher(false),
-            Publisher::Rate {
+            hub.publish_schedule(false),
+            PublishSchedule::Rate {
                 rate: 100.0,
                 payload: 64
             }
