@@ -53,7 +53,9 @@ impl HubSource {
         Dropping { source: self, id }
     }
 
-    /// The next frame with its id (the replay-gap notice has id 0).
+    /// The next frame with its id (the replay-gap notice has id 0). Inlined, so that
+    /// [`HubSource`]'s own `poll_frame` compiles to the frame's bytes directly.
+    #[inline(always)]
     fn poll_hub_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
         if let Some(notice) = self.notice.take() {
             return Poll::Ready(Some(Frame { id: 0, bytes: notice }));
