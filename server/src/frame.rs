@@ -1,8 +1,19 @@
-//! SSE wire-format encoding: one event becomes one immutable `Bytes`, built with one allocation.
+//! SSE wire-format encoding: one event becomes one immutable, already shared `Bytes`.
 //!
-//! The encoder computes the exact encoded length first and then fills a buffer of
-//! exactly that capacity, so an event costs one allocation however many subscribers
-//! it later reaches: fan-out clones the `Bytes` (a reference-count bump).
+//! The encoder computes the exact encoded length first and then fills storage of that
+//! size once. The `Bytes` it returns is shared from the start, so cloning it is a
+//! reference-count bump that never allocates, however many subscribers the event
+//! reaches.
+//!
+//! ## Allocations
+//! * An event of up to [`INLINE_MAX`] encoded bytes costs **one** allocation: its bytes
+//!   sit inline beside their reference count, in a block of 128, 256 or 512 bytes plus a
+//!   16-byte header.
+//! * A larger event costs **two**: its bytes (exactly its length) and a 32-byte shared
+//!   header.
+//!
+//! (A `Bytes` frozen from a `Vec` would allocate its shared header on its first clone
+//! instead, that is inside the hub's lock, once per event.)
 //!
 //! Multi-line data becomes one `data:` line per line (`\n`, `\r\n` and `\r` all end a
 //! line, as the WHATWG EventSource parser reads them). `id` and `event` are single-line
@@ -10,7 +21,12 @@
 
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
+
+/// Largest encoded event stored inline beside its reference count (one allocation).
+/// Typical events (an id, a timestamp, a few hundred bytes of JSON) fit; the size
+/// classes below it keep the unused tail of a block under half of it.
+pub const INLINE_MAX: usize = 512;
 
 /// The keep-alive frame: an SSE comment, ignored by every EventSource.
 pub const PING: Bytes = Bytes::from_static(b": ping\n\n");
@@ -89,7 +105,8 @@ impl<'a> Event<'a> {
         len
     }
 
-    /// Encodes the event with exactly one allocation.
+    /// Encodes the event into a shared `Bytes`: one allocation up to [`INLINE_MAX`]
+    /// encoded bytes, two above (see the module docs); clones never allocate.
     ///
     /// # Errors
     /// [`FrameError`] when `id` or `event` would break the line structure.
@@ -107,27 +124,60 @@ impl<'a> Event<'a> {
         let mut retry_digits = itoa::Buffer::new();
         let retry = self.retry.map(|r| retry_digits.format(r.as_millis()));
         let len = self.encoded_len();
+        Ok(match len {
+            0..=128 => inline::<128>(len, |buf| self.write(retry, buf)),
+            129..=256 => inline::<256>(len, |buf| self.write(retry, buf)),
+            257..=INLINE_MAX => inline::<INLINE_MAX>(len, |buf| self.write(retry, buf)),
+            _ => {
+                let mut bytes = Vec::with_capacity(len);
+                self.write(retry, &mut bytes);
+                debug_assert_eq!(bytes.len(), len, "length precomputation is exact");
+                Bytes::from_owner(bytes)
+            }
+        })
+    }
 
-        let mut buf = BytesMut::with_capacity(len);
+    /// Writes the encoded event (`retry` already formatted) into `buf`.
+    fn write(&self, retry: Option<&str>, buf: &mut impl BufMut) {
         if let Some(id) = self.id {
-            put_field(&mut buf, b"id: ", id.as_bytes());
+            put_field(buf, b"id: ", id.as_bytes());
         }
         if let Some(event) = self.event {
-            put_field(&mut buf, b"event: ", event.as_bytes());
+            put_field(buf, b"event: ", event.as_bytes());
         }
         if let Some(retry) = retry {
-            put_field(&mut buf, b"retry: ", retry.as_bytes());
+            put_field(buf, b"retry: ", retry.as_bytes());
         }
         for line in Lines::new(self.data) {
-            put_field(&mut buf, b"data: ", line);
+            put_field(buf, b"data: ", line);
         }
         buf.put_u8(b'\n');
-        debug_assert_eq!(buf.len(), len, "length precomputation is exact");
-        Ok(buf.freeze())
     }
 }
 
-fn put_field(buf: &mut BytesMut, name: &[u8], value: &[u8]) {
+/// An encoded event of at most `N` bytes, stored inline: `Bytes::from_owner` puts it in
+/// one block with its reference count.
+struct Inline<const N: usize> {
+    len: usize,
+    bytes: [u8; N],
+}
+
+impl<const N: usize> AsRef<[u8]> for Inline<N> {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// A shared `Bytes` of `len` (at most `N`) bytes written by `fill`, in one allocation.
+fn inline<const N: usize>(len: usize, fill: impl FnOnce(&mut &mut [u8])) -> Bytes {
+    let mut inline = Inline { len, bytes: [0; N] };
+    let mut rest = &mut inline.bytes[..len];
+    fill(&mut rest);
+    debug_assert!(rest.is_empty(), "length precomputation is exact");
+    Bytes::from_owner(inline)
+}
+
+fn put_field(buf: &mut impl BufMut, name: &[u8], value: &[u8]) {
     buf.put_slice(name);
     buf.put_slice(value);
     buf.put_u8(b'\n');
@@ -221,5 +271,17 @@ mod tests {
         assert_eq!(bytes.len(), "id: 123456\n".len() + "data: \n".len() + 4096 + 1);
         assert_eq!(event.encoded_len(), bytes.len());
         assert_eq!(Event::data(b"\n\n").encoded_len(), 3 * "data: \n".len() + 1);
+    }
+
+    #[test]
+    fn every_size_class_round_trips() {
+        for size in [0, 100, 114, 115, 200, 243, 244, 500, 1000] {
+            let data = vec![b'd'; size];
+            let bytes = Event::data(&data).encode().unwrap();
+            assert_eq!(bytes.len(), size + "data: \n\n".len());
+            assert!(bytes.starts_with(b"data: d") || size == 0);
+            assert!(bytes.ends_with(b"d\n\n") || size == 0);
+            assert_eq!(bytes.clone(), bytes);
+        }
     }
 }

@@ -134,9 +134,12 @@ async fn events(
     Query(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
     let last_event_id = params::last_event_id(&headers, &pairs)?;
-    let source = HubSource::new(state.hub.subscribe(last_event_id), Arc::clone(&state.counters))
-        .dropping(state.stream_options.drop_event);
-    Ok(stream_response(&state, source))
+    let source = HubSource::new(state.hub.subscribe(last_event_id), Arc::clone(&state.counters));
+    // The test-only loss picks its own source here, once, so the ordinary one checks nothing.
+    Ok(match state.stream_options.drop_event {
+        None => stream_response(&state, source),
+        Some(id) => stream_response(&state, source.dropping(id)),
+    })
 }
 
 fn stream_response<S: FrameSource>(state: &AppState, source: S) -> Response {

@@ -24,7 +24,6 @@ pub struct HubSource {
     replay: VecDeque<Frame>,
     live: BroadcastStream<Frame>,
     counters: Arc<Counters>,
-    drop_event: Option<u64>,
 }
 
 impl HubSource {
@@ -46,34 +45,26 @@ impl HubSource {
             replay: subscription.replay,
             live: subscription.live,
             counters,
-            drop_event: None,
         }
     }
 
     /// Test only: never yields the event with this id (see `--test-drop-event`).
-    pub fn dropping(mut self, id: Option<u64>) -> Self {
-        self.drop_event = id;
-        self
+    pub fn dropping(self, id: u64) -> Dropping {
+        Dropping { source: self, id }
     }
-}
 
-impl FrameSource for HubSource {
-    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+    /// The next frame with its id (the replay-gap notice has id 0). Inlined, so that
+    /// [`HubSource`]'s own `poll_frame` compiles to the frame's bytes directly.
+    #[inline(always)]
+    fn poll_hub_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
         if let Some(notice) = self.notice.take() {
-            return Poll::Ready(Some(notice));
+            return Poll::Ready(Some(Frame { id: 0, bytes: notice }));
         }
-        while let Some(frame) = self.replay.pop_front() {
-            if Some(frame.id) != self.drop_event {
-                return Poll::Ready(Some(frame.bytes));
-            }
+        if let Some(frame) = self.replay.pop_front() {
+            return Poll::Ready(Some(frame));
         }
         match Pin::new(&mut self.live).poll_next(cx) {
-            Poll::Ready(Some(Ok(frame))) if Some(frame.id) == self.drop_event => {
-                // Test-only loss: skip it and poll again for the next one.
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            }
-            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(frame.bytes)),
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(frame)),
             Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(missed)))) => {
                 // Skipping ahead would hide the loss from the client; end the stream so
                 // it reconnects with Last-Event-ID and resumes from the replay ring.
@@ -85,9 +76,45 @@ impl FrameSource for HubSource {
             Poll::Pending => Poll::Pending,
         }
     }
+}
+
+impl FrameSource for HubSource {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        self.poll_hub_frame(cx)
+            .map(|frame| frame.map(|frame| frame.bytes))
+    }
 
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         // What the channel already holds is bounded by its capacity.
+        match self.poll_frame(cx) {
+            Poll::Pending => Poll::Ready(None),
+            ready => ready,
+        }
+    }
+}
+
+/// Test only: a hub subscription that never yields one event id (`--test-drop-event`).
+///
+/// The `/events` route picks this source at setup only when the knob is on, so the
+/// ordinary path does not even compare ids.
+#[derive(Debug)]
+pub struct Dropping {
+    source: HubSource,
+    id: u64,
+}
+
+impl FrameSource for Dropping {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        loop {
+            match self.source.poll_hub_frame(cx) {
+                // Id 0 is the replay-gap notice, never a hub event.
+                Poll::Ready(Some(frame)) if frame.id == self.id && frame.id != 0 => continue,
+                poll => return poll.map(|frame| frame.map(|frame| frame.bytes)),
+            }
+        }
+    }
+
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         match self.poll_frame(cx) {
             Poll::Pending => Poll::Ready(None),
             ready => ready,

@@ -2,11 +2,15 @@
 //!
 //! # Hot path
 //! [`SseStream::poll_next`] runs once per event per client. It allocates nothing: a
-//! frame is a shared `Bytes` handed on (a reference-count bump), the ping and the
-//! optional pacing timers are boxed once per stream and then only reset, counters are
-//! relaxed atomics, under HTTP/2 the stream watchdog's stall flag is one relaxed store,
-//! and shutdown is one atomic load per event (no lock: the shutdown
-//! token, whose state sits behind a mutex, is polled only before the stream sleeps). When a client is behind, frames are ready back to back and
+//! frame is a shared `Bytes` handed on (a reference-count bump), the ping timer is
+//! boxed once per stream and then only reset, counters are relaxed atomics, and
+//! shutdown is one atomic load per event (no lock: the shutdown token, whose state sits
+//! behind a mutex, is polled only before the stream sleeps). What is off costs one
+//! predictable branch per event and no memory: the test-only knobs (`--test-frame-delay`,
+//! `--test-frame-cost`) live in one `Option<Box<_>>` made at setup, `--test-drop-event`
+//! picks another frame source at setup ([`crate::source::Dropping`]), and the HTTP/2
+//! watchdog's stall flag is an `Option` that is `None` under HTTP/1 (under HTTP/2 it is
+//! one relaxed store). When a client is behind, frames are ready back to back and
 //! hyper gathers them into one vectored write (up to 16 frames per `writev`), so a
 //! backlog goes out in a few system calls instead of one per event.
 
@@ -49,7 +53,8 @@ pub struct StreamOptions {
     /// Test-only cost: busy-spin this long on each frame (zero: off), a server that spends
     /// more CPU per event.
     pub frame_cost: Duration,
-    /// Test-only loss: the hub event id never delivered (`None`: off).
+    /// Test-only loss: the hub event id never delivered (`None`: off). Read by the
+    /// `/events` route, which then picks [`crate::source::Dropping`] as the source.
     pub drop_event: Option<u64>,
 }
 
@@ -60,9 +65,8 @@ pub struct SseStream<S> {
     counters: Arc<Counters>,
     ping_interval: Option<Duration>,
     ping: Pin<Box<Sleep>>,
-    frame_delay: Duration,
-    frame_cost: Duration,
-    pacing: Option<Pin<Box<Sleep>>>,
+    /// The test-only pacing and cost, `None` (the only case outside tests) when both are off.
+    knobs: Option<Box<TestKnobs>>,
     /// Under HTTP/2: the flag the stream watchdog reads (see [`crate::watchdog`]).
     stall: Option<Arc<Stall>>,
     done: bool,
@@ -83,9 +87,7 @@ impl<S: FrameSource> SseStream<S> {
             counters,
             ping_interval: options.ping_interval,
             ping: Box::pin(tokio::time::sleep(first_ping)),
-            frame_delay: options.frame_delay,
-            frame_cost: options.frame_cost,
-            pacing: (!options.frame_delay.is_zero()).then(|| Box::pin(tokio::time::sleep(Duration::ZERO))),
+            knobs: TestKnobs::new(&options),
             stall: current_stall(),
             done: false,
         }
@@ -122,8 +124,8 @@ impl<S: FrameSource> SseStream<S> {
         if this.registration.is_shutting_down() {
             return this.end(cx);
         }
-        if let Some(pacing) = this.pacing.as_mut() {
-            if pacing.as_mut().poll(cx).is_pending() {
+        if let Some(knobs) = this.knobs.as_deref_mut() {
+            if knobs.paced(cx) {
                 return this.wait(cx);
             }
         }
@@ -131,11 +133,8 @@ impl<S: FrameSource> SseStream<S> {
             Poll::Ready(Some(frame)) => {
                 bump(&this.counters.events_delivered);
                 this.reset_ping();
-                if let Some(pacing) = this.pacing.as_mut() {
-                    pacing.as_mut().reset(Instant::now() + this.frame_delay);
-                }
-                if !this.frame_cost.is_zero() {
-                    spin(this.frame_cost);
+                if let Some(knobs) = this.knobs.as_deref_mut() {
+                    knobs.delivered();
                 }
                 return Poll::Ready(Some(Ok(frame)));
             }
@@ -170,6 +169,47 @@ impl<S: FrameSource> SseStream<S> {
         }
         self.done = true;
         Poll::Ready(None)
+    }
+}
+
+/// The test-only knobs of one stream: a pause and a CPU cost after every frame.
+struct TestKnobs {
+    delay: Duration,
+    cost: Duration,
+    /// Armed after each frame when `delay` is not zero.
+    pacing: Option<Pin<Box<Sleep>>>,
+}
+
+impl TestKnobs {
+    /// The knobs of `options`, or `None` when both are off.
+    fn new(options: &StreamOptions) -> Option<Box<Self>> {
+        if options.frame_delay.is_zero() && options.frame_cost.is_zero() {
+            return None;
+        }
+        Some(Box::new(Self {
+            delay: options.frame_delay,
+            cost: options.frame_cost,
+            pacing: (!options.frame_delay.is_zero()).then(|| Box::pin(tokio::time::sleep(Duration::ZERO))),
+        }))
+    }
+
+    /// Whether the pause after the last frame is still running (then `cx` is woken at its end).
+    #[cold]
+    fn paced(&mut self, cx: &mut Context<'_>) -> bool {
+        self.pacing
+            .as_mut()
+            .is_some_and(|pacing| pacing.as_mut().poll(cx).is_pending())
+    }
+
+    /// After a frame: starts the pause, burns the cost.
+    #[cold]
+    fn delivered(&mut self) {
+        if let Some(pacing) = self.pacing.as_mut() {
+            pacing.as_mut().reset(Instant::now() + self.delay);
+        }
+        if !self.cost.is_zero() {
+            spin(self.cost);
+        }
     }
 }
 

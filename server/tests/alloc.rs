@@ -1,9 +1,11 @@
 //! Allocation budgets of the hot path, counted by a global allocator on this test's thread.
 //!
-//! * Encoding one event costs exactly one allocation, of exactly the frame's size
-//!   (`frame.rs`'s claim), whatever its fields and size.
-//! * Delivering E events to N subscribers costs the same allocations as delivering them
-//!   to one subscriber plus a per-subscriber constant (its setup): nothing per delivery.
+//! * Encoding one event costs one allocation up to `frame::INLINE_MAX` encoded bytes and
+//!   two above (the exact bytes and a fixed header), whatever its fields; cloning the
+//!   frame costs none (`frame.rs`'s claims).
+//! * Publishing costs what encoding does (at most 2), and delivering E events to N
+//!   subscribers costs the same allocations as delivering them to one subscriber plus a
+//!   per-subscriber constant (its setup): nothing per delivery.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use std::task::{Context, Poll, Waker};
 
 use futures_util::Stream;
 use sse_server::Hub;
-use sse_server::frame::Event;
+use sse_server::frame::{Event, INLINE_MAX};
 use sse_server::metrics::Counters;
 use sse_server::source::HubSource;
 use sse_server::stream::{SseStream, StreamOptions};
@@ -25,9 +27,10 @@ fn count(f: impl FnOnce()) -> u64 {
     testkit::alloc::count(f).1.count
 }
 
-/// Allocations to subscribe `subscribers` streams and deliver `events` events to each,
-/// the streams being polled exactly as hyper polls a response body.
-fn fan_out(subscribers: usize, events: usize) -> u64 {
+/// Allocations to subscribe `subscribers` streams and deliver `events` events of
+/// `payload` data bytes to each, the streams being polled exactly as hyper polls a
+/// response body.
+fn fan_out(subscribers: usize, events: usize, payload: usize) -> u64 {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -42,7 +45,7 @@ fn fan_out(subscribers: usize, events: usize) -> u64 {
         frame_cost: Default::default(),
         drop_event: None,
     };
-    let payload = vec![b'p'; 256];
+    let payload = vec![b'p'; payload];
     let mut cx = Context::from_waker(Waker::noop());
     let mut delivered = 0;
     let mut streams = Vec::with_capacity(subscribers);
@@ -69,32 +72,37 @@ fn fan_out(subscribers: usize, events: usize) -> u64 {
 
 #[test]
 fn fan_out_allocates_nothing_per_subscriber_delivery() {
-    let one_idle = fan_out(1, 0);
-    let many_idle = fan_out(100, 0);
-    let one = fan_out(1, 1000);
-    let many = fan_out(100, 1000);
-    let per_subscriber = (many_idle - one_idle) / 99;
-    println!(
-        "allocations: 1 sub/0 ev {one_idle}, 100 subs/0 ev {many_idle}, 1 sub/1000 ev {one}, 100 subs/1000 ev {many}; \
-         per-subscriber setup {per_subscriber}"
-    );
-    assert_eq!(
-        (many_idle - one_idle) % 99,
-        0,
-        "setup cost is the same for every subscriber"
-    );
-    assert_eq!(
-        many,
-        one + 99 * per_subscriber,
-        "100,000 deliveries cost what 1,000 do, plus setup"
-    );
-    // Per event: the encoding (one allocation) and the shared header made when the frame is
-    // first cloned into the replay ring; nothing per delivery.
-    assert_eq!(one - one_idle, 2 * 1000);
+    // A typical event (256 bytes of data, stored inline) and a large one.
+    for (payload, per_publish) in [(256, 1), (4096, 2)] {
+        let one_idle = fan_out(1, 0, payload);
+        let many_idle = fan_out(100, 0, payload);
+        let one = fan_out(1, 1000, payload);
+        let many = fan_out(100, 1000, payload);
+        let per_subscriber = (many_idle - one_idle) / 99;
+        println!(
+            "{payload}-byte events: allocations 1 sub/0 ev {one_idle}, 100 subs/0 ev {many_idle}, \
+             1 sub/1000 ev {one}, 100 subs/1000 ev {many}; per-subscriber setup {per_subscriber}; \
+             per publish {}",
+            (one - one_idle) as f64 / 1000.0
+        );
+        assert_eq!(
+            (many_idle - one_idle) % 99,
+            0,
+            "setup cost is the same for every subscriber"
+        );
+        assert_eq!(
+            many,
+            one + 99 * per_subscriber,
+            "100,000 deliveries cost what 1,000 do, plus setup"
+        );
+        // Per event: its encoding only (already shared, so the replay ring's clone and
+        // every delivery are reference-count bumps); nothing per delivery.
+        assert_eq!(one - one_idle, per_publish * 1000, "{payload}-byte events");
+    }
 }
 
 #[test]
-fn encoding_an_event_allocates_once_and_exactly_its_size() {
+fn encoding_allocates_at_most_twice_and_cloning_never() {
     let big = vec![b'x'; 64 * 1024];
     let multi_line = b"one\ntwo\r\nthree\rfour\n".to_vec();
     let events = [
@@ -105,17 +113,31 @@ fn encoding_an_event_allocates_once_and_exactly_its_size() {
             .id("7")
             .event("tick")
             .retry(std::time::Duration::from_millis(1500)),
+        Event::data(&big[..INLINE_MAX - "data: \n\n".len()]),
+        Event::data(&big[..INLINE_MAX]),
         Event::data(&big).id("18446744073709551615").event("bulk"),
     ];
     for event in events {
         let (bytes, allocations) = testkit::alloc::count(|| event.encode().expect("valid event"));
-        assert_eq!(allocations.count, 1, "encoding {} bytes", bytes.len());
-        // The one allocation is the frame itself: sized exactly, no scratch space.
-        assert_eq!(
-            allocations.bytes,
-            bytes.len() as u64,
-            "encoding {} bytes",
-            bytes.len()
-        );
+        let len = bytes.len() as u64;
+        if bytes.len() <= INLINE_MAX {
+            // The bytes inline beside their reference count: one block, at most twice
+            // the frame's size (the size classes) plus a 16-byte header.
+            assert_eq!(allocations.count, 1, "encoding {len} bytes");
+            assert!(
+                allocations.bytes <= (2 * len).max(128) + 16,
+                "encoding {len} bytes: {allocations:?}"
+            );
+        } else {
+            // The bytes, sized exactly, and a fixed shared header; no scratch space.
+            assert_eq!(allocations.count, 2, "encoding {len} bytes");
+            assert!(
+                allocations.bytes - len <= 64,
+                "encoding {len} bytes: {allocations:?}"
+            );
+        }
+        let (clones, allocations) = testkit::alloc::count(|| [bytes.clone(), bytes.clone()]);
+        assert_eq!(allocations.count, 0, "cloning a {len}-byte frame");
+        drop(clones);
     }
 }
