@@ -105,7 +105,7 @@ struct Observed {
 /// Attributes each event to the read that completed its `id:` line start (a marker may
 /// straddle two reads, so the whole stream is searched and offsets mapped back to reads).
 fn observe(reads: &[(Instant, Vec<u8>)], connected: Instant) -> Observed {
-    let new = || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+    let new = sse_bench::measure::histogram::new_histogram;
     let mut o = Observed {
         received: 0,
         comments: 0,
@@ -202,20 +202,46 @@ fn latencies(o: &Observed) -> BTreeMap<String, Latency> {
     latency
 }
 
-/// The report of what was observed.
-fn report_of(o: &Observed, around: Around) -> ScenarioReport {
-    let (rss_start, rss_end) = (around.rss_start, around.rss_end);
-    let timeline = o
-        .per_tick
+/// One timeline point per 50 ms tick of the stream.
+fn timeline(o: &Observed, around: &Around) -> Vec<Sample> {
+    o.per_tick
         .iter()
         .map(|(tick, n)| Sample {
             t_seconds: *tick as f64 * 0.05,
             events_per_sec: *n as f64 / 0.05,
             open_streams: 1,
-            server_rss_mb: Some(rss_start),
+            server_rss_mb: Some(around.rss_start),
             server_fds: around.metrics_start.get("num_fds").map(|f| *f as u64),
         })
-        .collect();
+        .collect()
+}
+
+/// The server's RSS before and after the stream.
+fn memory(around: &Around) -> Memory {
+    let (rss_start, rss_end) = (around.rss_start, around.rss_end);
+    Memory {
+        start_mb: rss_start,
+        peak_mb: rss_start.max(rss_end),
+        end_mb: rss_end,
+        growth_mb: rss_end - rss_start,
+        slope_mb_per_sec: 0.0,
+        slope_window_seconds: 0.0,
+    }
+}
+
+/// The one stream: attempted, connected, ended cleanly.
+fn one_clean_connection() -> Connections {
+    Connections {
+        attempted: 1,
+        succeeded: 1,
+        ended_clean: 1,
+        ..Connections::default()
+    }
+}
+
+/// The report of what was observed.
+fn report_of(o: &Observed, around: Around) -> ScenarioReport {
+    let timeline = timeline(o, &around);
     let rate = o.received as f64 / o.duration.max(1e-9);
     let parameters = BTreeMap::from([
         ("clients".to_owned(), Value::from(1)),
@@ -258,25 +284,13 @@ fn report_of(o: &Observed, around: Around) -> ScenarioReport {
             publish_lag_max_ms: Some(1.5),
         }),
         latency: latencies(o),
-        connections: Connections {
-            attempted: 1,
-            succeeded: 1,
-            ended_clean: 1,
-            ..Connections::default()
-        },
+        connections: one_clean_connection(),
         cpu: Cpu {
             generator_seconds: 0.0,
             note: Some("not measured by this test".into()),
             ..Cpu::default()
         },
-        memory: Some(Memory {
-            start_mb: rss_start,
-            peak_mb: rss_start.max(rss_end),
-            end_mb: rss_end,
-            growth_mb: rss_end - rss_start,
-            slope_mb_per_sec: 0.0,
-            slope_window_seconds: 0.0,
-        }),
+        memory: Some(memory(&around)),
         server: Some(ServerFigures {
             start: around.metrics_start,
             end: around.metrics_end,
@@ -407,7 +421,7 @@ fn wrong_types_and_missing_fields_fail_validation() {
         ..ScenarioReport::default()
     };
     report.started_at = "2026-01-01T00:00:00Z".into();
-    let mut histogram = Histogram::<u64>::new(3).unwrap();
+    let mut histogram = sse_bench::measure::histogram::new_histogram();
     histogram.record(1500).unwrap();
     report
         .latency

@@ -10,7 +10,10 @@ mod helpers;
 
 use std::time::Duration;
 
-use helpers::{check, foreign_sse_server, heavy, num, publish_refusing_hub, report, schema, sse_load, text};
+use helpers::{
+    ReferenceServer, check, foreign_sse_server, heavy, num, publish_refusing_hub, report, schema, sse_load,
+    text,
+};
 
 const SCENARIOS: [&str; 14] = [
     "throughput-single",
@@ -140,29 +143,44 @@ fn every_scenario_runs_at_tiny_scale_and_reports_match_the_schema() {
     );
     let validator = schema();
     for name in SCENARIOS {
-        assert!(
-            stdout.contains(name),
-            "{name} missing from the summary:\n{stdout}"
-        );
-        let r = report(&validator, &out_dir, name);
-        assert_eq!(r["scenario"], name);
-        assert_eq!(r["profile"], "custom");
-        assert!(r["target"]["embedded"].as_bool().unwrap());
-        assert!(out_dir.join(format!("{name}.html")).exists());
-        for check_name in COUNT_CHECKS {
-            assert_ne!(
-                check(&r, check_name),
-                Some(false),
-                "{name}: check {check_name} failed: {}",
-                r["checks"]
-            );
-        }
-        assert!(r["timeline"].as_array().unwrap().len() <= 600);
-        assert!(num(&r, "/cpu/generator_seconds") > 0.0, "{name}");
+        assert_common_report(&validator, &out_dir, &stdout, name);
     }
+    assert_scenario_specific_counts(&validator, &out_dir);
+}
 
-    // Scenario-specific counts.
-    let r = report(&validator, &out_dir, "throughput-single");
+/// What every scenario's report of the tiny-scale run must show: its name in the summary, a
+/// valid report of the embedded target with HTML beside it, no failed count check, a
+/// bounded timeline and generator CPU.
+fn assert_common_report(
+    validator: &jsonschema::Validator,
+    out_dir: &std::path::Path,
+    stdout: &str,
+    name: &str,
+) {
+    assert!(
+        stdout.contains(name),
+        "{name} missing from the summary:\n{stdout}"
+    );
+    let r = report(validator, out_dir, name);
+    assert_eq!(r["scenario"], name);
+    assert_eq!(r["profile"], "custom");
+    assert!(r["target"]["embedded"].as_bool().unwrap());
+    assert!(out_dir.join(format!("{name}.html")).exists());
+    for check_name in COUNT_CHECKS {
+        assert_ne!(
+            check(&r, check_name),
+            Some(false),
+            "{name}: check {check_name} failed: {}",
+            r["checks"]
+        );
+    }
+    assert!(r["timeline"].as_array().unwrap().len() <= 600);
+    assert!(num(&r, "/cpu/generator_seconds") > 0.0, "{name}");
+}
+
+/// The counts specific to some scenarios of the tiny-scale run (4 clients).
+fn assert_scenario_specific_counts(validator: &jsonschema::Validator, out_dir: &std::path::Path) {
+    let r = report(validator, out_dir, "throughput-single");
     assert!(num(&r, "/events/received") > 0.0);
     assert!(r["latency"]["inter_event"]["count"].as_u64().unwrap() > 0);
     assert!(
@@ -170,20 +188,20 @@ fn every_scenario_runs_at_tiny_scale_and_reports_match_the_schema() {
         "embedded server CPU from /proc"
     );
 
-    let r = report(&validator, &out_dir, "inter-event-latency");
+    let r = report(validator, out_dir, "inter-event-latency");
     assert!(
         r["latency"]["inter_event"]["corrected"].is_object(),
         "fixed schedule: corrected figures"
     );
 
-    let r = report(&validator, &out_dir, "fanout");
+    let r = report(validator, out_dir, "fanout");
     assert!(num(&r, "/latency/publish_to_receive/count") > 0.0);
 
-    let r = report(&validator, &out_dir, "watcher-scale");
+    let r = report(validator, out_dir, "watcher-scale");
     assert_eq!(check(&r, "single_watcher"), Some(true));
     assert_eq!(check(&r, "registered_equals_open"), Some(true));
 
-    let r = report(&validator, &out_dir, "backpressure");
+    let r = report(validator, out_dir, "backpressure");
     let frozen = num(&r, "/parameters/frozen_clients");
     assert!(
         num(&r, "/server/end/clients_evicted") >= frozen,
@@ -191,20 +209,20 @@ fn every_scenario_runs_at_tiny_scale_and_reports_match_the_schema() {
         r["checks"]
     );
 
-    let r = report(&validator, &out_dir, "graceful-shutdown");
+    let r = report(validator, out_dir, "graceful-shutdown");
     assert_eq!(num(&r, "/connections/ended_reset"), 0.0, "{}", r["checks"]);
     assert_eq!(num(&r, "/connections/ended_clean"), 4.0, "{}", r["checks"]);
     assert!(num(&r, "/latency/stream_end/count") >= 4.0);
 
-    let r = report(&validator, &out_dir, "reconnect");
+    let r = report(validator, out_dir, "reconnect");
     assert!(num(&r, "/connections/succeeded") > 4.0, "clients reconnected");
     assert_eq!(num(&r, "/events/lost"), 0.0);
     assert!(num(&r, "/latency/reconnect_gap/count") > 0.0);
 
-    let r = report(&validator, &out_dir, "burst");
+    let r = report(validator, out_dir, "burst");
     assert_eq!(num(&r, "/events/received"), 4.0 * 2000.0);
 
-    let r = report(&validator, &out_dir, "churn");
+    let r = report(validator, out_dir, "churn");
     assert!(num(&r, "/connections/succeeded") > 4.0, "clients churned");
 }
 
@@ -333,6 +351,40 @@ fn failed_publishes_reach_the_report() {
     assert!(
         num(&r, "/events/publish_failed") > 0.0,
         "every publish after the probe was refused: {}",
+        r["events"]
+    );
+    assert_eq!(num(&r, "/events/published"), 0.0, "{}", r["events"]);
+    assert_eq!(num(&r, "/events/received"), 0.0, "{}", r["events"]);
+}
+
+#[test]
+fn publishes_the_reference_server_refuses_are_counted_in_the_report() {
+    // The generator sends no token, so the real server answers every POST /publish with 401.
+    let server = ReferenceServer::start(&["--publish-token", "test-only-token"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("results");
+    let out = sse_load(
+        &[
+            "--target",
+            &server.url,
+            "--scenario",
+            "fanout",
+            "--duration",
+            "1s",
+            "--clients",
+            "2",
+            "--output-dir",
+            out_dir.to_str().unwrap(),
+            "--baselines-dir",
+            dir.path().join("baselines").to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(out_dir.join("fanout.json").exists(), "{}", text(&out));
+    let r = report(&schema(), &out_dir, "fanout");
+    assert!(
+        num(&r, "/events/publish_failed") > 0.0,
+        "the server refused every publish: {}",
         r["events"]
     );
     assert_eq!(num(&r, "/events/published"), 0.0, "{}", r["events"]);

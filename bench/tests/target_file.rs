@@ -40,28 +40,7 @@ fn a_described_hub_with_a_token_runs_fanout_and_skips_what_it_lacks() {
     let server = server::start(TOKEN);
     let addr = server.addr;
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("hub.toml");
-    std::fs::write(
-        &file,
-        format!(
-            r#"name = "token-hub"
-[stream]
-url = "http://{addr}/api/v1/stream?topic=bench&format=sse"
-headers = {{ Authorization = "Bearer ${{{TOKEN_VAR}}}" }}
-[events]
-source = "publish"
-[events.publish]
-url = "http://{addr}/api/v1/notify?topic=bench"
-headers = {{ Authorization = "Bearer ${{{TOKEN_VAR}}}", "Content-Type" = "text/plain" }}
-[health]
-url = "http://{addr}/healthz"
-[metrics]
-url = "http://{addr}/prom"
-format = "prometheus"
-"#
-        ),
-    )
-    .unwrap();
+    let file = write_token_hub_file(dir.path(), addr);
     let out_dir = dir.path().join("results");
     let no_baselines = dir.path().join("no-baselines");
     let args = [
@@ -107,16 +86,56 @@ format = "prometheus"
     );
     assert!(stdout.contains("skipped backpressure"), "{stdout}");
 
-    let fanout = report(&schema(), &out_dir, "fanout");
-    assert!(num(&fanout, "/events/received") > 0.0, "{fanout}");
-    assert_eq!(num(&fanout, "/events/lost"), 0.0);
-    assert_eq!(num(&fanout, "/events/duplicated"), 0.0);
-    assert_eq!(num(&fanout, "/connections/failed"), 0.0);
+    assert_fanout_through_the_described_paths(&report(&schema(), &out_dir, "fanout"));
+
+    // The server saw the clients with the token and the publishes; the token is nowhere.
+    assert!(server.seen.streams.load(Ordering::Relaxed) >= 5);
+    assert!(server.seen.published.load(Ordering::Relaxed) > 0);
+    assert_eq!(server.seen.unauthorized.load(Ordering::Relaxed), 0);
+    let written = all_files(&out_dir);
+    assert!(!written.is_empty());
+    assert!(!written.contains(TOKEN), "the token leaked into a report");
+    assert!(!text(&out).contains(TOKEN), "the token leaked into the output");
+}
+
+/// Writes `hub.toml` into `dir`: the test hub at `addr` with its own paths, the token read
+/// from [`TOKEN_VAR`] for the stream and the publish request, Prometheus metrics.
+fn write_token_hub_file(dir: &std::path::Path, addr: std::net::SocketAddr) -> std::path::PathBuf {
+    let file = dir.join("hub.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"name = "token-hub"
+[stream]
+url = "http://{addr}/api/v1/stream?topic=bench&format=sse"
+headers = {{ Authorization = "Bearer ${{{TOKEN_VAR}}}" }}
+[events]
+source = "publish"
+[events.publish]
+url = "http://{addr}/api/v1/notify?topic=bench"
+headers = {{ Authorization = "Bearer ${{{TOKEN_VAR}}}", "Content-Type" = "text/plain" }}
+[health]
+url = "http://{addr}/healthz"
+[metrics]
+url = "http://{addr}/prom"
+format = "prometheus"
+"#
+        ),
+    )
+    .unwrap();
+    file
+}
+
+/// The fanout report of the described hub: every event delivered, publish-to-receive
+/// measured through the file's publish request, server CPU from its Prometheus figure,
+/// the file's name and (unexpanded) headers recorded.
+fn assert_fanout_through_the_described_paths(fanout: &serde_json::Value) {
+    assert!(num(fanout, "/events/received") > 0.0, "{fanout}");
+    assert_eq!(num(fanout, "/events/lost"), 0.0);
+    assert_eq!(num(fanout, "/events/duplicated"), 0.0);
+    assert_eq!(num(fanout, "/connections/failed"), 0.0);
     // Publish-to-receive through the server's own publish request.
-    assert!(
-        num(&fanout, "/latency/publish_to_receive/count") > 0.0,
-        "{fanout}"
-    );
+    assert!(num(fanout, "/latency/publish_to_receive/count") > 0.0, "{fanout}");
     // Server CPU from its Prometheus process_cpu_seconds_total.
     assert!(
         fanout
@@ -137,15 +156,6 @@ format = "prometheus"
             .unwrap()
             .contains("/api/v1/stream?topic=bench")
     );
-
-    // The server saw the clients with the token and the publishes; the token is nowhere.
-    assert!(server.seen.streams.load(Ordering::Relaxed) >= 5);
-    assert!(server.seen.published.load(Ordering::Relaxed) > 0);
-    assert_eq!(server.seen.unauthorized.load(Ordering::Relaxed), 0);
-    let written = all_files(&out_dir);
-    assert!(!written.is_empty());
-    assert!(!written.contains(TOKEN), "the token leaked into a report");
-    assert!(!text(&out).contains(TOKEN), "the token leaked into the output");
 }
 
 #[test]

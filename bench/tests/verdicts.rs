@@ -148,8 +148,17 @@ fn a_regression_exits_3_only_with_the_flag_and_baselines_stay_per_target() {
         text(&out)
     );
 
-    // A foreign target is judged against its own (missing) baseline, never the embedded one,
-    // and --update-baseline writes only its own folder.
+    assert_a_foreign_target_keeps_its_own_baseline(dir.path(), &common, &own, &recorded);
+}
+
+/// A foreign target is judged against its own (missing) baseline, never the embedded one,
+/// and `--update-baseline` writes only its own folder: `own` still holds `recorded`.
+fn assert_a_foreign_target_keeps_its_own_baseline(
+    dir: &std::path::Path,
+    common: &[&str],
+    own: &std::path::Path,
+    recorded: &[u8],
+) {
     let url = foreign_sse_server();
     let foreign: Vec<&str> = common
         .iter()
@@ -163,9 +172,9 @@ fn a_regression_exits_3_only_with_the_flag_and_baselines_stay_per_target() {
             "--fail-on-regression",
         ])
         .collect();
-    let out = run_in(dir.path(), &foreign);
+    let out = run_in(dir, &foreign);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let r = report(&schema(), &dir.path().join("results"), "throughput-single");
+    let r = report(&schema(), &dir.join("results"), "throughput-single");
     assert!(
         finding(&r, "relative_checks")["rule"]
             .as_str()
@@ -175,12 +184,11 @@ fn a_regression_exits_3_only_with_the_flag_and_baselines_stay_per_target() {
         r["verdict"]
     );
     assert!(
-        dir.path()
-            .join("baselines/foreign/custom/throughput-single.json")
+        dir.join("baselines/foreign/custom/throughput-single.json")
             .exists()
     );
     assert_eq!(
-        std::fs::read(&own).unwrap(),
+        std::fs::read(own).unwrap(),
         recorded,
         "the embedded baseline is untouched"
     );

@@ -46,31 +46,7 @@ fn heap_run_writes_its_files_and_gates_on_its_baseline() {
 
     let run_dir = dir.path().join("heap-smoke");
     let summary_path = run_dir.join("summary.json");
-    let summary: HeapSummary = read_json(&summary_path, "heap").unwrap();
-    let fanout = summary
-        .phases
-        .iter()
-        .find(|p| p.phase.name() == "fanout")
-        .unwrap();
-    assert_eq!(fanout.count, 2_000, "every subscriber got every event");
-    assert_eq!(summary.counters.clients_lagged, 0);
-    assert_eq!(summary.counters.connections_at_end, 0);
-    // Counts, not timings: 2 allocations per published event spread over 10 subscribers,
-    // plus a few per subscriber; nothing per delivery.
-    assert!(
-        summary.figures.allocations_per_delivered_event < 0.5,
-        "{:?}",
-        summary.figures
-    );
-    assert!(
-        summary.figures.leak_per_connection_bytes.abs() < 256.0,
-        "{:?}",
-        summary.figures
-    );
-    assert!(summary.figures.heap_per_idle_connection_bytes > 0.0);
-    let dhat: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run_dir.join("dhat-heap.json")).unwrap()).unwrap();
-    assert!(dhat["pps"].as_array().is_some_and(|pps| !pps.is_empty()));
+    let summary = assert_heap_files_count_right(&run_dir);
 
     // Against itself: passes, prints the deltas, saves a baseline elsewhere.
     let saved = dir.path().join("baselines/heap-tiny.json");
@@ -113,6 +89,38 @@ fn heap_run_writes_its_files_and_gates_on_its_baseline() {
         text(&out.stderr)
     );
     assert!(text(&out.stdout).contains("FAIL"));
+}
+
+/// Reads the heap run's summary from `run_dir` and checks its counts (every subscriber got
+/// every event, nothing lagged or left open, allocations per delivery well under one) and
+/// that dhat's profile is there.
+fn assert_heap_files_count_right(run_dir: &Path) -> HeapSummary {
+    let summary: HeapSummary = read_json(&run_dir.join("summary.json"), "heap").unwrap();
+    let fanout = summary
+        .phases
+        .iter()
+        .find(|p| p.phase.name() == "fanout")
+        .unwrap();
+    assert_eq!(fanout.count, 2_000, "every subscriber got every event");
+    assert_eq!(summary.counters.clients_lagged, 0);
+    assert_eq!(summary.counters.connections_at_end, 0);
+    // Counts, not timings: 2 allocations per published event spread over 10 subscribers,
+    // plus a few per subscriber; nothing per delivery.
+    assert!(
+        summary.figures.allocations_per_delivered_event < 0.5,
+        "{:?}",
+        summary.figures
+    );
+    assert!(
+        summary.figures.leak_per_connection_bytes.abs() < 256.0,
+        "{:?}",
+        summary.figures
+    );
+    assert!(summary.figures.heap_per_idle_connection_bytes > 0.0);
+    let dhat: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("dhat-heap.json")).unwrap()).unwrap();
+    assert!(dhat["pps"].as_array().is_some_and(|pps| !pps.is_empty()));
+    summary
 }
 
 #[test]

@@ -175,6 +175,9 @@ enum Value {
     Level(u64),
 }
 
+/// One exported metric: name (without `_total`), help, value.
+type Metric = (&'static str, &'static str, Value);
+
 /// One snapshot, encoded on scrape through prometheus-client's [`Collector`].
 #[derive(Debug)]
 struct SnapshotCollector(Snapshot);
@@ -183,8 +186,13 @@ impl SnapshotCollector {
     /// Every exported metric: name (without `_total`), help, value. Names carry their base
     /// unit (`_seconds`, `_bytes`); the process figures use the standard `process_*` names
     /// the Prometheus client libraries export.
-    fn metrics(&self) -> [(&'static str, &'static str, Value); 21] {
-        use Value::{Count, Counter, Gauge, Level};
+    fn metrics(&self) -> impl Iterator<Item = Metric> {
+        self.process_metrics().into_iter().chain(self.server_metrics())
+    }
+
+    /// The process figures, under the standard `process_*` names.
+    fn process_metrics(&self) -> [Metric; 6] {
+        use Value::{Counter, Gauge, Level};
         let s = &self.0;
         let start_time = unix_seconds_now() - s.uptime_seconds;
         [
@@ -218,6 +226,14 @@ impl SnapshotCollector {
                 "Start time of the process since unix epoch in seconds.",
                 Gauge(start_time),
             ),
+        ]
+    }
+
+    /// The server's own figures, `sse_*`.
+    fn server_metrics(&self) -> [Metric; 15] {
+        use Value::{Count, Level};
+        let s = &self.0;
+        [
             ("sse_connections", "Open TCP connections.", Level(s.connections)),
             (
                 "sse_connections_rejected",

@@ -132,7 +132,11 @@ pub async fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
             .max(args.clients),
     );
     let steps = run_steps(args, &xs, &slo, &environment).await?;
-    let (marker, verdict, analysis) = analyse(args.axis, &steps, &slo)?;
+    let Analysis {
+        marker,
+        verdict,
+        json: analysis,
+    } = analyse(args.axis, &steps, &slo)?;
     println!("{verdict}");
     let svg = sweep::chart(
         args.axis,
@@ -218,13 +222,19 @@ async fn run_steps(
     Ok(steps)
 }
 
+/// What a sweep's steps show.
+struct Analysis {
+    /// The knee or elbow to mark on the chart, with its label.
+    marker: Option<(f64, &'static str)>,
+    /// The one-line verdict.
+    verdict: String,
+    /// The analysis as JSON (`analysis` of the sweep file).
+    json: serde_json::Value,
+}
+
 /// The chart marker, the one-line verdict and the JSON analysis of the steps: the knee and
 /// safe ceiling of a capacity sweep, the elbow of a rate sweep.
-fn analyse(
-    axis: Axis,
-    steps: &[Step],
-    slo: &Slo,
-) -> anyhow::Result<(Option<(f64, &'static str)>, String, serde_json::Value)> {
+fn analyse(axis: Axis, steps: &[Step], slo: &Slo) -> anyhow::Result<Analysis> {
     Ok(match axis {
         Axis::Capacity => {
             let c = sweep::capacity(steps, slo);
@@ -239,7 +249,11 @@ fn analyse(
                     ceiling.unwrap_or(0.0)
                 ),
             };
-            (c.knee.map(|k| (k, "knee")), verdict, serde_json::to_value(&c)?)
+            Analysis {
+                marker: c.knee.map(|k| (k, "knee")),
+                verdict,
+                json: serde_json::to_value(&c)?,
+            }
         }
         Axis::Rate => {
             let e = sweep::elbow(steps);
@@ -247,11 +261,11 @@ fn analyse(
                 || "no elbow: p99 did not turn up over the steps".to_owned(),
                 |x| format!("elbow of p99 latency at {x} events/s"),
             );
-            (
-                e.map(|x| (x, "elbow")),
+            Analysis {
+                marker: e.map(|x| (x, "elbow")),
                 verdict,
-                serde_json::json!({ "elbow": e }),
-            )
+                json: serde_json::json!({ "elbow": e }),
+            }
         }
     })
 }

@@ -4,8 +4,9 @@
 use crate::model::{ScenarioReport, median_of_sorted};
 use crate::verdict::Delta;
 
+use super::limits::{Limits, classify, limits, outcome_in_words, thresholds_in_words};
 use super::noise::{NoiseModel, Worse, interval_half_width, kpis, rel_sd_pct};
-use super::{Finding, Judgement, Kind, Rule, Status, Thresholds};
+use super::{Finding, Judgement, Kind, Status, Thresholds};
 
 /// Judges the runs of one scenario (one per `--repeat`) against `baseline` and `thresholds`,
 /// without a noise model (see [`judge_with`]).
@@ -106,47 +107,6 @@ fn stats(values: &[f64]) -> Option<Stats> {
     })
 }
 
-/// The limits of one relative KPI.
-struct Limits {
-    unit: &'static str,
-    warn_pct: f64,
-    fail_pct: Option<f64>,
-    /// Changes of at most this much (in `unit`, in the bad direction) never warn or fail.
-    floor: f64,
-}
-
-fn limits(metric: &str, t: &Thresholds) -> Limits {
-    if metric.starts_with("latency.") {
-        Limits {
-            unit: "ms",
-            warn_pct: t.latency_p99_warn_pct,
-            fail_pct: Some(t.latency_p99_fail_pct),
-            floor: t.latency_floor_ms,
-        }
-    } else if metric.starts_with("throughput.") {
-        Limits {
-            unit: "events/s",
-            warn_pct: t.throughput_warn_pct,
-            fail_pct: t.throughput_fail_pct,
-            floor: 0.0,
-        }
-    } else if metric.starts_with("cpu.") {
-        Limits {
-            unit: "ns",
-            warn_pct: t.server_cpu_warn_pct,
-            fail_pct: t.server_cpu_fail_pct,
-            floor: 0.0,
-        }
-    } else {
-        Limits {
-            unit: "MiB",
-            warn_pct: t.memory_growth_warn_pct,
-            fail_pct: t.memory_growth_fail_pct,
-            floor: t.memory_growth_floor_mb,
-        }
-    }
-}
-
 /// The values of `metric` in `runs`.
 fn values_of(runs: &[ScenarioReport], metric: &str) -> Vec<f64> {
     runs.iter()
@@ -239,87 +199,6 @@ fn decide(
         status: decision.status,
         decided_by: decision.decided_by,
         rule,
-    }
-}
-
-/// What the numbers of one relative KPI decided, before it is put in words.
-struct Decision {
-    /// Change from the baseline in percent (+∞ from a zero baseline that grew).
-    pct: f64,
-    /// How far the KPI moved the bad way, in its unit.
-    bad_delta: f64,
-    status: Status,
-    decided_by: Rule,
-    /// The change alone is past the warning threshold (before the floor and the noise).
-    beyond_threshold: bool,
-}
-
-/// The status of a change from `base` to `current` and the rule that decided it: past a
-/// threshold only when the whole interval (± `half` points) is, and the move is larger
-/// than the floor.
-fn classify(worse: Worse, limits: &Limits, base: f64, current: f64, half: Option<f64>) -> Decision {
-    let pct = Delta::new(base, current).change() * 100.0;
-    let (bad_pct, bad_delta) = match worse {
-        Worse::Up => (pct, current - base),
-        Worse::Down => (-pct, base - current),
-    };
-    let low = bad_pct - half.unwrap_or(0.0);
-    let past = |limit: f64| low > limit && bad_delta > limits.floor;
-    let status = if limits.fail_pct.is_some_and(past) {
-        Status::Fail
-    } else if past(limits.warn_pct) {
-        Status::Warn
-    } else {
-        Status::Pass
-    };
-    let beyond_threshold = bad_pct > limits.warn_pct;
-    let decided_by = if beyond_threshold && bad_delta <= limits.floor {
-        Rule::Floor
-    } else if half.is_some() {
-        Rule::NoiseInterval
-    } else {
-        Rule::Threshold
-    };
-    Decision {
-        pct,
-        bad_delta,
-        status,
-        decided_by,
-        beyond_threshold,
-    }
-}
-
-/// The thresholds of a KPI in words: `vs baseline: past +10% warns, past +25% fails; …`.
-fn thresholds_in_words(worse: Worse, limits: &Limits) -> String {
-    let Limits {
-        unit,
-        warn_pct,
-        floor,
-        ..
-    } = *limits;
-    let direction = if worse == Worse::Up { "+" } else { "-" };
-    let fail = limits
-        .fail_pct
-        .map_or(String::new(), |f| format!(", past {direction}{f}% fails"));
-    let mut rule = format!("vs baseline: past {direction}{warn_pct}% warns{fail}");
-    if floor > 0.0 {
-        rule.push_str(&format!("; changes of at most {floor} {unit} are ignored"));
-    }
-    rule
-}
-
-/// Why a passing change passed, or what to do about a warning or a failure.
-fn outcome_in_words(decision: &Decision, unit: &str) -> String {
-    match (decision.status, decision.decided_by) {
-        (Status::Pass, Rule::Floor) => "; within the floor".to_owned(),
-        (Status::Pass, Rule::NoiseInterval) if decision.beyond_threshold => {
-            "; explained by the measured noise".to_owned()
-        }
-        (Status::Pass, _) => String::new(),
-        _ => format!(
-            "; worse by {:.3} {unit}: find the cause, or accept it for this target and profile with --update-baseline",
-            decision.bad_delta
-        ),
     }
 }
 

@@ -27,6 +27,7 @@
 //! [`primary_latency`]: crate::model::ScenarioReport::primary_latency
 
 mod judge;
+mod limits;
 pub mod noise;
 mod thresholds;
 

@@ -4,7 +4,7 @@
 //! ([`reader`], recording through [`recorder`], sharing a [`context`]), frozen raw-TCP clients
 //! ([`frozen`]), a generator publisher ([`publish`]), mid-run actions, the sampler, and the
 //! target [`probe`]s; [`collect`] stops them and assembles what was measured. The embedded
-//! server or a URL is reached through [`reference`]; a server a target file describes, through
+//! server or a URL is reached through [`reference`](mod@reference); a server a target file describes, through
 //! [`described`]. [`build_report::build`] turns the result into a [`crate::model::ScenarioReport`].
 
 pub mod build_report;

@@ -166,3 +166,57 @@ pub fn publish_refusing_hub() -> String {
     });
     url
 }
+
+/// The reference server in its own process (`sse-load __serve`, the embedded server's
+/// binary) on a free loopback port; killed when dropped.
+pub struct ReferenceServer {
+    child: std::process::Child,
+    /// Its base URL, `http://127.0.0.1:<port>`.
+    pub url: String,
+}
+
+impl ReferenceServer {
+    /// Starts it with extra server `flags`; panics if it has not printed its address
+    /// within 30 s.
+    pub fn start(flags: &[&str]) -> Self {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sse-load"))
+            .args([sse_bench::target::SERVE_SUBCOMMAND, "--bind", "127.0.0.1:0"])
+            .args(flags)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sse-load __serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let _ = tx.send(line);
+            // Keep reading so the server never writes into a closed pipe.
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        let mut server = Self {
+            child,
+            url: String::new(),
+        };
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server prints its address within 30 s");
+        let addr = line
+            .trim()
+            .strip_prefix(sse_bench::target::LISTENING_PREFIX)
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        server.url = format!("http://{addr}");
+        server
+    }
+}
+
+impl Drop for ReferenceServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
