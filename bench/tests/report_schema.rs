@@ -235,6 +235,7 @@ fn report_of(o: &Observed, around: Around) -> ScenarioReport {
             url: format!("http://{}", around.addr),
             embedded: true,
             server_metrics: true,
+            ..Target::default()
         },
         parameters,
         events: EventCounts {

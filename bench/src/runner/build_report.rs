@@ -39,6 +39,7 @@ pub fn build(
         started_at,
         url,
         capabilities,
+        protocol,
         timeline,
         generator_cpu,
         server_cpu,
@@ -111,6 +112,8 @@ pub fn build(
             url,
             embedded: capabilities.embedded,
             server_metrics: capabilities.metrics,
+            protocol: protocol.name().to_owned(),
+            streams_per_connection: protocol.streams_per_connection(),
         },
         parameters,
         events: EventCounts {

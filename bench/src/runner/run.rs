@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::collect::{Measured, Readings, Running, SETTLE_TIMEOUT, TargetSide, collect};
 use super::context::{Live, RunContext, STREAMS_PER_SOURCE_ADDR};
 use super::{frozen, probe, publish, reader};
-use crate::client::{ClientError, Target};
+use crate::client::{ClientError, Target, protocol};
 use crate::description::Description;
 use crate::measure::cpu::CpuStopwatch;
 use crate::measure::histogram;
@@ -141,7 +141,8 @@ pub async fn run_reference(plan: &Plan, spec: &TargetSpec) -> Result<RunResult, 
     };
     let stream = Target::resolve(&url(&plan.feed.path())?)
         .await
-        .map_err(unreachable)?;
+        .map_err(unreachable)?
+        .with_protocol(protocol::configured());
     probe::reachable(&stream).await.map_err(unreachable)?;
     let metrics_url = url("/metrics")?;
     let source = ServerSource {
@@ -248,6 +249,7 @@ impl Runner<'_> {
             caps: self.caps,
             url: self.base.to_string(),
             feed: self.feed,
+            protocol: stream.protocol(),
         };
         Ok(collect(plan, running, readings, target).await?)
     }
