@@ -381,4 +381,34 @@ mod tests {
             .to_string();
         assert!(err.contains("/nonexistent.toml"), "{err}");
     }
+
+    #[test]
+    fn the_stream_protocol_comes_from_the_flags_then_the_file() {
+        let flags = |args: &[&str]| {
+            Flags::try_parse_from(std::iter::once("sse-load").chain(args.iter().copied())).unwrap()
+        };
+        let h2 = |n| Protocol::parse("h2", Some(n)).unwrap();
+        assert_eq!(stream_protocol(&flags(&[]), None), Ok(Protocol::Http1));
+        assert_eq!(stream_protocol(&flags(&[]), Some(h2(10))), Ok(h2(10)));
+        assert_eq!(
+            stream_protocol(&flags(&["--streams-per-connection", "4"]), None),
+            Ok(h2(4))
+        );
+        assert_eq!(
+            stream_protocol(&flags(&["--protocol", "h2"]), Some(h2(10))),
+            Ok(h2(10))
+        );
+        assert_eq!(
+            stream_protocol(&flags(&["--protocol", "h1"]), Some(h2(10))),
+            Ok(Protocol::Http1)
+        );
+        assert_eq!(
+            stream_protocol(
+                &flags(&["--protocol", "h1", "--streams-per-connection", "4"]),
+                None
+            ),
+            Err(ProtocolError::StreamsWithHttp1)
+        );
+        assert!(Flags::try_parse_from(["sse-load", "--streams-per-connection", "0"]).is_err());
+    }
 }
