@@ -7,7 +7,7 @@
 //! two cores, and nothing keeps running once the connection is dropped.
 //!
 //! An HTTP/2 target ([`Target::with_protocol`]) shares connections between streams
-//! ([`super::http2`]): its connection's IO runs in a task of its own, and `Transport`
+//! (the `http2` module): its connection's IO runs in a task of its own, and `Transport`
 //! only holds the stream's lease on it.
 
 use std::future::Future;
