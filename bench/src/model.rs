@@ -130,7 +130,7 @@ impl ScenarioReport {
 }
 
 /// The server under test.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ReportedTarget {
     /// Base URL of the server.
     pub url: String,
@@ -138,6 +138,32 @@ pub struct ReportedTarget {
     pub embedded: bool,
     /// Whether the server answered `/metrics`, so server-side figures are present.
     pub server_metrics: bool,
+    /// The streams' HTTP version: `h1` or `h2` (reports written before it read as `h1`).
+    #[serde(default = "http1")]
+    pub protocol: String,
+    /// Streams one connection carried: 1 under `h1`, `--streams-per-connection` under `h2`.
+    #[serde(default = "one")]
+    pub streams_per_connection: u32,
+}
+
+impl Default for ReportedTarget {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            embedded: false,
+            server_metrics: false,
+            protocol: http1(),
+            streams_per_connection: one(),
+        }
+    }
+}
+
+fn http1() -> String {
+    "h1".to_owned()
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// Event counts over all clients.

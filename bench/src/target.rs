@@ -41,7 +41,7 @@ pub enum TargetError {
     #[error("the embedded server: {0}; run with RUST_LOG=info to see its log")]
     Child(#[from] ChildError),
     /// The `--target` URL is not usable.
-    #[error("bad --target {url:?}: {reason}; use e.g. http://127.0.0.1:8000")]
+    #[error("bad --target {url:?}: {reason}; use e.g. http://127.0.0.1:8000 or https://localhost:8443")]
     BadUrl {
         /// The URL as given.
         url: String,
@@ -214,11 +214,10 @@ pub fn parse_target_url(raw: &str) -> Result<Uri, TargetError> {
         reason: reason.to_owned(),
     };
     let uri: Uri = raw.trim().parse().map_err(|_| bad("not a URL"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => return Err(bad("https is not supported (plain HTTP/1.1 only)")),
-        _ => return Err(bad("the URL needs the http:// scheme")),
-    }
+    let scheme = match uri.scheme_str() {
+        Some(scheme @ ("http" | "https")) => scheme,
+        _ => return Err(bad("the URL needs the http:// or https:// scheme")),
+    };
     if uri.host().is_none() {
         return Err(bad("the URL has no host"));
     }
@@ -227,17 +226,18 @@ pub fn parse_target_url(raw: &str) -> Result<Uri, TargetError> {
             "give the server's base URL, without a path (scenarios pick /sse, /events, ...)",
         ));
     }
-    let base = format!("http://{}", uri.authority().map_or("", |a| a.as_str()));
+    let base = format!("{scheme}://{}", uri.authority().map_or("", |a| a.as_str()));
     base.parse().map_err(|_| bad("not a URL"))
 }
 
-/// Joins a base URL and a path with query (`/sse?delay=0`).
+/// Joins a base URL and a path with query (`/sse?delay=0`), keeping its scheme.
 ///
 /// # Errors
 /// The joined text is not a valid URI (only possible with a bad path).
 pub fn join(base: &Uri, path_and_query: &str) -> Result<Uri, http::uri::InvalidUri> {
+    let scheme = base.scheme_str().unwrap_or("http");
     let authority = base.authority().map_or("", |a| a.as_str());
-    format!("http://{authority}{path_and_query}").parse()
+    format!("{scheme}://{authority}{path_and_query}").parse()
 }
 
 #[cfg(test)]
@@ -254,11 +254,16 @@ mod tests {
             parse_target_url("http://localhost:9/").unwrap().to_string(),
             "http://localhost:9/"
         );
+        let secure = parse_target_url("https://127.0.0.1:8443").unwrap();
+        assert_eq!(
+            join(&secure, "/events").unwrap().to_string(),
+            "https://127.0.0.1:8443/events"
+        );
         assert!(
-            parse_target_url("https://x")
+            parse_target_url("ftp://x")
                 .unwrap_err()
                 .to_string()
-                .contains("https")
+                .contains("https://")
         );
         assert!(
             parse_target_url("127.0.0.1:8000")

@@ -261,6 +261,7 @@ fn report_of(o: &Observed, around: Around) -> ScenarioReport {
             url: format!("http://{}", around.addr),
             embedded: true,
             server_metrics: true,
+            ..ReportedTarget::default()
         },
         parameters,
         events: EventCounts {

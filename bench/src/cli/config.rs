@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::flags::{Command, Flags};
 use crate::baseline;
+use crate::client::protocol::{self, Protocol, ProtocolError};
 use crate::client::tls::TlsOptions;
 use crate::gate::{Thresholds, ThresholdsError};
 use crate::profile::{Overrides, Profile};
@@ -94,6 +95,9 @@ pub enum ConfigError {
     /// `sse-load requests` flags that make no sense.
     #[error(transparent)]
     Requests(#[from] super::requests::RequestsFlagsError),
+    /// `--protocol` and `--streams-per-connection` contradict each other.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
     /// The TLS configuration cannot be built.
     #[error(transparent)]
     Tls(#[from] crate::client::tls::TlsError),
@@ -146,6 +150,8 @@ impl Mode {
         let (target, target_name) = match (&flags.target, &flags.target_file) {
             (Some(url), _) => {
                 let url = parse_target_url(url)?;
+                crate::client::tls::install(&tls_flags, &TlsOptions::default())?;
+                protocol::set_configured(stream_protocol(&flags, None)?);
                 let name = external_name(&flags, baseline::target_name_of(&url))?;
                 let spec = TargetSpec::External {
                     url,
@@ -157,6 +163,7 @@ impl Mode {
             (None, Some(path)) => {
                 let description = crate::description::load(path)?;
                 crate::client::tls::install(&tls_flags, &description.tls)?;
+                protocol::set_configured(stream_protocol(&flags, description.protocol)?);
                 let name = external_name(&flags, baseline::file_stem_of(&description.name))?;
                 let spec = TargetSpec::Described {
                     description: std::sync::Arc::new(description),
@@ -165,13 +172,16 @@ impl Mode {
                 (spec, name)
             }
             (None, None) if pid.is_some() => return Err(ConfigError::PidWithoutTarget),
-            (None, None) => (
-                TargetSpec::Embedded(
-                    Launcher::current_exe(flags.embedded_server_arg.clone())
-                        .map_err(ConfigError::CurrentExe)?,
-                ),
-                baseline::EMBEDDED_TARGET.to_owned(),
-            ),
+            (None, None) => {
+                protocol::set_configured(stream_protocol(&flags, None)?);
+                (
+                    TargetSpec::Embedded(
+                        Launcher::current_exe(flags.embedded_server_arg.clone())
+                            .map_err(ConfigError::CurrentExe)?,
+                    ),
+                    baseline::EMBEDDED_TARGET.to_owned(),
+                )
+            }
         };
         let thresholds = thresholds(&flags)?;
         let config = Box::new(RunConfig {
@@ -195,6 +205,21 @@ impl Mode {
             None => Self::Run(config),
         })
     }
+}
+
+/// The streams' protocol: the command line's, else the target file's, else HTTP/1.1;
+/// `--streams-per-connection` alone means HTTP/2.
+fn stream_protocol(flags: &Flags, file: Option<Protocol>) -> Result<Protocol, ProtocolError> {
+    let name = match (flags.protocol, flags.streams_per_connection, file) {
+        (Some(flag), _, _) => flag.name(),
+        (None, Some(_), _) => "h2",
+        (None, None, Some(file)) => return Ok(file),
+        (None, None, None) => "h1",
+    };
+    let file_streams = file
+        .filter(|p| matches!(p, Protocol::Http2 { .. }) && name == "h2")
+        .map(Protocol::streams_per_connection);
+    Protocol::parse(name, flags.streams_per_connection.or(file_streams))
 }
 
 /// The named scenarios (deduplicated, in suite order), or all of them.
@@ -355,5 +380,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("/nonexistent.toml"), "{err}");
+    }
+
+    #[test]
+    fn the_stream_protocol_comes_from_the_flags_then_the_file() {
+        let flags = |args: &[&str]| {
+            Flags::try_parse_from(std::iter::once("sse-load").chain(args.iter().copied())).unwrap()
+        };
+        let h2 = |n| Protocol::parse("h2", Some(n)).unwrap();
+        assert_eq!(stream_protocol(&flags(&[]), None), Ok(Protocol::Http1));
+        assert_eq!(stream_protocol(&flags(&[]), Some(h2(10))), Ok(h2(10)));
+        assert_eq!(
+            stream_protocol(&flags(&["--streams-per-connection", "4"]), None),
+            Ok(h2(4))
+        );
+        assert_eq!(
+            stream_protocol(&flags(&["--protocol", "h2"]), Some(h2(10))),
+            Ok(h2(10))
+        );
+        assert_eq!(
+            stream_protocol(&flags(&["--protocol", "h1"]), Some(h2(10))),
+            Ok(Protocol::Http1)
+        );
+        assert_eq!(
+            stream_protocol(
+                &flags(&["--protocol", "h1", "--streams-per-connection", "4"]),
+                None
+            ),
+            Err(ProtocolError::StreamsWithHttp1)
+        );
+        assert!(Flags::try_parse_from(["sse-load", "--streams-per-connection", "0"]).is_err());
     }
 }

@@ -24,6 +24,25 @@ Environment:
   SSE_LOAD_PROFILE, SSE_LOAD_DURATION, SSE_LOAD_CLIENTS  defaults for --profile, --duration, --clients
   RUST_LOG                                               log filter (e.g. info, sse_bench=debug)";
 
+/// `--protocol`: the HTTP version of the streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProtocolFlag {
+    /// HTTP/1.1.
+    H1,
+    /// HTTP/2.
+    H2,
+}
+
+impl ProtocolFlag {
+    /// `h1` or `h2`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::H1 => "h1",
+            Self::H2 => "h2",
+        }
+    }
+}
+
 /// Load tests for Server-Sent Events servers: latency from HDR histograms, CPU per event on both
 /// sides, lost and duplicate events, frozen-client isolation, baselines and regression gates.
 ///
@@ -44,7 +63,8 @@ pub struct Flags {
     #[arg(long = "scenario", value_name = "NAME", global = true)]
     pub scenarios: Vec<String>,
 
-    /// Test this server instead of the embedded one (base URL, e.g. http://127.0.0.1:8000).
+    /// Test this server instead of the embedded one (base URL, e.g. http://127.0.0.1:8000 or
+    /// https://localhost:8443; see --ca-file, --insecure).
     /// Scenarios needing what it lacks (/events, /publish, SIGTERM) are skipped with the reason.
     #[arg(long, value_name = "URL", global = true)]
     pub target: Option<String>,
@@ -78,6 +98,17 @@ pub struct Flags {
     /// For https:// targets: accept any certificate (self-signed test servers only).
     #[arg(long, conflicts_with = "ca_file")]
     pub insecure: bool,
+
+    /// HTTP version of the streams: h1 (a connection per stream) or h2 (HTTP/2: over
+    /// https:// agreed with ALPN, over http:// with prior knowledge) [default: h1, or the
+    /// target file's stream.protocol].
+    #[arg(long, value_enum, value_name = "PROTOCOL")]
+    pub protocol: Option<ProtocolFlag>,
+
+    /// HTTP/2 streams opened on one connection before the next connection is opened: N
+    /// clients use N / this many connections [default: 100]. Implies --protocol h2.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub streams_per_connection: Option<u32>,
 
     /// Main-phase duration of every scenario (e.g. 10s, 500ms, 2m), replacing the profile's.
     #[arg(long, value_parser = sse_server::config::parse_duration, env = "SSE_LOAD_DURATION", global = true)]

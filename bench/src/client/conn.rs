@@ -1,4 +1,4 @@
-//! One SSE stream over HTTP/1.1: connect, check the answer, then read and parse chunks as they arrive.
+//! One SSE stream over HTTP/1.1 or HTTP/2: connect, check the answer, then read and parse chunks as they arrive.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), sse_bench::client::ClientError> {

@@ -128,6 +128,14 @@ pub enum ClientError {
         #[source]
         source: hyper::Error,
     },
+    /// HTTP/2 failed: the server did not agree to `h2` in the TLS handshake, or the
+    /// connection broke the HTTP/2 protocol (a reset stream or a GOAWAY is [`ClientError::Reset`]).
+    #[error("HTTP/2: {}", Chain(&**source))]
+    Http2 {
+        /// What went wrong (hyper's or h2's error, or the reason).
+        #[source]
+        source: BoxError,
+    },
     /// A JSON body did not parse.
     #[error("response body of {url} is not valid JSON: {source}")]
     Json {
@@ -160,6 +168,7 @@ impl ClientError {
             Self::Incomplete { .. } => ErrorKind::Incomplete,
             Self::Io { .. } => ErrorKind::Io,
             Self::Http { .. } => ErrorKind::Http,
+            Self::Http2 { .. } => ErrorKind::Http2,
             Self::Json { .. } => ErrorKind::Json,
         }
     }
@@ -190,15 +199,28 @@ impl ClientError {
         }
     }
 
-    /// Classifies a hyper error: reset, incomplete, other IO, or protocol.
+    /// Classifies a hyper error: reset, incomplete, other IO, or protocol (HTTP/1.1 or
+    /// HTTP/2; a stream reset or a GOAWAY from the peer is a reset).
     pub(crate) fn hyper(source: hyper::Error) -> Self {
         let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&source);
         let mut class = None;
         let mut any_io = false;
+        let mut http2 = false;
         while let Some(err) = cause {
             if let Some(io) = err.downcast_ref::<io::Error>() {
                 any_io = true;
                 class = io_class(io);
+                break;
+            }
+            if let Some(h2) = err.downcast_ref::<h2::Error>() {
+                if let Some(io) = h2.get_io() {
+                    any_io = true;
+                    class = io_class(io);
+                } else if h2.is_remote() && (h2.is_reset() || h2.is_go_away()) {
+                    class = Some(IoClass::Reset);
+                } else {
+                    http2 = true;
+                }
                 break;
             }
             cause = err.source();
@@ -214,6 +236,9 @@ impl ClientError {
                 source: source.into(),
             },
             None if any_io => Self::Io {
+                source: source.into(),
+            },
+            None if http2 => Self::Http2 {
                 source: source.into(),
             },
             None => Self::Http { source },
@@ -294,6 +319,8 @@ pub enum ErrorKind {
     Io,
     /// `http`.
     Http,
+    /// `http2`: an HTTP/2 protocol error, or no `h2` agreed over TLS.
+    Http2,
     /// `json`.
     Json,
 }
@@ -316,12 +343,13 @@ impl ErrorKind {
             Self::Incomplete => "incomplete",
             Self::Io => "io",
             Self::Http => "http",
+            Self::Http2 => "http2",
             Self::Json => "json",
         }
     }
 
     /// The name of this failure on a stream that was already open: `stream_reset`,
-    /// `stream_incomplete`, `stream_io`, `stream_http` (counted apart from connect errors);
+    /// `stream_incomplete`, `stream_io`, `stream_http`, `stream_http2` (counted apart from connect errors);
     /// other kinds keep their [`name`](Self::name).
     pub fn name_on_stream(self) -> &'static str {
         match self {
@@ -329,6 +357,7 @@ impl ErrorKind {
             Self::Incomplete => "stream_incomplete",
             Self::Io => "stream_io",
             Self::Http => "stream_http",
+            Self::Http2 => "stream_http2",
             other => other.name(),
         }
     }

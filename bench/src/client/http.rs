@@ -12,10 +12,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderValue, Method, Uri};
-use hyper::client::conn::http1;
 
 use super::error::ClientError;
-use super::transport::{self, Body, Target, Transport};
+use super::transport::{self, Sender, Target, Transport};
 
 /// The time limit of one request made with [`get`], [`get_json`] or [`post`].
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,7 +60,7 @@ pub async fn post(url: &Uri, body: impl Into<Bytes>) -> Result<Bytes, ClientErro
 pub struct HttpConnection {
     target: Target,
     timeout: Duration,
-    open: Option<(http1::SendRequest<Body>, Transport)>,
+    open: Option<(Sender, Transport)>,
     connects: u64,
 }
 
@@ -140,10 +139,7 @@ impl HttpConnection {
                 (sender, transport)
             }
         };
-        transport
-            .drive(sender.ready())
-            .await
-            .map_err(|err| transport.error(err))?;
+        transport.ready(&mut sender).await?;
         let mut headers = vec![(ACCEPT, HeaderValue::from_static("application/json, */*"))];
         if !body.is_empty() {
             headers.push((CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")));

@@ -4,7 +4,7 @@
 //! (`rustls-native-certs`) unless the command line installed another with
 //! [`set_default`] (`--ca-file`: only that file's certificates, as curl's `--cacert`;
 //! `--insecure`: any certificate, for self-signed test servers, never for a measurement
-//! you publish). ALPN offers `http/1.1`.
+//! you publish). ALPN offers `http/1.1`, or only `h2` for HTTP/2 streams ([`http2_config`]).
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -72,6 +72,13 @@ pub fn install(flags: &TlsOptions, file: &TlsOptions) -> Result<(), TlsError> {
 /// The process's configuration: the installed one, else system roots.
 pub fn default_config() -> Arc<ClientConfig> {
     Arc::clone(DEFAULT.get_or_init(|| build(&TlsOptions::default()).unwrap_or_else(|_| Arc::new(empty()))))
+}
+
+/// The process's configuration offering only `h2` in ALPN (HTTP/2 streams).
+pub fn http2_config() -> Arc<ClientConfig> {
+    let mut config = ClientConfig::clone(&default_config());
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Arc::new(config)
 }
 
 fn provider() -> Arc<CryptoProvider> {

@@ -1,10 +1,14 @@
-//! One HTTP/1.1 connection on hyper: the resolved [`Target`], the TCP connect, and driving the connection in the caller's task.
+//! One request's connection on hyper: the resolved [`Target`], the TCP connect, and driving an HTTP/1.1 connection in the caller's task (or leasing a shared HTTP/2 one).
 //!
 //! hyper's client splits a connection into a request sender and a connection future that
 //! does the IO. Instead of spawning a task per connection for that future, `Transport`
 //! polls it beside whatever the caller awaits (the response, the next body frame): one
 //! task and one wake-up per chunk instead of two, which matters with 10,000 streams on
 //! two cores, and nothing keeps running once the connection is dropped.
+//!
+//! An HTTP/2 target ([`Target::with_protocol`]) shares connections between streams
+//! (the `http2` module): its connection's IO runs in a task of its own, and `Transport`
+//! only holds the stream's lease on it.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -22,10 +26,10 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpSocket, TcpStream};
 
 use super::error::{BODY_EXCERPT_LEN, ClientError};
+use super::http2::{self, Lease, Pool};
+pub(crate) use super::protocol::Body;
+use super::protocol::Protocol;
 use super::tls::{self, Stream};
-
-/// The request body type of every request the client sends.
-pub(crate) type Body = Full<Bytes>;
 
 type Connection = http1::Connection<TokioIo<Stream>, Body>;
 
@@ -35,6 +39,8 @@ type Connection = http1::Connection<TokioIo<Stream>, Body>;
 /// Headers set with [`Target::with_headers`] go with every request (after the client's
 /// own, so they win); mark secret values sensitive and `Debug` never prints them.
 /// `https://` targets use the process's TLS configuration ([`tls::default_config`]).
+/// Streams use HTTP/1.1 unless [`Target::with_protocol`] chose HTTP/2; clones of an HTTP/2
+/// target share its connections.
 #[derive(Clone)]
 pub struct Target {
     uri: Uri,
@@ -44,6 +50,9 @@ pub struct Target {
     headers: Arc<[(HeaderName, HeaderValue)]>,
     /// For `https://`: the connector and the name the certificate must carry.
     tls: Option<(tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>)>,
+    protocol: Protocol,
+    /// The shared connections of an HTTP/2 target.
+    pool: Option<Arc<Pool>>,
 }
 
 impl std::fmt::Debug for Target {
@@ -53,6 +62,7 @@ impl std::fmt::Debug for Target {
             .field("addr", &self.addr)
             .field("headers", &self.headers)
             .field("tls", &self.tls.is_some())
+            .field("protocol", &self.protocol)
             .finish_non_exhaustive()
     }
 }
@@ -123,7 +133,35 @@ impl Target {
             path_and_query,
             headers: Arc::from([]),
             tls,
+            protocol: Protocol::Http1,
+            pool: None,
         })
+    }
+
+    /// The same target, opening streams with `protocol`: HTTP/2 over TLS offers only `h2`
+    /// in ALPN; over `http://` it is spoken with prior knowledge. The HTTP/2 connections
+    /// are new ones, shared by the clones of the returned target.
+    pub fn with_protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
+        self.pool = match protocol {
+            Protocol::Http1 => None,
+            Protocol::Http2 {
+                streams_per_connection,
+            } => Some(Arc::new(Pool::new(streams_per_connection.get()))),
+        };
+        let config = match protocol {
+            Protocol::Http1 => tls::default_config(),
+            Protocol::Http2 { .. } => tls::http2_config(),
+        };
+        if let Some((connector, _)) = &mut self.tls {
+            *connector = tokio_rustls::TlsConnector::from(config);
+        }
+        self
+    }
+
+    /// The protocol streams to this target use.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
     }
 
     /// The same target, sending `headers` with every request.
@@ -154,6 +192,8 @@ impl Target {
             path_and_query,
             headers: Arc::clone(&self.headers),
             tls: self.tls.clone(),
+            protocol: self.protocol,
+            pool: self.pool.clone(),
         })
     }
 
@@ -167,7 +207,8 @@ impl Target {
         self.addr
     }
 
-    /// A request for this target with `Host` and the given headers set.
+    /// A request for this target with the given headers set, and its host: HTTP/1.1 sends
+    /// `Host` and the path; HTTP/2 the whole URL (its `:scheme` and `:authority`).
     pub(crate) fn request(
         &self,
         method: Method,
@@ -176,9 +217,15 @@ impl Target {
     ) -> Request<Body> {
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = method;
-        *request.uri_mut() = Uri::from(self.path_and_query.clone());
+        if self.pool.is_some() {
+            let mut parts = self.uri.clone().into_parts();
+            parts.path_and_query = Some(self.path_and_query.clone());
+            *request.uri_mut() = Uri::from_parts(parts).unwrap_or_else(|_| self.uri.clone());
+        } else {
+            *request.uri_mut() = Uri::from(self.path_and_query.clone());
+            request.headers_mut().insert(HOST, self.authority.clone());
+        }
         let map = request.headers_mut();
-        map.insert(HOST, self.authority.clone());
         for (name, value) in headers.iter().chain(self.headers.iter()) {
             map.insert(name.clone(), value.clone());
         }
@@ -186,12 +233,42 @@ impl Target {
     }
 }
 
-/// Opens a TCP connection to `target` (from `local_addr` when given) and hands it to hyper;
-/// also returns the socket's local address.
+/// A connection for one request to `target`: over HTTP/1.1 a new TCP connection (from
+/// `local_addr` when given) handed to hyper, over HTTP/2 a place on a shared connection.
+/// Also returns the socket's local address.
 pub(crate) async fn open(
     target: &Target,
     local_addr: Option<IpAddr>,
-) -> Result<(http1::SendRequest<Body>, Transport, Option<SocketAddr>), ClientError> {
+) -> Result<(Sender, Transport, Option<SocketAddr>), ClientError> {
+    if let Some(pool) = &target.pool {
+        let (sender, lease, local) = pool.lease(socket(target, local_addr)).await?;
+        let transport = Transport {
+            conn: None,
+            conn_error: None,
+            lease: Some(lease),
+        };
+        return Ok((Sender::Http2(sender), transport, local));
+    }
+    let (stream, local) = socket(target, local_addr).await?;
+    let (sender, conn) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(ClientError::hyper)?;
+    Ok((
+        Sender::Http1(sender),
+        Transport {
+            conn: Some(Box::pin(conn)),
+            conn_error: None,
+            lease: None,
+        },
+        local,
+    ))
+}
+
+/// The socket to `target`: TCP (from `local_addr` when given), then TLS for `https://`.
+async fn socket(
+    target: &Target,
+    local_addr: Option<IpAddr>,
+) -> Result<(Stream, Option<SocketAddr>), ClientError> {
     let addr = target.addr;
     let stream = match local_addr {
         None => TcpStream::connect(addr).await,
@@ -210,17 +287,26 @@ pub(crate) async fn open(
                 .map_err(|source| ClientError::Tls { addr, source })?,
         )),
     };
-    let (sender, conn) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(ClientError::hyper)?;
-    Ok((
-        sender,
-        Transport {
-            conn: Some(Box::pin(conn)),
-            conn_error: None,
-        },
-        local,
-    ))
+    Ok((stream, local))
+}
+
+/// The request half of a connection: HTTP/1.1 (this request's own) or HTTP/2 (shared).
+#[derive(Debug)]
+pub(crate) enum Sender {
+    /// An HTTP/1.1 connection.
+    Http1(http1::SendRequest<Body>),
+    /// A stream of an HTTP/2 connection.
+    Http2(http2::Sender),
+}
+
+impl Sender {
+    /// Whether the connection has closed (no request can be sent on it).
+    pub(crate) fn is_closed(&self) -> bool {
+        match self {
+            Self::Http1(sender) => sender.is_closed(),
+            Self::Http2(sender) => sender.is_closed(),
+        }
+    }
 }
 
 /// Connects from source address `ip` (any port), e.g. another address of 127.0.0.0/8
@@ -265,6 +351,8 @@ pub(crate) struct Transport {
     conn: Option<Pin<Box<Connection>>>,
     /// The connection's own error, more specific than what its body reports.
     conn_error: Option<hyper::Error>,
+    /// The stream's place on a shared HTTP/2 connection (whose IO runs in its own task).
+    lease: Option<Lease>,
 }
 
 impl std::fmt::Debug for Transport {
@@ -272,6 +360,7 @@ impl std::fmt::Debug for Transport {
         f.debug_struct("Transport")
             .field("open", &self.conn.is_some())
             .field("conn_error", &self.conn_error)
+            .field("http2", &self.lease.is_some())
             .finish()
     }
 }
@@ -315,13 +404,25 @@ impl Transport {
         self.conn_error.take().map(ClientError::hyper)
     }
 
+    /// Waits until `sender` can take a request (the previous answer is complete).
+    pub(crate) async fn ready(&mut self, sender: &mut Sender) -> Result<(), ClientError> {
+        let ready = match sender {
+            Sender::Http1(sender) => self.drive(sender.ready()).await,
+            Sender::Http2(sender) => sender.ready().await,
+        };
+        ready.map_err(|err| self.error(err))
+    }
+
     /// Sends `request` and awaits the response headers.
     pub(crate) async fn send(
         &mut self,
-        sender: &mut http1::SendRequest<Body>,
+        sender: &mut Sender,
         request: Request<Body>,
     ) -> Result<http::Response<Incoming>, ClientError> {
-        let response = self.drive(sender.send_request(request)).await;
+        let response = match sender {
+            Sender::Http1(sender) => self.drive(sender.send_request(request)).await,
+            Sender::Http2(sender) => sender.send_request(request).await,
+        };
         response.map_err(|err| self.error(err))
     }
 

@@ -10,6 +10,7 @@ use super::{
     BodyTemplate, Description, DescriptionError, EventSource, Headers, Metrics, MetricsFormat, Process,
     Publish,
 };
+use crate::client::Protocol;
 use crate::client::tls::TlsOptions;
 use crate::measure::send_time::{SendTime, Unit};
 
@@ -52,6 +53,8 @@ struct StreamSection {
     method: Option<String>,
     body: Option<String>,
     end: Option<String>,
+    protocol: Option<String>,
+    streams_per_connection: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -187,8 +190,16 @@ impl File {
         let health = self.health.map(|h| url("health.url", &h.url)).transpose()?;
         let metrics = self.metrics.map(metrics).transpose()?;
         let process = self.process.map(process).transpose()?;
+        let protocol = match (&self.stream.protocol, self.stream.streams_per_connection) {
+            (None, None) => None,
+            (name, streams) => Some(
+                Protocol::parse(name.as_deref().unwrap_or("h2"), streams)
+                    .map_err(|e| invalid("stream.protocol", e.to_string()))?,
+            ),
+        };
         Ok(Description {
             name: self.name.unwrap_or_else(|| default_name.to_owned()),
+            protocol,
             streams,
             headers,
             method,

@@ -8,6 +8,7 @@
 //! headers = { Authorization = "Bearer ${API_TOKEN}" }
 //! last_event_id = true                       # resumes after Last-Event-ID
 //! # method = "POST"; body = '{"stream": true, "n": {seq}}'; end = "[DONE]"   (request-driven streams)
+//! # protocol = "h2"; streams_per_connection = 100                          (HTTP/2, default h1)
 //!
 //! [events]
 //! source = "publish"                         # or "self": the server publishes on its own
@@ -166,6 +167,9 @@ pub struct Description {
     pub process: Option<Process>,
     /// How `https://` certificates are checked (`[tls] ca_file`, `insecure`).
     pub tls: crate::client::tls::TlsOptions,
+    /// The streams' protocol (`[stream] protocol`, `streams_per_connection`), when the
+    /// file chooses one; the command line's wins.
+    pub protocol: Option<crate::client::Protocol>,
 }
 
 /// Reads and validates the target file at `path`, taking `${NAME}` values from the

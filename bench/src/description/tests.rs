@@ -140,3 +140,22 @@ fn request_driven_streams_take_a_method_body_and_end() {
     let err = parse_err("[stream]\nurl = \"http://h/e\"\nend = \"\"\n[events]\nsource = \"self\"\n");
     assert!(err.contains("stream.end"), "{err}");
 }
+
+#[test]
+fn streams_may_choose_http2_and_streams_per_connection() {
+    let base = "[events]\nsource = \"self\"\n[stream]\nurl = \"https://127.0.0.1:9/a\"\n";
+    assert_eq!(parse_ok(base).protocol, None);
+    let h2 = parse_ok(&format!("{base}protocol = \"h2\"\nstreams_per_connection = 10\n"))
+        .protocol
+        .unwrap();
+    assert_eq!((h2.name(), h2.streams_per_connection()), ("h2", 10));
+    // Streams per connection alone mean HTTP/2.
+    let implied = parse_ok(&format!("{base}streams_per_connection = 4\n"))
+        .protocol
+        .unwrap();
+    assert_eq!(implied.name(), "h2");
+    let err = parse_err(&format!("{base}protocol = \"h1\"\nstreams_per_connection = 4\n"));
+    assert!(err.contains("stream.protocol") && err.contains("HTTP/2"), "{err}");
+    let err = parse_err(&format!("{base}protocol = \"spdy\"\n"));
+    assert!(err.contains("spdy"), "{err}");
+}

@@ -92,7 +92,7 @@ pub fn render(
     };
     let target = &report.target;
     let meta = format!(
-        "profile {} · run {} · started {} · {} s measured · target {}{}",
+        "profile {} · run {} · started {} · {} s measured · target {}{} · {} streams, {} per connection",
         report.profile,
         report.repeat,
         report.started_at,
@@ -103,6 +103,8 @@ pub fn render(
         } else {
             ""
         },
+        target.protocol,
+        target.streams_per_connection,
     );
     let values = [
         ("scenario", html_escape(&report.scenario)),

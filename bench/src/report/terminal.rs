@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::format::{num, opt};
 use crate::gate::Judgement;
-use crate::model::ScenarioReport;
+use crate::model::{ReportedTarget, ScenarioReport};
 
 /// One row of the summary: a scenario's (representative) report and its verdict, if judged.
 #[derive(Debug, Clone, Copy)]
@@ -82,7 +82,21 @@ pub fn summary(rows: &[SummaryRow<'_>]) -> String {
     if rows.iter().any(|r| r.report.cpu.generator_bound) {
         out.push_str("* the generator was CPU-bound: figures are limited by sse-load, not the server\n");
     }
+    if let Some(first) = rows.first() {
+        out.push_str(&protocol_line(&first.report.target));
+    }
     out
+}
+
+/// `streams over h2, 100 per connection`: how the streams reached the server.
+fn protocol_line(target: &ReportedTarget) -> String {
+    match target.protocol.as_str() {
+        "h1" => "streams over h1 (HTTP/1.1), one per connection\n".to_owned(),
+        name => format!(
+            "streams over {name} (HTTP/2), {} per connection\n",
+            target.streams_per_connection
+        ),
+    }
 }
 
 /// A short name of a primary latency for the table.
@@ -206,6 +220,19 @@ mod tests {
         assert_eq!(latency_ms(Some(0.002)), "0.002");
         assert!(lines[3].contains('—') && lines[3].ends_with('-'), "{table}");
         assert!(table.contains("CPU-bound"));
+        assert!(
+            table.ends_with("streams over h1 (HTTP/1.1), one per connection\n"),
+            "{table}"
+        );
+        let h2 = ReportedTarget {
+            protocol: "h2".into(),
+            streams_per_connection: 100,
+            ..ReportedTarget::default()
+        };
+        assert_eq!(
+            protocol_line(&h2),
+            "streams over h2 (HTTP/2), 100 per connection\n"
+        );
     }
 
     #[test]

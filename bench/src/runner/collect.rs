@@ -44,6 +44,8 @@ pub struct Measured {
     pub url: String,
     /// What the target offered.
     pub capabilities: Capabilities,
+    /// The protocol the streams used.
+    pub protocol: crate::client::Protocol,
     /// The bounded timeline.
     pub timeline: Vec<Sample>,
     /// Generator CPU over the measured phase.
@@ -114,6 +116,8 @@ pub(super) struct TargetSide<'a> {
     pub(super) url: String,
     /// The feed as run (a self-publishing target's has no rate).
     pub(super) feed: crate::scenario::feed::Feed,
+    /// The protocol the streams used.
+    pub(super) protocol: crate::client::Protocol,
 }
 
 /// Stops every part of the run and assembles what it measured.
@@ -151,7 +155,13 @@ pub(super) async fn collect(
     } else {
         Live::get(&ctx.live.early_ends)
     };
-    let (caps, url, feed, source) = (target.caps, target.url.clone(), target.feed, target.source);
+    let (caps, url, feed, source, protocol) = (
+        target.caps,
+        target.url.clone(),
+        target.feed,
+        target.source,
+        target.protocol,
+    );
     let mut after = server_after(plan, target, readings.server_start.as_ref(), signalled).await?;
     let mut totals = merge(ctx, &summaries);
     if let Some(e) = evictions.filter(|e| !e.latencies.is_empty()) {
@@ -191,6 +201,7 @@ pub(super) async fn collect(
         started_at: running.started_at,
         url,
         capabilities: caps,
+        protocol,
         timeline: sampled.timeline,
         generator_cpu,
         cpu_note: cpu_note(source, server_cpu.is_some()),

@@ -89,7 +89,11 @@ pub async fn run(plan: &Plan, d: &Arc<Description>, pid: Option<u32>) -> Result<
     let mut streams = Vec::with_capacity(urls.len());
     for url in &urls {
         let target = Target::resolve(url).await.map_err(unreachable)?;
-        streams.push(target.with_headers(d.headers.pairs()));
+        streams.push(
+            target
+                .with_headers(d.headers.pairs())
+                .with_protocol(crate::client::protocol::configured()),
+        );
     }
     probe::reachable(&streams[0]).await.map_err(unreachable)?;
     let publication = match d.publish() {

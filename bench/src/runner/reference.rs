@@ -8,7 +8,7 @@ use http::Uri;
 
 use super::probe;
 use super::run::{Parts, RunError, RunResult, measure};
-use crate::client::{ClientError, Target};
+use crate::client::{ClientError, Target, protocol};
 use crate::description::Description;
 use crate::measure::send_time::SendTime;
 use crate::measure::server::ServerSource;
@@ -97,7 +97,8 @@ pub async fn run_reference(plan: &Plan, spec: &TargetSpec) -> Result<RunResult, 
     };
     let stream = Target::resolve(&url(&plan.feed.path())?)
         .await
-        .map_err(unreachable)?;
+        .map_err(unreachable)?
+        .with_protocol(protocol::configured());
     probe::reachable(&stream).await.map_err(unreachable)?;
     let metrics_url = url("/metrics")?;
     let source = ServerSource {

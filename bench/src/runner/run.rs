@@ -142,6 +142,7 @@ impl Runner<'_> {
             caps: self.caps,
             url: self.base.to_string(),
             feed: self.feed,
+            protocol: stream.protocol(),
         };
         Ok(collect(plan, running, readings, target).await?)
     }
