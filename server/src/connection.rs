@@ -11,6 +11,8 @@
 //! | a write the client does not take | `--send-timeout` (10 s) | the socket ([`crate::listener::ClientIo`]) |
 //! | an HTTP/2 stream the client gives no window | `--send-timeout` | the stream watchdog ([`crate::watchdog`]) |
 //!
+//! A request head is at most [`MAX_HEAD_BYTES`] (8 KiB); a larger one is answered 431.
+//!
 //! hyper's own HTTP/1 header timer is not used: it restarts with every request and
 //! covers the idle gap and the next head with one duration, so it cannot keep a short
 //! head timeout beside a longer idle timeout. A later request head on a kept-alive
@@ -48,6 +50,14 @@ use crate::watchdog::StreamExecutor;
 /// The body of the answer to a request over `--max-connections`.
 const OVERLOADED_BODY: &str =
     "{\"error\":\"too many connections: the server is at --max-connections; retry after a second\"}\n";
+
+/// hyper's HTTP/1 read buffer cap, which is also the largest request head (a larger
+/// one is answered 431). 8 KiB is hyper's minimum and nginx's per-line default. Without
+/// the cap hyper's read buffer, which stays allocated for as long as a stream is open
+/// (hyper keeps a read pending to notice the client's close), grows to 16 KiB when it
+/// reserves its next read while the request head still holds the first buffer: 8 KiB
+/// more per idle stream.
+pub const MAX_HEAD_BYTES: usize = 8192;
 
 /// How long an idle connection may take to close after being told to.
 const GOODBYE: Duration = Duration::from_millis(500);
@@ -102,7 +112,11 @@ impl Connections {
         let executor = StreamExecutor::new(protocol.send_timeout, Arc::clone(&counters));
         let mut builder = auto::Builder::new(executor);
         // Head and idle bounds are this module's (see the module docs), not hyper's timer.
-        builder.http1().timer(TokioTimer::new()).header_read_timeout(None);
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(None)
+            .max_buf_size(MAX_HEAD_BYTES);
         builder
             .http2()
             .timer(TokioTimer::new())
