@@ -139,8 +139,22 @@ impl Admission {
 
     /// Decides about a request of `conn` for `path`; admits the connection if it may.
     pub fn on_request(&self, conn: &ConnShared, path: &str) -> Verdict {
-        if conn.admitted() {
+        if self.try_admit(conn) {
             return Verdict::Admitted;
+        }
+        if ALWAYS_ANSWERED.contains(&path) {
+            Verdict::Exempt
+        } else {
+            bump(&self.counters.connections_rejected);
+            Verdict::Rejected
+        }
+    }
+
+    /// Admits `conn` if it is admitted already or a slot is free; counts nothing when
+    /// not (the request then goes on to [`Admission::on_request`], which answers it).
+    pub fn try_admit(&self, conn: &ConnShared) -> bool {
+        if conn.admitted() {
+            return true;
         }
         if self.admitted.fetch_add(1, Ordering::AcqRel) < self.max_connections {
             if conn.admitted.swap(true, Ordering::AcqRel) {
@@ -151,15 +165,10 @@ impl Admission {
                     .connections_unfinished
                     .fetch_sub(1, Ordering::AcqRel);
             }
-            return Verdict::Admitted;
+            return true;
         }
         self.admitted.fetch_sub(1, Ordering::AcqRel);
-        if ALWAYS_ANSWERED.contains(&path) {
-            Verdict::Exempt
-        } else {
-            bump(&self.counters.connections_rejected);
-            Verdict::Rejected
-        }
+        false
     }
 
     /// Releases what `conn` held; called once when its connection closes.

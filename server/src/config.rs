@@ -99,6 +99,12 @@ pub struct Args {
     #[arg(long, default_value = "10s", value_parser = parse_nonzero_duration)]
     pub body_timeout: Duration,
 
+    /// Serve plain HTTP/1.1 `GET /events` subscribers without hyper once their response
+    /// head is sent (a few KiB of memory per idle stream instead of hyper's buffers);
+    /// `off` serves every request through hyper. TLS and HTTP/2 always use hyper.
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    pub lean_streams: Switch,
+
     /// Built-in publisher rate, events per second (0 = off). Events carry `t=<unix-nanos>`.
     #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
     pub publish_rate: f64,
@@ -120,6 +126,15 @@ pub struct Args {
     /// that a run fails on it).
     #[arg(long, value_name = "N", hide = true)]
     pub test_drop_event: Option<u64>,
+}
+
+/// A feature flag's value: `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
 }
 
 impl Args {
@@ -182,6 +197,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// See [`Args::body_timeout`].
     pub body_timeout: Duration,
+    /// See [`Args::lean_streams`].
+    pub lean_streams: bool,
     /// The built-in publisher, if on.
     pub publisher: Option<PublisherConfig>,
     /// Test-only pause after each frame (zero: off).
@@ -226,6 +243,7 @@ impl From<Args> for Config {
             header_timeout: args.header_timeout,
             idle_timeout: args.idle_timeout,
             body_timeout: args.body_timeout,
+            lean_streams: args.lean_streams == Switch::On,
             publisher: (args.publish_rate > 0.0).then_some(PublisherConfig {
                 rate: args.publish_rate,
                 payload_size: args.payload_size as usize,
@@ -339,6 +357,7 @@ mod tests {
         assert_eq!(config.idle_timeout, Duration::from_secs(30));
         assert_eq!(config.body_timeout, Duration::from_secs(10));
         assert_eq!(config.max_pending_connections, 1024);
+        assert!(config.lean_streams);
         assert_eq!(config.bind, "127.0.0.1:8000".parse().unwrap());
     }
 

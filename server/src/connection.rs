@@ -11,6 +11,8 @@
 //! | a write the client does not take | `--send-timeout` (10 s) | the socket ([`crate::listener::ClientIo`]) |
 //! | an HTTP/2 stream the client gives no window | `--send-timeout` | the stream watchdog ([`crate::watchdog`]) |
 //!
+//! A request head is at most [`MAX_HEAD_BYTES`] (8 KiB); a larger one is answered 431.
+//!
 //! hyper's own HTTP/1 header timer is not used: it restarts with every request and
 //! covers the idle gap and the next head with one duration, so it cannot keep a short
 //! head timeout beside a longer idle timeout. A later request head on a kept-alive
@@ -32,22 +34,38 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderValue, Request, Response, StatusCode, Version, header};
 use axum::response::IntoResponse;
+use bytes::BytesMut;
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower_service::Service;
 
 use crate::admission::{Admission, ConnShared, InFlight, Verdict};
+use crate::head::{self, Judged, LEAN_HEAD_MAX, ResponseHead};
+use crate::lean;
 use crate::metrics::{Counters, bump};
+use crate::rewind::Rewind;
+use crate::routes::AppState;
+use crate::source::HubSource;
+use crate::stream::{FrameSource, SseStream};
 use crate::watchdog::StreamExecutor;
 
 /// The body of the answer to a request over `--max-connections`.
 const OVERLOADED_BODY: &str =
     "{\"error\":\"too many connections: the server is at --max-connections; retry after a second\"}\n";
+
+/// hyper's HTTP/1 read buffer cap, which is also the largest request head (a larger
+/// one is answered 431). 8 KiB is hyper's minimum and nginx's per-line default. Without
+/// the cap hyper's read buffer, which stays allocated for as long as a stream is open
+/// (hyper keeps a read pending to notice the client's close), grows to 16 KiB when it
+/// reserves its next read while the request head still holds the first buffer: 8 KiB
+/// more per idle stream.
+pub const MAX_HEAD_BYTES: usize = 8192;
 
 /// How long an idle connection may take to close after being told to.
 const GOODBYE: Duration = Duration::from_millis(500);
@@ -79,6 +97,17 @@ pub struct Connections {
     protocol: Protocol,
     stop: CancellationToken,
     hard_stop: CancellationToken,
+    /// With `--lean-streams on`: what a lean `/events` subscriber is made of.
+    lean: Option<LeanStreams>,
+}
+
+/// What lean `/events` subscribers need: the router's state and the server's task tracker.
+#[derive(Debug, Clone)]
+pub struct LeanStreams {
+    /// The hub, the watcher, the counters and the stream options.
+    pub state: AppState,
+    /// The tracker whose tasks shutdown waits for.
+    pub tasks: TaskTracker,
 }
 
 impl std::fmt::Debug for Connections {
@@ -102,7 +131,11 @@ impl Connections {
         let executor = StreamExecutor::new(protocol.send_timeout, Arc::clone(&counters));
         let mut builder = auto::Builder::new(executor);
         // Head and idle bounds are this module's (see the module docs), not hyper's timer.
-        builder.http1().timer(TokioTimer::new()).header_read_timeout(None);
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(None)
+            .max_buf_size(MAX_HEAD_BYTES);
         builder
             .http2()
             .timer(TokioTimer::new())
@@ -115,6 +148,135 @@ impl Connections {
             protocol,
             stop,
             hard_stop,
+            lean: None,
+        }
+    }
+
+    /// Serves plain HTTP/1.1 `/events` subscribers without hyper once their head is sent
+    /// ([`Connections::serve_plain`]).
+    pub fn with_lean_streams(mut self, lean: LeanStreams) -> Self {
+        self.lean = Some(lean);
+        self
+    }
+
+    /// Whether plain HTTP/1.1 `/events` subscribers take the lean path.
+    pub fn lean_streams(&self) -> bool {
+        self.lean.is_some()
+    }
+
+    /// Serves a plain (not TLS) connection. With lean streams on, its first request head
+    /// is read here first ([`crate::head`]): a plain `GET /events` that gets a connection
+    /// slot becomes a lean subscriber ([`crate::lean`]) on a task of its own, and this
+    /// task ends; anything else is served by hyper as [`Connections::serve`] does, with
+    /// the bytes already read replayed.
+    pub async fn serve_plain<I>(
+        self: Arc<Self>,
+        mut io: I,
+        peer: SocketAddr,
+        conn: Arc<ConnShared>,
+        accepted: Instant,
+    ) where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        if self.lean.is_none() {
+            return self.serve(io, peer, conn, accepted).await;
+        }
+        let Some((read, judged)) = self.read_head(&mut io, &conn, accepted).await else {
+            self.admission.on_close(&conn);
+            return;
+        };
+        match judged {
+            Judged::Lean { last_event_id } if self.admission.try_admit(&conn) => {
+                drop(read);
+                self.start_lean(io, conn, last_event_id).await;
+            }
+            _ => {
+                self.serve(Rewind::new(read.freeze(), io), peer, conn, accepted)
+                    .await
+            }
+        }
+    }
+
+    /// Subscribes, sends the response head, then hands the subscriber to a task of its
+    /// own whose state is only the subscriber's (its setup is no part of it).
+    async fn start_lean<I>(self: Arc<Self>, mut io: I, conn: Arc<ConnShared>, last_event_id: Option<u64>)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Some(lean) = &self.lean else {
+            return self.admission.on_close(&conn);
+        };
+        let state = &lean.state;
+        // Subscribed (and registered) before the head goes out, as on the hyper path: a
+        // client that has its head misses no event published after.
+        let source = HubSource::new(state.hub.subscribe(last_event_id), Arc::clone(&state.counters));
+        let registration = state.watcher.register();
+        let counters = Arc::clone(&state.counters);
+        let options = state.stream_options;
+        if let Err(err) = io.write_all(ResponseHead::now().as_bytes()).await {
+            tracing::debug!(%err, "writing a lean stream's head failed");
+            return self.admission.on_close(&conn);
+        }
+        // The test-only loss picks its own source here, as the `/events` route does.
+        match options.drop_event {
+            None => self.spawn_lean(io, SseStream::new(source, registration, counters, options), conn),
+            Some(id) => {
+                let stream = SseStream::new(source.dropping(id), registration, counters, options);
+                self.spawn_lean(io, stream, conn);
+            }
+        }
+    }
+
+    /// Runs a lean subscriber on a tracked task (shutdown waits for it) until it ends.
+    fn spawn_lean<I, S>(self: &Arc<Self>, io: I, stream: SseStream<S>, conn: Arc<ConnShared>)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: FrameSource,
+    {
+        let Some(lean) = &self.lean else {
+            return self.admission.on_close(&conn);
+        };
+        let this = Arc::clone(self);
+        lean.tasks.spawn(async move {
+            if let Err(err) = lean::serve(io, stream).await {
+                tracing::debug!(%err, "lean stream ended with an error");
+            }
+            this.admission.on_close(&conn);
+        });
+    }
+
+    /// Reads a first request head until it is judged, within the header timeout. `None`
+    /// when the connection is to be closed: it closed, timed out, was pushed out by a
+    /// newer unfinished connection, or the server is shutting down.
+    async fn read_head<I>(
+        &self,
+        io: &mut I,
+        conn: &ConnShared,
+        accepted: Instant,
+    ) -> Option<(BytesMut, Judged)>
+    where
+        I: AsyncRead + Unpin,
+    {
+        let deadline = accepted + self.protocol.header_timeout;
+        let mut read = BytesMut::with_capacity(LEAN_HEAD_MAX);
+        loop {
+            let n = tokio::select! {
+                n = io.read_buf(&mut read) => n.ok()?,
+                () = tokio::time::sleep_until(deadline) => {
+                    bump(&self.counters.connections_timed_out);
+                    return None;
+                }
+                () = conn.evict.notified() => return None,
+                () = self.stop.cancelled() => return None,
+                () = self.hard_stop.cancelled() => return None,
+            };
+            if n == 0 {
+                return None;
+            }
+            match head::judge(&read) {
+                Judged::Incomplete => {}
+                judged => return Some((read, judged)),
+            }
         }
     }
 

@@ -19,7 +19,7 @@ use crate::hub::Hub;
 use crate::metrics::Counters;
 use crate::params::{self, ApiError};
 use crate::source::{Generated, GeneratedSource, HubSource};
-use crate::stream::{FrameSource, SseStream, StreamOptions};
+use crate::stream::{FrameSource, SSE_HEADERS, SseStream, StreamOptions};
 use crate::watcher::Watcher;
 
 /// What every handler shares.
@@ -151,12 +151,9 @@ fn stream_response<S: FrameSource>(state: &AppState, source: S) -> Response {
     );
     let mut response = Body::from_stream(stream).into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    for (name, value) in SSE_HEADERS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
     response
 }
 

@@ -29,6 +29,14 @@ use crate::metrics::{Counters, bump};
 use crate::watchdog::{Stall, current_stall};
 use crate::watcher::Registration;
 
+/// The headers of every SSE response, in the order they are sent (hyper adds the
+/// transfer coding and the date after them; so does a lean stream, [`crate::head`]).
+pub const SSE_HEADERS: [(&str, &str); 3] = [
+    ("content-type", "text/event-stream"),
+    ("cache-control", "no-store"),
+    ("x-accel-buffering", "no"),
+];
+
 /// Where the frames of a stream come from (the hub, or a per-connection generator).
 pub trait FrameSource: Unpin + Send + 'static {
     /// The next frame; `Ready(None)` ends the stream.

@@ -5,8 +5,11 @@
 //!   frame costs none (`frame.rs`'s claims).
 //! * Publishing costs what encoding does (at most 2), and delivering E events to N
 //!   subscribers costs the same allocations as delivering them to one subscriber plus a
-//!   per-subscriber constant (its setup): nothing per delivery.
+//!   per-subscriber constant (its setup): nothing per delivery, whether the streams are
+//!   polled as hyper polls a body or written by the lean path.
 
+use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -18,6 +21,7 @@ use sse_server::metrics::Counters;
 use sse_server::source::HubSource;
 use sse_server::stream::{SseStream, StreamOptions};
 use sse_server::watcher::Watcher;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 #[global_allocator]
 static ALLOCATOR: testkit::alloc::Counting = testkit::alloc::Counting;
@@ -27,10 +31,53 @@ fn count(f: impl FnOnce()) -> u64 {
     testkit::alloc::count(f).1.count
 }
 
+/// How the subscribers' streams are driven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// Polled exactly as hyper polls a response body.
+    Hyper,
+    /// Written by the lean path ([`sse_server::lean::serve`]) to a socket that takes everything.
+    Lean,
+}
+
+/// A socket that takes every write whole and never has anything to read.
+struct Sink;
+
+impl AsyncRead for Sink {
+    fn poll_read(self: Pin<&mut Self>, _: &mut Context<'_>, _: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Poll::Pending
+    }
+}
+
+impl AsyncWrite for Sink {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
 /// Allocations to subscribe `subscribers` streams and deliver `events` events of
-/// `payload` data bytes to each, the streams being polled exactly as hyper polls a
-/// response body.
-fn fan_out(subscribers: usize, events: usize, payload: usize) -> u64 {
+/// `payload` data bytes to each, the streams being driven along `path`.
+fn fan_out(path: Path, subscribers: usize, events: usize, payload: usize) -> u64 {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -47,40 +94,58 @@ fn fan_out(subscribers: usize, events: usize, payload: usize) -> u64 {
     };
     let payload = vec![b'p'; payload];
     let mut cx = Context::from_waker(Waker::noop());
-    let mut delivered = 0;
     let mut streams = Vec::with_capacity(subscribers);
+    let mut lean = Vec::with_capacity(subscribers);
     let allocations = count(|| {
         for _ in 0..subscribers {
             let source = HubSource::new(hub.subscribe(None), Arc::clone(&counters));
             let mut stream = SseStream::new(source, watcher.register(), Arc::clone(&counters), options);
-            assert!(Pin::new(&mut stream).poll_next(&mut cx).is_pending());
-            streams.push(stream);
+            match path {
+                Path::Hyper => {
+                    assert!(Pin::new(&mut stream).poll_next(&mut cx).is_pending());
+                    streams.push(stream);
+                }
+                Path::Lean => {
+                    let mut subscriber = Box::pin(sse_server::lean::serve(Sink, stream));
+                    assert!(subscriber.as_mut().poll(&mut cx).is_pending());
+                    lean.push(subscriber);
+                }
+            }
         }
         for _ in 0..events {
             hub.publish(None, &payload).unwrap();
             for stream in &mut streams {
-                while let Poll::Ready(Some(Ok(_frame))) = Pin::new(&mut *stream).poll_next(&mut cx) {
-                    delivered += 1;
-                }
+                while let Poll::Ready(Some(Ok(_frame))) = Pin::new(&mut *stream).poll_next(&mut cx) {}
+            }
+            for subscriber in &mut lean {
+                assert!(subscriber.as_mut().poll(&mut cx).is_pending());
             }
         }
     });
-    assert_eq!(delivered, subscribers * events);
+    let delivered = counters
+        .events_delivered
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(delivered, (subscribers * events) as u64);
     drop(streams);
+    drop(lean);
     allocations
 }
 
 #[test]
 fn fan_out_allocates_nothing_per_subscriber_delivery() {
-    // A typical event (256 bytes of data, stored inline) and a large one.
-    for (payload, per_publish) in [(256, 1), (4096, 2)] {
-        let one_idle = fan_out(1, 0, payload);
-        let many_idle = fan_out(100, 0, payload);
-        let one = fan_out(1, 1000, payload);
-        let many = fan_out(100, 1000, payload);
+    // A typical event (256 bytes of data, stored inline) and a large one, on both paths.
+    let cases = [(256, 1), (4096, 2)];
+    for (path, (payload, per_publish)) in [Path::Hyper, Path::Lean]
+        .into_iter()
+        .flat_map(|p| cases.map(|c| (p, c)))
+    {
+        let one_idle = fan_out(path, 1, 0, payload);
+        let many_idle = fan_out(path, 100, 0, payload);
+        let one = fan_out(path, 1, 1000, payload);
+        let many = fan_out(path, 100, 1000, payload);
         let per_subscriber = (many_idle - one_idle) / 99;
         println!(
-            "{payload}-byte events: allocations 1 sub/0 ev {one_idle}, 100 subs/0 ev {many_idle}, \
+            "{path:?} path, {payload}-byte events: allocations 1 sub/0 ev {one_idle}, 100 subs/0 ev {many_idle}, \
              1 sub/1000 ev {one}, 100 subs/1000 ev {many}; per-subscriber setup {per_subscriber}; \
              per publish {}",
             (one - one_idle) as f64 / 1000.0

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::util::{Process, SseReader, metrics, within};
+use crate::util::{Process, SseReader, lean_flag, metrics, within};
 
 const FROZEN: usize = 200;
 const HEALTHY: usize = 5;
@@ -80,9 +80,21 @@ async fn read_in_order(mut reader: SseReader, until: tokio::sync::watch::Receive
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn frozen_clients_are_reset_and_their_kernel_memory_freed() {
+async fn frozen_clients_are_reset_and_their_kernel_memory_freed_lean() {
+    frozen_clients_are_reset_and_their_kernel_memory_freed(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_clients_are_reset_and_their_kernel_memory_freed_hyper() {
+    frozen_clients_are_reset_and_their_kernel_memory_freed(false).await;
+}
+
+async fn frozen_clients_are_reset_and_their_kernel_memory_freed(lean: bool) {
     let _ = sse_server::limits::raise_fd_limit();
+    let [flag, value] = lean_flag(lean);
     let server = Process::start(&[
+        flag,
+        value,
         "--send-timeout",
         "2s",
         "--publish-rate",
@@ -133,11 +145,13 @@ async fn frozen_clients_are_reset_and_their_kernel_memory_freed() {
 
     let evicted = metrics(addr).await;
     last_tx.send(evicted.events_published).unwrap();
+    // The healthy readers go on reading (else they would be evicted in turn while the
+    // kernel's memory is awaited below).
     let mut still_open = Vec::new();
     for reader in healthy {
-        let (count, reader) = within("a healthy reader to catch up", reader).await.unwrap();
+        let (count, mut reader) = within("a healthy reader to catch up", reader).await.unwrap();
         assert!(count > 500, "a healthy reader got {count} events");
-        still_open.push(reader);
+        still_open.push(tokio::spawn(async move { while reader.next().await.is_ok() {} }));
     }
     let mem_end = within("kernel TCP memory to come back", async {
         loop {
@@ -180,4 +194,11 @@ async fn frozen_clients_are_reset_and_their_kernel_memory_freed() {
         HEALTHY + 1,
         "only the healthy readers and this request"
     );
+    assert_eq!(
+        end.clients_evicted, FROZEN as u64,
+        "no healthy reader was evicted"
+    );
+    for reader in still_open {
+        reader.abort();
+    }
 }

@@ -1,15 +1,25 @@
-//! Fan-out: every subscriber receives the same events, in order, with no gap.
+//! Fan-out: every subscriber receives the same events, in order, with no gap (lean and hyper paths).
 
 use sse_server::Config;
 
 use crate::util::{InProcess, SseReader, assert_consecutive, eventually, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hundred_subscribers_receive_every_event_in_order() {
+async fn hundred_subscribers_receive_every_event_in_order_lean() {
+    hundred_subscribers_receive_every_event_in_order(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_subscribers_receive_every_event_in_order_hyper() {
+    hundred_subscribers_receive_every_event_in_order(false).await;
+}
+
+async fn hundred_subscribers_receive_every_event_in_order(lean_streams: bool) {
     const SUBSCRIBERS: usize = 100;
     const EVENTS: usize = 500;
     let server = InProcess::start(Config {
         replay_capacity: 1024,
+        lean_streams,
         ..Config::default()
     })
     .await;
@@ -78,9 +88,19 @@ async fn generated_stream_follows_the_contract() {
 }
 
 #[tokio::test]
-async fn keep_alive_pings_arrive_when_idle() {
+async fn keep_alive_pings_arrive_when_idle_lean() {
+    keep_alive_pings_arrive_when_idle(true).await;
+}
+
+#[tokio::test]
+async fn keep_alive_pings_arrive_when_idle_hyper() {
+    keep_alive_pings_arrive_when_idle(false).await;
+}
+
+async fn keep_alive_pings_arrive_when_idle(lean_streams: bool) {
     let config = Config {
         ping_interval: Some(std::time::Duration::from_millis(50)),
+        lean_streams,
         ..Config::default()
     };
     let server = InProcess::start(config).await;

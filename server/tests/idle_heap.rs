@@ -9,7 +9,9 @@
 //! subscription). The kernel's socket memory is not on the heap; RSS per idle stream is
 //! measured by `sse-load calibrate --workload idle`.
 //!
-//! One dhat profiler per process, so this file holds exactly one test.
+//! Both paths are measured, one server after the other: the lean one that serves plain
+//! HTTP/1.1 subscribers by default, and hyper's (`--lean-streams off`). One dhat profiler
+//! per process, so this file holds exactly one test.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -22,12 +24,18 @@ static ALLOC: dhat::Alloc = dhat::Alloc;
 
 /// Idle subscribers opened at once.
 const SUBSCRIBERS: usize = 200;
-/// Live heap one idle subscriber may cost the server, in this (debug) test build.
-/// Measured: 29,851 bytes, of which hyper's HTTP/1 read buffer is 16,384 and its write
-/// buffer 8,192, the connection task 2,240, hyper's dispatcher 944, the response
-/// headers 624, the socket wrapper 312 and tokio's IO registration 256. The budget leaves
-/// about 4% for allocator and library changes.
-const BUDGET_BYTES_PER_SUBSCRIBER: u64 = 31_000;
+/// Live heap one idle lean subscriber (`--lean-streams on`, the default) may cost the
+/// server, in this (debug) test build. Measured: 2,427 bytes: its task 1,408 (the
+/// subscriber's state: socket, frame stream, one chunk of up to 16 frames), the socket
+/// wrapper 312, tokio's IO registration 256, the ping timer 112, the broadcast receiver
+/// 104, the connection's admission state 88, the watcher registration 72 and the
+/// shutdown-grace future 72. The budget leaves about 7% for allocator and library changes.
+const LEAN_BUDGET_BYTES: u64 = 2_600;
+/// The same on the hyper path (`--lean-streams off`). Measured: 21,571 bytes, of which
+/// hyper's HTTP/1 read buffer is 8,192 (capped by `MAX_HEAD_BYTES`; 16,384 uncapped) and
+/// its write buffer 8,192, the connection task 2,240, hyper's dispatcher 944, the
+/// response headers 624, the socket wrapper 312 and tokio's IO registration 256.
+const HYPER_BUDGET_BYTES: u64 = 22_500;
 /// Every wait's limit.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -88,6 +96,38 @@ fn clients(addr: SocketAddr, count: usize) -> std::thread::JoinHandle<Vec<TcpStr
     std::thread::spawn(move || open_idle_streams(addr, count))
 }
 
+/// The live heap each of [`SUBSCRIBERS`] idle subscribers adds to a server of `config`.
+async fn heap_per_idle_subscriber(config: Config) -> u64 {
+    let server = Running::start(config).await.expect("server starts");
+    let addr = server.addr();
+    let hub = server.hub().clone();
+    // One-time initialisation (thread-locals, lazy statics, tokio's slabs) first.
+    let warm = clients(addr, 16);
+    settle("16 warm-up subscribers", || hub.subscribers() == 16).await;
+    drop(warm.join().expect("warm-up clients"));
+    let connections = server.server().clone();
+    settle("the warm-up streams to close", || {
+        connections.metrics().connections == 0
+    })
+    .await;
+
+    let before = settle("a quiet server", || true).await;
+    let idle = clients(addr, SUBSCRIBERS);
+    let during = settle("every subscriber", || hub.subscribers() == SUBSCRIBERS).await;
+    let per_subscriber = (during.curr_bytes - before.curr_bytes) as u64 / SUBSCRIBERS as u64;
+    println!(
+        "live heap: {} bytes before, {} with {SUBSCRIBERS} idle subscribers: {per_subscriber} bytes each",
+        before.curr_bytes, during.curr_bytes
+    );
+    drop(idle.join().expect("idle clients"));
+    settle("the idle streams to close", || {
+        connections.metrics().connections == 0
+    })
+    .await;
+    server.stop(TIMEOUT).await.expect("server stops");
+    per_subscriber
+}
+
 #[test]
 fn idle_subscribers_cost_the_heap_budget_at_most() {
     let _profiler = dhat::Profiler::builder()
@@ -99,37 +139,27 @@ fn idle_subscribers_cost_the_heap_budget_at_most() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let server = Running::start(Config::default()).await.expect("server starts");
-        let addr = server.addr();
-        let hub = server.hub().clone();
-        // One-time initialisation (thread-locals, lazy statics, tokio's slabs) first.
-        let warm = clients(addr, 16);
-        settle("16 warm-up subscribers", || hub.subscribers() == 16).await;
-        drop(warm.join().expect("warm-up clients"));
-        let connections = server.server().clone();
-        settle("the warm-up streams to close", || {
-            connections.metrics().connections == 0
+        let lean = heap_per_idle_subscriber(Config {
+            lean_streams: true,
+            ..Config::default()
         })
         .await;
-
-        let before = settle("a quiet server", || true).await;
-        let idle = clients(addr, SUBSCRIBERS);
-        let during = settle("every subscriber", || hub.subscribers() == SUBSCRIBERS).await;
-        let per_subscriber = (during.curr_bytes - before.curr_bytes) as u64 / SUBSCRIBERS as u64;
+        let hyper = heap_per_idle_subscriber(Config {
+            lean_streams: false,
+            ..Config::default()
+        })
+        .await;
         println!(
-            "live heap: {} bytes before, {} with {SUBSCRIBERS} idle subscribers: {per_subscriber} bytes each \
-             (budget {BUDGET_BYTES_PER_SUBSCRIBER})",
-            before.curr_bytes, during.curr_bytes
+            "per idle subscriber: lean {lean} bytes (budget {LEAN_BUDGET_BYTES}), \
+             hyper {hyper} bytes (budget {HYPER_BUDGET_BYTES})"
         );
         dhat::assert!(
-            per_subscriber <= BUDGET_BYTES_PER_SUBSCRIBER,
-            "an idle subscriber costs {per_subscriber} bytes of heap (budget {BUDGET_BYTES_PER_SUBSCRIBER})"
+            lean <= LEAN_BUDGET_BYTES,
+            "an idle lean subscriber costs {lean} bytes of heap (budget {LEAN_BUDGET_BYTES})"
         );
-        drop(idle.join().expect("idle clients"));
-        settle("the idle streams to close", || {
-            connections.metrics().connections == 0
-        })
-        .await;
-        server.stop(TIMEOUT).await.expect("server stops");
+        dhat::assert!(
+            hyper <= HYPER_BUDGET_BYTES,
+            "an idle hyper subscriber costs {hyper} bytes of heap (budget {HYPER_BUDGET_BYTES})"
+        );
     });
 }

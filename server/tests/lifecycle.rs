@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::util::{End, Process, SseReader, metrics, request, within, within_for};
+use crate::util::{End, Process, SseReader, lean_flag, metrics, request, within, within_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_sequential_connections_leave_nothing_behind() {
@@ -57,10 +57,20 @@ async fn thousand_sequential_connections_leave_nothing_behind() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_ends_200_streams_cleanly_within_grace() {
+async fn shutdown_ends_200_streams_cleanly_within_grace_lean() {
+    shutdown_ends_200_streams_cleanly_within_grace(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_200_streams_cleanly_within_grace_hyper() {
+    shutdown_ends_200_streams_cleanly_within_grace(false).await;
+}
+
+async fn shutdown_ends_200_streams_cleanly_within_grace(lean: bool) {
     const GRACE: Duration = Duration::from_secs(3);
     const STREAMS: usize = 200;
-    let mut server = Process::start(&["--shutdown-grace", "3s"]).await;
+    let [flag, value] = lean_flag(lean);
+    let mut server = Process::start(&["--shutdown-grace", "3s", flag, value]).await;
     let addr = server.addr;
     let mut readers = Vec::with_capacity(STREAMS);
     for _ in 0..STREAMS {

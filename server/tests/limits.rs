@@ -142,7 +142,8 @@ async fn ids_end_at_u64_max_instead_of_wrapping() {
 #[tokio::test]
 async fn bad_input_is_refused_without_echoing_it_whole() {
     let server = Process::start(&[]).await;
-    let long = "7".repeat(10 * 1024) + "x";
+    // Long, but inside the 8 KiB request head limit.
+    let long = "7".repeat(7 * 1024) + "x";
     let (status, body) = request(
         server.addr,
         "GET",
@@ -155,6 +156,18 @@ async fn bad_input_is_refused_without_echoing_it_whole() {
     assert!(body.len() < 300, "the 400 is {} bytes", body.len());
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(json["parameter"], "Last-Event-ID");
+    // A head past the limit is refused whole, before any handler sees it.
+    let huge = "7".repeat(sse_server::connection::MAX_HEAD_BYTES);
+    let (status, body) = request(
+        server.addr,
+        "GET",
+        "/events",
+        &[("last-event-id", huge.as_str())],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(status, 431);
+    assert!(body.len() < 300, "the 431 is {} bytes", body.len());
 
     let (status, body) = request(
         server.addr,

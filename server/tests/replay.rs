@@ -1,13 +1,23 @@
-//! Last-Event-ID: a reconnecting client gets every missed event still held, then live ones.
+//! Last-Event-ID: a reconnecting client gets every missed event still held, then live ones (lean and hyper paths).
 
 use sse_server::Config;
 
 use crate::util::{InProcess, SseReader, assert_consecutive, eventually, within};
 
 #[tokio::test]
-async fn resume_has_no_gap_and_no_duplicate() {
+async fn resume_has_no_gap_and_no_duplicate_lean() {
+    resume_has_no_gap_and_no_duplicate(true).await;
+}
+
+#[tokio::test]
+async fn resume_has_no_gap_and_no_duplicate_hyper() {
+    resume_has_no_gap_and_no_duplicate(false).await;
+}
+
+async fn resume_has_no_gap_and_no_duplicate(lean_streams: bool) {
     let server = InProcess::start(Config {
         replay_capacity: 64,
+        lean_streams,
         ..Config::default()
     })
     .await;
@@ -42,9 +52,19 @@ async fn resume_has_no_gap_and_no_duplicate() {
 }
 
 #[tokio::test]
-async fn id_older_than_the_ring_is_announced_then_replayed() {
+async fn id_older_than_the_ring_is_announced_then_replayed_lean() {
+    id_older_than_the_ring_is_announced_then_replayed(true).await;
+}
+
+#[tokio::test]
+async fn id_older_than_the_ring_is_announced_then_replayed_hyper() {
+    id_older_than_the_ring_is_announced_then_replayed(false).await;
+}
+
+async fn id_older_than_the_ring_is_announced_then_replayed(lean_streams: bool) {
     let server = InProcess::start(Config {
         replay_capacity: 8,
+        lean_streams,
         ..Config::default()
     })
     .await;

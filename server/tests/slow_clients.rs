@@ -9,7 +9,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::util::{End, Process, SseReader, metrics, within, within_for};
+use crate::util::{End, Process, SseReader, lean_flag, metrics, within, within_for};
 
 /// A raw TCP client with a tiny receive buffer that subscribes and then never reads.
 async fn frozen_client(addr: SocketAddr) -> TcpStream {
@@ -79,9 +79,21 @@ async fn wait_registered(addr: SocketAddr, n: u64) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn frozen_client_is_evicted_and_healthy_clients_get_every_event() {
+async fn frozen_client_is_evicted_and_healthy_clients_get_every_event_lean() {
+    frozen_client_is_evicted_and_healthy_clients_get_every_event(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_client_is_evicted_and_healthy_clients_get_every_event_hyper() {
+    frozen_client_is_evicted_and_healthy_clients_get_every_event(false).await;
+}
+
+async fn frozen_client_is_evicted_and_healthy_clients_get_every_event(lean: bool) {
     const SEND_TIMEOUT: Duration = Duration::from_millis(500);
+    let [flag, value] = lean_flag(lean);
     let server = Process::start(&[
+        flag,
+        value,
         "--send-timeout",
         "500ms",
         "--replay-capacity",

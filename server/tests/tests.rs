@@ -5,6 +5,7 @@ mod util;
 mod eviction;
 mod fanout;
 mod http2;
+mod lean;
 mod lifecycle;
 mod limits;
 mod params;

@@ -110,6 +110,11 @@ impl Process {
     }
 }
 
+/// The `--lean-streams` flag that serves `/events` subscribers on the lean path or on hyper.
+pub fn lean_flag(lean: bool) -> [&'static str; 2] {
+    ["--lean-streams", if lean { "on" } else { "off" }]
+}
+
 /// GETs `/metrics` of the server at `addr`.
 pub async fn metrics(addr: SocketAddr) -> Snapshot {
     let (status, body) = request(addr, "GET", "/metrics", &[], Bytes::new()).await;
