@@ -23,6 +23,10 @@ pub struct CalibrateArgs {
     /// How long each cell is measured.
     #[arg(long, default_value = "5s", value_parser = sse_server::config::parse_duration)]
     pub duration: Duration,
+    /// Subscribers of every chosen workload, replacing its own count (e.g. `--workload idle
+    /// --clients 100000`; beyond 8,000 the generator spreads its source addresses over 127.0.0.0/8).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub clients: Option<u32>,
     /// Directory for `calibrate.json`.
     #[arg(long, value_name = "DIR", default_value = "results")]
     pub output_dir: PathBuf,
@@ -75,6 +79,13 @@ pub async fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
     } else {
         args.workloads.iter().filter_map(|n| Workload::named(n)).collect()
     };
+    let workloads: Vec<Workload> = workloads
+        .into_iter()
+        .map(|w| Workload {
+            clients: args.clients.map_or(w.clients, |n| n as usize),
+            ..w
+        })
+        .collect();
     let designs = if args.designs.is_empty() {
         Design::ALL.to_vec()
     } else {
