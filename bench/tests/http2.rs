@@ -7,6 +7,8 @@
 #[allow(dead_code)]
 mod helpers;
 
+use std::path::Path;
+use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +20,7 @@ use sse_bench::client::{
 };
 use sse_bench::target::{EmbeddedServer, Launcher, ServerFlags};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 const STREAMS: usize = 1_000;
 const PER_CONNECTION: u32 = 100;
@@ -27,7 +30,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 /// Writes a self-signed certificate for 127.0.0.1 and localhost into `dir`; returns the
 /// paths of the certificate (also the CA to trust) and of its key.
-fn certificate(dir: &std::path::Path) -> (String, String) {
+fn certificate(dir: &Path) -> (String, String) {
     let key = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
     let cert = dir.join("cert.pem");
     let private = dir.join("key.pem");
@@ -91,9 +94,11 @@ fn a_thousand_streams_over_ten_http2_connections_with_tls() {
         .block_on(thousand_streams());
 }
 
-async fn thousand_streams() {
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = certificate(dir.path());
+/// Writes a certificate into `dir`, trusts it as this process's only CA and starts the
+/// reference server with it (through `sse-load`); returns the server, its `https://`
+/// base URL and the certificate's path.
+async fn start_tls_server(dir: &Path) -> (EmbeddedServer, String, String) {
+    let (cert, key) = certificate(dir);
     assert!(tls::set_default(
         tls::build(&TlsOptions {
             ca_file: Some(cert.clone().into()),
@@ -109,8 +114,13 @@ async fn thousand_streams() {
         .await
         .unwrap();
     let base = format!("https://{}", server.addr());
+    (server, base, cert)
+}
 
-    // 1,000 streams at 100 per connection, every one open before anything is published.
+/// Opens `STREAMS` streams at `PER_CONNECTION` per HTTP/2 connection, each read by its own
+/// subscriber task, and waits until every one is open; returns the shared target and the
+/// subscribers.
+async fn open_streams(base: &str) -> (Arc<Target>, Vec<JoinHandle<Seen>>) {
     let protocol = Protocol::parse("h2", Some(PER_CONNECTION)).unwrap();
     let url: Uri = format!("{base}/events").parse().unwrap();
     let target = Arc::new(Target::resolve(&url).await.unwrap().with_protocol(protocol));
@@ -124,11 +134,11 @@ async fn thousand_streams() {
             .unwrap_or_else(|_| panic!("only {n} of {STREAMS} streams opened"))
             .expect("a subscriber failed before opening");
     }
-    // Every stream registered, on 10 connections (and the one asking).
-    let [registered, connections] = metrics(&base, ["registered_events", "connections"]).await;
-    assert_eq!(registered, STREAMS as u64);
-    assert_eq!(connections, STREAMS as u64 / u64::from(PER_CONNECTION) + 1);
+    (target, readers)
+}
 
+/// Publishes `EVENTS` events, then asserts every subscriber got all of them in sequence.
+async fn assert_every_stream_gets_every_event(base: &str, readers: Vec<JoinHandle<Seen>>) {
     let publish: Uri = format!("{base}/publish?event=tick").parse().unwrap();
     for n in 0..EVENTS {
         post(&publish, format!("event {n}")).await.unwrap();
@@ -141,15 +151,21 @@ async fn thousand_streams() {
         assert_eq!(seen.events, EVENTS, "{seen:?}");
         assert_eq!(seen.out_of_sequence, 0, "{seen:?}");
     }
-    drop(target);
+}
 
-    // The same through sse-load: the report states the protocol and the streams per connection.
-    let out_dir = dir.path().join("out");
-    let none = dir.path().join("none");
+/// Runs `sse-load` (on a blocking thread) for one second of the `fanout` scenario with
+/// `STREAMS` clients over h2 against `base`, trusting `cert`, writing its report into
+/// `out_dir` and comparing against no baselines.
+async fn run_fanout_over_h2(base: &str, cert: &str, out_dir: &Path, none: &Path) -> Output {
     let clients = STREAMS.to_string();
     let per_connection = PER_CONNECTION.to_string();
-    let out = tokio::task::spawn_blocking({
-        let (base, cert, out_dir, none) = (base.clone(), cert.clone(), out_dir.clone(), none.clone());
+    tokio::task::spawn_blocking({
+        let (base, cert, out_dir, none) = (
+            base.to_owned(),
+            cert.to_owned(),
+            out_dir.to_owned(),
+            none.to_owned(),
+        );
         move || {
             sse_load(
                 &[
@@ -177,7 +193,13 @@ async fn thousand_streams() {
         }
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// Asserts the `fanout` run succeeded (or failed only its feed rate), that its output
+/// states the protocol and the streams per connection, and that its report in `out_dir`
+/// counts every stream and no lost, duplicated or reordered event.
+fn assert_fanout_report(out: &Output, out_dir: &Path) {
     // Timing is not judged here: on a slow (debug, shared) machine the 100 events/s feed may
     // fall short, which sse-load fails (exit 4); any other failure fails the test.
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -185,15 +207,15 @@ async fn thousand_streams() {
     assert!(
         out.status.success() || failures.iter().all(|l| l.contains("feed.achieved_per_sec")),
         "{}",
-        text(&out)
+        text(out)
     );
-    assert!(matches!(out.status.code(), Some(0 | 4)), "{}", text(&out));
+    assert!(matches!(out.status.code(), Some(0 | 4)), "{}", text(out));
     assert!(
         stdout.contains("streams over h2 (HTTP/2), 100 per connection"),
         "{}",
-        text(&out)
+        text(out)
     );
-    let fanout = report(&schema(), &out_dir, "fanout");
+    let fanout = report(&schema(), out_dir, "fanout");
     assert_eq!(fanout["target"]["protocol"], "h2", "{fanout}");
     assert_eq!(num(&fanout, "/target/streams_per_connection"), 100.0);
     assert_eq!(num(&fanout, "/connections/succeeded"), STREAMS as f64, "{fanout}");
@@ -204,6 +226,26 @@ async fn thousand_streams() {
     for name in ["no_disconnects", "streams_released"] {
         assert_eq!(check(&fanout, name), Some(true), "{name}: {fanout}");
     }
+}
+
+async fn thousand_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, base, cert) = start_tls_server(dir.path()).await;
+
+    // 1,000 streams at 100 per connection, every one open before anything is published.
+    let (target, readers) = open_streams(&base).await;
+    // Every stream registered, on 10 connections (and the one asking).
+    let [registered, connections] = metrics(&base, ["registered_events", "connections"]).await;
+    assert_eq!(registered, STREAMS as u64);
+    assert_eq!(connections, STREAMS as u64 / u64::from(PER_CONNECTION) + 1);
+    assert_every_stream_gets_every_event(&base, readers).await;
+    drop(target);
+
+    // The same through sse-load: the report states the protocol and the streams per connection.
+    let out_dir = dir.path().join("out");
+    let none = dir.path().join("none");
+    let out = run_fanout_over_h2(&base, &cert, &out_dir, &none).await;
+    assert_fanout_report(&out, &out_dir);
 
     server.stop(Duration::from_secs(10)).await.unwrap();
 }

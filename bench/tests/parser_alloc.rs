@@ -101,6 +101,100 @@ fn certificate(dir: &std::path::Path) -> sse_server::tls::TlsFiles {
     files
 }
 
+/// Accepts any server certificate in this process: the servers of this binary use
+/// test certificates only.
+fn trust_any_certificate() {
+    sse_bench::client::tls::set_default(
+        sse_bench::client::tls::build(&sse_bench::client::tls::TlsOptions {
+            ca_file: None,
+            insecure: true,
+        })
+        .unwrap(),
+    );
+}
+
+/// A reference server on a multi-thread runtime of its own, so that none of its work runs
+/// on the counted thread.
+struct BackgroundServer {
+    runtime: tokio::runtime::Runtime,
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl BackgroundServer {
+    /// Starts a server with `config` on a free loopback port.
+    fn start(config: sse_server::Config) -> Self {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = runtime.spawn(sse_server::Server::new(config).serve(listener, async {
+            let _ = stop_rx.await;
+        }));
+        Self {
+            runtime,
+            addr,
+            stop,
+            server,
+        }
+    }
+
+    /// Signals shutdown and asserts the server ends cleanly within 20 s.
+    fn stop(self) {
+        self.stop.send(()).unwrap();
+        self.runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(20), self.server).await })
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Opens `url` with `protocol`, reads `warm_up` events uncounted, then counts the
+/// allocations of this thread while reading the rest of the stream (20 s bounds on the
+/// connect and on the read).
+async fn read_after_warm_up(url: &http::Uri, protocol: Protocol, warm_up: u64) -> Reading {
+    let target = Target::resolve(url).await.unwrap().with_protocol(protocol);
+    let mut stream = tokio::time::timeout(
+        Duration::from_secs(20),
+        SseConnection::open(&target, &ConnectOptions::default()),
+    )
+    .await
+    .expect("connect timed out")
+    .unwrap();
+    let (mut chunks, mut events) = (0u64, 0u64);
+    // Warm-up: the first events size the parser's and the connection's buffers.
+    while events < warm_up {
+        assert!(
+            stream
+                .read(&mut |item, _| events += u64::from(matches!(item, Item::Event(_))))
+                .await
+                .unwrap()
+        );
+    }
+    let counter = testkit::alloc::Counter::start();
+    let read_all = async {
+        while stream
+            .read(&mut |item, _| events += u64::from(matches!(item, Item::Event(_))))
+            .await?
+        {
+            chunks += 1;
+        }
+        Ok::<_, sse_bench::client::ClientError>(())
+    };
+    let result = tokio::time::timeout(Duration::from_secs(20), read_all).await;
+    let allocations = counter.stop().count;
+    result.expect("stream timed out").unwrap();
+    Reading {
+        chunks,
+        events: events - warm_up,
+        allocations,
+    }
+}
+
 /// Reads `EVENTS` events of 200 bytes from an in-process reference server (over TLS when
 /// `tls`) with `protocol`, counting the allocations of the client's thread after the first
 /// 100 events. The client runs on a current-thread runtime, so everything it does (hyper's
@@ -115,75 +209,19 @@ fn read_counting(tls: bool, protocol: Protocol) -> Reading {
         ..sse_server::Config::default()
     };
     // Test certificates only: every TLS test of this binary accepts any certificate.
-    sse_bench::client::tls::set_default(
-        sse_bench::client::tls::build(&sse_bench::client::tls::TlsOptions {
-            ca_file: None,
-            insecure: true,
-        })
-        .unwrap(),
-    );
-    let server_rt = tokio::runtime::Runtime::new().unwrap();
-    let listener = server_rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = server_rt.spawn(sse_server::Server::new(config).serve(listener, async {
-        let _ = stop_rx.await;
-    }));
+    trust_any_certificate();
+    let server = BackgroundServer::start(config);
 
     let client_rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let scheme = if tls { "https" } else { "http" };
-    let url = format!("{scheme}://{addr}/sse/finite?count={EVENTS}&size=200")
+    let url = format!("{scheme}://{}/sse/finite?count={EVENTS}&size=200", server.addr)
         .parse()
         .unwrap();
-    let reading = client_rt.block_on(async {
-        let target = Target::resolve(&url).await.unwrap().with_protocol(protocol);
-        let mut stream = tokio::time::timeout(
-            Duration::from_secs(20),
-            SseConnection::open(&target, &ConnectOptions::default()),
-        )
-        .await
-        .expect("connect timed out")
-        .unwrap();
-        let (mut chunks, mut events) = (0u64, 0u64);
-        // Warm-up: the first events size the parser's and the connection's buffers.
-        while events < WARM_UP {
-            assert!(
-                stream
-                    .read(&mut |item, _| events += u64::from(matches!(item, Item::Event(_))))
-                    .await
-                    .unwrap()
-            );
-        }
-        let counter = testkit::alloc::Counter::start();
-        let read_all = async {
-            while stream
-                .read(&mut |item, _| events += u64::from(matches!(item, Item::Event(_))))
-                .await?
-            {
-                chunks += 1;
-            }
-            Ok::<_, sse_bench::client::ClientError>(())
-        };
-        let result = tokio::time::timeout(Duration::from_secs(20), read_all).await;
-        let allocations = counter.stop().count;
-        result.expect("stream timed out").unwrap();
-        Reading {
-            chunks,
-            events: events - WARM_UP,
-            allocations,
-        }
-    });
-    stop_tx.send(()).unwrap();
-    server_rt
-        .block_on(async { tokio::time::timeout(Duration::from_secs(20), server).await })
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let reading = client_rt.block_on(read_after_warm_up(&url, protocol, WARM_UP));
+    server.stop();
     assert_eq!(reading.events, EVENTS - WARM_UP);
     assert!(
         reading.chunks >= 100,

@@ -66,6 +66,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -129,18 +130,11 @@ impl Server {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let Self { config, state } = self;
-        let tls = match &config.tls {
-            Some(files) => Some(
-                files
-                    .acceptor()
-                    .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err.to_string()))?,
-            ),
-            None => None,
-        };
+        let Self { mut config, state } = self;
+        let tls = tls_acceptor(&config)?;
         let stop = state.watcher.token();
         state.watcher.start(shutdown);
-        if let Some(publisher) = config.publisher {
+        if let Some(publisher) = config.publisher.take() {
             tokio::spawn(publisher::run(state.hub.clone(), publisher, stop.clone()));
         }
         let hard_stop = CancellationToken::new();
@@ -153,68 +147,109 @@ impl Server {
             hard_stop.clone(),
         );
         let tasks = TaskTracker::new();
-        let lean = LeanStreams {
-            state: state.clone(),
-            tasks: tasks.clone(),
-        };
-        let connections = Connections::new(
-            routes::router(state),
-            Admission::new(
-                config.max_connections,
-                config.max_pending_connections,
-                Arc::clone(&counters),
-            ),
-            Arc::clone(&counters),
-            Protocol {
-                header_timeout: config.header_timeout,
-                idle_timeout: config.idle_timeout,
-                send_timeout: config.send_timeout,
-                max_concurrent_streams: config.max_concurrent_streams,
-            },
-            stop.clone(),
-            hard_stop.clone(),
-        );
-        let connections = Arc::new(if config.lean_streams {
-            connections.with_lean_streams(lean)
-        } else {
-            connections
-        });
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => break,
-                (io, peer) = listener.accept() => {
-                    let conn = connections.admission.accept();
-                    let connections = Arc::clone(&connections);
-                    match &tls {
-                        Some(tls) => tasks.spawn(connections.serve_tls(tls.clone(), io, peer, conn)),
-                        // Off the lean path, the connection's task holds nothing of it.
-                        None if connections.lean_streams() => {
-                            tasks.spawn(connections.serve_plain(io, peer, conn, Instant::now()))
-                        }
-                        None => tasks.spawn(connections.serve(io, peer, conn, Instant::now())),
-                    };
-                }
-            }
-        }
+        let connections = connections_for(&config, state, &tasks, &stop, &hard_stop);
+        accept_until_stopped(&mut listener, &connections, tls.as_ref(), &tasks, &stop).await;
         drop(listener);
         tasks.close();
-
-        // Abort what is still open shortly before the grace runs out, then give the
-        // aborted connections the rest of the grace to be torn down.
-        let grace = config.shutdown_grace;
-        let margin = (grace / 10).min(Duration::from_millis(250));
-        if tokio::time::timeout(grace - margin, tasks.wait()).await.is_ok() {
-            return Ok(());
-        }
-        let open = counters.connections.load(std::sync::atomic::Ordering::Relaxed);
-        tracing::warn!(
-            open,
-            "shutdown grace nearly over; aborting the connections still open"
-        );
-        hard_stop.cancel();
-        let _ = tokio::time::timeout(margin, tasks.wait()).await;
+        drain(&tasks, config.shutdown_grace, &counters, &hard_stop).await;
         Ok(())
     }
+}
+
+/// The TLS acceptor of `config.tls`, if any; unreadable certificate or key files are
+/// an `InvalidInput` error.
+fn tls_acceptor(config: &Config) -> io::Result<Option<TlsAcceptor>> {
+    config
+        .tls
+        .as_ref()
+        .map(|files| {
+            files
+                .acceptor()
+                .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err.to_string()))
+        })
+        .transpose()
+}
+
+/// What serves each accepted connection: the router, admission, the protocol bounds of
+/// `config`, and the lean path for `/events` subscribers when it is on.
+fn connections_for(
+    config: &Config,
+    state: AppState,
+    tasks: &TaskTracker,
+    stop: &CancellationToken,
+    hard_stop: &CancellationToken,
+) -> Arc<Connections> {
+    let counters = Arc::clone(&state.counters);
+    let lean = LeanStreams {
+        state: state.clone(),
+        tasks: tasks.clone(),
+    };
+    let connections = Connections::new(
+        routes::router(state),
+        Admission::new(
+            config.max_connections,
+            config.max_pending_connections,
+            Arc::clone(&counters),
+        ),
+        Arc::clone(&counters),
+        Protocol {
+            header_timeout: config.header_timeout,
+            idle_timeout: config.idle_timeout,
+            send_timeout: config.send_timeout,
+            max_concurrent_streams: config.max_concurrent_streams,
+        },
+        stop.clone(),
+        hard_stop.clone(),
+    );
+    Arc::new(if config.lean_streams {
+        connections.with_lean_streams(lean)
+    } else {
+        connections
+    })
+}
+
+/// Accepts connections until `stop` is cancelled, serving each on its own task in `tasks`.
+async fn accept_until_stopped(
+    listener: &mut ClientListener,
+    connections: &Arc<Connections>,
+    tls: Option<&TlsAcceptor>,
+    tasks: &TaskTracker,
+    stop: &CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            (io, peer) = listener.accept() => {
+                let conn = connections.admission.accept();
+                let connections = Arc::clone(connections);
+                match tls {
+                    Some(tls) => tasks.spawn(connections.serve_tls(tls.clone(), io, peer, conn)),
+                    // Off the lean path, the connection's task holds nothing of it.
+                    None if connections.lean_streams() => {
+                        tasks.spawn(connections.serve_plain(io, peer, conn, Instant::now()))
+                    }
+                    None => tasks.spawn(connections.serve(io, peer, conn, Instant::now())),
+                };
+            }
+        }
+    }
+}
+
+/// Waits for the (closed) `tasks` to finish within `grace`: aborts what is still open
+/// shortly before the grace runs out, then gives the aborted connections the rest of the
+/// grace to be torn down.
+async fn drain(tasks: &TaskTracker, grace: Duration, counters: &Counters, hard_stop: &CancellationToken) {
+    let margin = (grace / 10).min(Duration::from_millis(250));
+    if tokio::time::timeout(grace - margin, tasks.wait()).await.is_ok() {
+        return;
+    }
+    let open = counters.connections.load(std::sync::atomic::Ordering::Relaxed);
+    tracing::warn!(
+        open,
+        "shutdown grace nearly over; aborting the connections still open"
+    );
+    hard_stop.cancel();
+    let _ = tokio::time::timeout(margin, tasks.wait()).await;
 }
 
 /// Binds `config.bind`, reports the bound address to `on_bound` (before serving, so a

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::util::{Process, SseReader, lean_flag, metrics, within};
 
@@ -61,7 +63,7 @@ async fn frozen_client(addr: SocketAddr) -> TcpStream {
 }
 
 /// Reads events until one with an id of at least `until`; returns how many, all consecutive.
-async fn read_in_order(mut reader: SseReader, until: tokio::sync::watch::Receiver<u64>) -> (u64, SseReader) {
+async fn read_in_order(mut reader: SseReader, until: watch::Receiver<u64>) -> (u64, SseReader) {
     let mut expected = None;
     let mut count = 0;
     loop {
@@ -89,38 +91,45 @@ async fn frozen_clients_are_reset_and_their_kernel_memory_freed_hyper() {
     frozen_clients_are_reset_and_their_kernel_memory_freed(false).await;
 }
 
-async fn frozen_clients_are_reset_and_their_kernel_memory_freed(lean: bool) {
-    let _ = sse_server::limits::raise_fd_limit();
-    let [flag, value] = lean_flag(lean);
-    let server = Process::start(&[
-        flag,
-        value,
-        "--send-timeout",
-        "2s",
-        "--publish-rate",
-        "500",
-        "--payload-size",
-        "512",
-        "--ping-interval",
-        "0",
-    ])
-    .await;
-    let addr = server.addr;
-    let (last_tx, last_rx) = tokio::sync::watch::channel(0u64);
+/// Opens `HEALTHY` subscribers, each reading in order on its own task until an event id of
+/// at least the one sent on `until`.
+async fn open_healthy_readers(
+    addr: SocketAddr,
+    until: &watch::Receiver<u64>,
+) -> Vec<JoinHandle<(u64, SseReader)>> {
     let mut healthy = Vec::new();
     for _ in 0..HEALTHY {
         let reader = SseReader::open(addr, "/events", &[]).await;
-        healthy.push(tokio::spawn(read_in_order(reader, last_rx.clone())));
+        healthy.push(tokio::spawn(read_in_order(reader, until.clone())));
     }
-    let start = metrics(addr).await;
-    let mem_start = tcp_mem_pages();
+    healthy
+}
 
+/// Opens `FROZEN` subscribers that never read, each with the time it connected.
+async fn open_frozen_clients(addr: SocketAddr) -> Vec<(TcpStream, Instant)> {
     let mut frozen = Vec::with_capacity(FROZEN);
     for _ in 0..FROZEN {
         frozen.push((frozen_client(addr).await, Instant::now()));
     }
-    // Poll each frozen socket's state until the server's reset (or FIN) has arrived.
-    let mut gone_after = vec![None; FROZEN];
+    frozen
+}
+
+/// How the frozen clients were dropped, and what they cost meanwhile.
+struct Dropped {
+    /// The longest a frozen client stayed connected.
+    slowest: Duration,
+    /// Frozen clients that saw a reset (rather than a FIN).
+    reset: usize,
+    /// Peak kernel TCP memory while they were dropped, in pages.
+    mem_peak: u64,
+    /// Peak server RSS while they were dropped, in MiB.
+    rss_peak: f64,
+}
+
+/// Polls each frozen socket's state until the server's reset (or FIN) has arrived,
+/// sampling kernel TCP memory and server RSS meanwhile.
+async fn wait_until_dropped(addr: SocketAddr, frozen: &[(TcpStream, Instant)]) -> Dropped {
+    let mut gone_after = vec![None; frozen.len()];
     let mut mem_peak = 0;
     let mut rss_peak: f64 = 0.0;
     within("every frozen client to be dropped", async {
@@ -141,19 +150,30 @@ async fn frozen_clients_are_reset_and_their_kernel_memory_freed(lean: bool) {
         .filter(|(stream, _)| tcp_state(stream) == TCP_CLOSE)
         .count();
     let slowest = gone_after.iter().flatten().max().copied().unwrap();
-    drop(frozen);
+    Dropped {
+        slowest,
+        reset,
+        mem_peak,
+        rss_peak,
+    }
+}
 
-    let evicted = metrics(addr).await;
-    last_tx.send(evicted.events_published).unwrap();
-    // The healthy readers go on reading (else they would be evicted in turn while the
-    // kernel's memory is awaited below).
+/// Waits for each healthy reader to reach the last event, asserting it got more than
+/// 500, then keeps it reading on a new task (else it would be evicted in turn).
+async fn assert_healthy_caught_up(healthy: Vec<JoinHandle<(u64, SseReader)>>) -> Vec<JoinHandle<()>> {
     let mut still_open = Vec::new();
     for reader in healthy {
         let (count, mut reader) = within("a healthy reader to catch up", reader).await.unwrap();
         assert!(count > 500, "a healthy reader got {count} events");
         still_open.push(tokio::spawn(async move { while reader.next().await.is_ok() {} }));
     }
-    let mem_end = within("kernel TCP memory to come back", async {
+    still_open
+}
+
+/// Waits until kernel TCP memory is back within 10% (at least 256 pages) of `mem_start`;
+/// returns it then.
+async fn wait_until_tcp_memory_back(mem_start: u64) -> u64 {
+    within("kernel TCP memory to come back", async {
         loop {
             let mem = tcp_mem_pages();
             if mem <= mem_start + (mem_start / 10).max(256) {
@@ -162,7 +182,46 @@ async fn frozen_clients_are_reset_and_their_kernel_memory_freed(lean: bool) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
+    .await
+}
+
+async fn frozen_clients_are_reset_and_their_kernel_memory_freed(lean: bool) {
+    let _ = sse_server::limits::raise_fd_limit();
+    let [flag, value] = lean_flag(lean);
+    let server = Process::start(&[
+        flag,
+        value,
+        "--send-timeout",
+        "2s",
+        "--publish-rate",
+        "500",
+        "--payload-size",
+        "512",
+        "--ping-interval",
+        "0",
+    ])
     .await;
+    let addr = server.addr;
+    let (last_tx, last_rx) = watch::channel(0u64);
+    let healthy = open_healthy_readers(addr, &last_rx).await;
+    let start = metrics(addr).await;
+    let mem_start = tcp_mem_pages();
+
+    let frozen = open_frozen_clients(addr).await;
+    let Dropped {
+        slowest,
+        reset,
+        mem_peak,
+        rss_peak,
+    } = wait_until_dropped(addr, &frozen).await;
+    drop(frozen);
+
+    let evicted = metrics(addr).await;
+    last_tx.send(evicted.events_published).unwrap();
+    // The healthy readers go on reading (else they would be evicted in turn while the
+    // kernel's memory is awaited below).
+    let still_open = assert_healthy_caught_up(healthy).await;
+    let mem_end = wait_until_tcp_memory_back(mem_start).await;
     let end = metrics(addr).await;
     println!(
         "{FROZEN} frozen clients: all dropped within {slowest:?} of connecting ({reset} by reset), \

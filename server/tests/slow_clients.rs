@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
+use sse_server::Snapshot;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio::task::JoinHandle;
 
 use crate::util::{End, Process, SseReader, lean_flag, metrics, within, within_for};
 
@@ -78,6 +80,73 @@ async fn wait_registered(addr: SocketAddr, n: u64) {
     .await;
 }
 
+/// Waits until the server counts at most `n` connections (closed ones go asynchronously);
+/// returns its metrics then.
+async fn wait_until_connections_at_most(addr: SocketAddr, n: u64, what: &str) -> Snapshot {
+    within(what, async {
+        loop {
+            let m = metrics(addr).await;
+            if m.connections <= n {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+}
+
+/// Publishes 64 KiB events, eight at a time, until the server reports one client evicted
+/// (failing after ~40 s); returns how long after the first publish that was and how many
+/// events were published.
+async fn publish_until_evicted(publisher: &mut Publisher, addr: SocketAddr) -> (Duration, u64) {
+    let payload = Bytes::from(vec![b'x'; 64 * 1024]);
+    let started = Instant::now();
+    let mut published = 0u64;
+    loop {
+        for _ in 0..8 {
+            publisher.publish(payload.clone()).await;
+            published += 1;
+        }
+        let now = metrics(addr).await;
+        if now.clients_evicted == 1 {
+            return (started.elapsed(), published);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "frozen client never evicted"
+        );
+    }
+}
+
+/// Asserts every healthy reader received all `published` events in order; returns the
+/// readers, still open.
+async fn assert_every_event_received(
+    readers: Vec<JoinHandle<(u64, SseReader)>>,
+    published: u64,
+) -> Vec<SseReader> {
+    let mut still_open = Vec::new();
+    for reader in readers {
+        let (count, reader) = within("healthy reader", reader).await.unwrap();
+        assert_eq!(count, published, "a healthy client received every event");
+        still_open.push(reader);
+    }
+    still_open
+}
+
+/// Reads and discards until the server's end of `frozen`'s connection arrives.
+async fn wait_until_frozen_sees_eof(frozen: &mut TcpStream) {
+    let mut sink = vec![0u8; 1 << 16];
+    within("frozen client to see EOF", async {
+        loop {
+            match frozen.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frozen_client_is_evicted_and_healthy_clients_get_every_event_lean() {
     frozen_client_is_evicted_and_healthy_clients_get_every_event(true).await;
@@ -110,16 +179,7 @@ async fn frozen_client_is_evicted_and_healthy_clients_get_every_event(lean: bool
     let mut frozen = frozen_client(addr).await;
     wait_registered(addr, 11).await;
     // Earlier metrics requests close their connections asynchronously: wait for them.
-    let before = within("earlier requests' connections to close", async {
-        loop {
-            let m = metrics(addr).await;
-            if m.connections <= 12 {
-                return m;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    let before = wait_until_connections_at_most(addr, 12, "earlier requests' connections to close").await;
     assert_eq!(
         before.connections, 12,
         "10 healthy + 1 frozen + this metrics request"
@@ -130,24 +190,8 @@ async fn frozen_client_is_evicted_and_healthy_clients_get_every_event(lean: bool
         .map(|r| tokio::spawn(read_all_until(r, "last")))
         .collect();
     let mut publisher = Publisher::connect(addr).await;
-    let payload = Bytes::from(vec![b'x'; 64 * 1024]);
-    let started = Instant::now();
-    let mut published = 0u64;
     // Publish until the server reports the eviction (bounded: at most ~40 s of publishing).
-    let evicted_after = loop {
-        for _ in 0..8 {
-            publisher.publish(payload.clone()).await;
-            published += 1;
-        }
-        let now = metrics(addr).await;
-        if now.clients_evicted == 1 {
-            break started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(40),
-            "frozen client never evicted"
-        );
-    };
+    let (evicted_after, mut published) = publish_until_evicted(&mut publisher, addr).await;
     publisher.publish(Bytes::from_static(b"last")).await;
     published += 1;
     println!(
@@ -160,34 +204,11 @@ async fn frozen_client_is_evicted_and_healthy_clients_get_every_event(lean: bool
     );
 
     drop(publisher);
-    let mut still_open = Vec::new();
-    for reader in readers {
-        let (count, reader) = within("healthy reader", reader).await.unwrap();
-        assert_eq!(count, published, "a healthy client received every event");
-        still_open.push(reader);
-    }
+    let _still_open = assert_every_event_received(readers, published).await;
     // The frozen client sees the server's end of the connection once it drains what was sent.
-    let mut sink = vec![0u8; 1 << 16];
-    within("frozen client to see EOF", async {
-        loop {
-            match frozen.read(&mut sink).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await;
+    wait_until_frozen_sees_eof(&mut frozen).await;
     // The publisher's connection closes asynchronously; wait for the server to see it.
-    let after = within("the publisher connection to close", async {
-        loop {
-            let m = metrics(addr).await;
-            if m.connections <= 11 {
-                return m;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    let after = wait_until_connections_at_most(addr, 11, "the publisher connection to close").await;
     assert_eq!(after.clients_evicted, 1);
     assert_eq!(after.connections, 12 - 1, "the frozen connection is closed");
     assert_eq!(after.num_fds, before.num_fds - 1, "its fd is freed");

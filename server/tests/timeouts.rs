@@ -4,8 +4,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use sse_server::Snapshot;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 
 use crate::util::{Process, SseReader, metrics, request, within, within_for};
 
@@ -51,6 +53,80 @@ async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
     all
 }
 
+/// Opens `slow` clients that send a request head one byte a second and `silent` ones that
+/// send nothing; each task returns how long its connection lived.
+fn open_hostile_clients(addr: SocketAddr, slow: usize, silent: usize) -> Vec<JoinHandle<Duration>> {
+    let mut hostile = Vec::with_capacity(slow + silent);
+    for _ in 0..slow {
+        hostile.push(tokio::spawn(slow_header_client(
+            addr,
+            Duration::from_millis(1000),
+        )));
+    }
+    for _ in 0..silent {
+        hostile.push(tokio::spawn(silent_client(addr)));
+    }
+    hostile
+}
+
+/// Waits until the server holds at least `n` unfinished connections; returns its metrics then.
+async fn wait_until_unfinished(addr: SocketAddr, n: usize) -> Snapshot {
+    within("the hostile connections to be accepted", async {
+        loop {
+            let m = metrics(addr).await;
+            if m.connections_unfinished >= n as u64 {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+}
+
+/// Opens a real subscriber, publishes one event and asserts it arrives; returns the
+/// stream, still open.
+async fn assert_real_client_gets_its_event(addr: SocketAddr) -> SseReader {
+    let mut stream = SseReader::open(addr, "/events", &[]).await;
+    assert_eq!(stream.status, 200, "a real client is admitted");
+    let (status, _) = request(addr, "POST", "/publish", &[], Bytes::from_static(b"through")).await;
+    assert_eq!(status, 200);
+    let event = within("the event", stream.next()).await.expect("an event");
+    assert_eq!(event.data, "through");
+    stream
+}
+
+/// Asks `/health` until no unfinished connection is left, asserting every answer is
+/// 200; the task returns how many answers there were.
+fn spawn_health_checks(addr: SocketAddr) -> JoinHandle<u32> {
+    tokio::spawn(async move {
+        let mut answered = 0u32;
+        loop {
+            let (status, _) = request(addr, "GET", "/health", &[], Bytes::new()).await;
+            assert_eq!(status, 200, "/health while {answered} answers so far");
+            answered += 1;
+            if metrics(addr).await.connections_unfinished == 0 {
+                return answered;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+}
+
+/// Waits for every hostile connection to be closed, asserting none was closed before
+/// the header timeout `head`; returns the longest one lived.
+async fn wait_until_hostile_closed(hostile: Vec<JoinHandle<Duration>>, head: Duration) -> Duration {
+    let mut slowest = Duration::ZERO;
+    for client in hostile {
+        let lived = within("a hostile connection to be closed", client).await.unwrap();
+        assert!(
+            lived >= head - Duration::from_millis(100),
+            "closed early, after {lived:?}"
+        );
+        slowest = slowest.max(lived);
+    }
+    slowest
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_and_silent_heads_do_not_lock_out_real_clients() {
     const HEAD: Duration = Duration::from_secs(3);
@@ -67,58 +143,16 @@ async fn slow_and_silent_heads_do_not_lock_out_real_clients() {
     ])
     .await;
     let addr = server.addr;
-    let mut hostile = Vec::with_capacity(SLOW + SILENT);
-    for _ in 0..SLOW {
-        hostile.push(tokio::spawn(slow_header_client(
-            addr,
-            Duration::from_millis(1000),
-        )));
-    }
-    for _ in 0..SILENT {
-        hostile.push(tokio::spawn(silent_client(addr)));
-    }
-    let crowded = within("the hostile connections to be accepted", async {
-        loop {
-            let m = metrics(addr).await;
-            if m.connections_unfinished >= (SLOW + SILENT) as u64 {
-                return m;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    let hostile = open_hostile_clients(addr, SLOW, SILENT);
+    let crowded = wait_until_unfinished(addr, SLOW + SILENT).await;
     assert!(crowded.connections as usize > SLOW + SILENT, "{crowded:?}");
 
     // A real client gets its stream and its event while the crowd holds 520 sockets.
-    let mut stream = SseReader::open(addr, "/events", &[]).await;
-    assert_eq!(stream.status, 200, "a real client is admitted");
-    let (status, _) = request(addr, "POST", "/publish", &[], Bytes::from_static(b"through")).await;
-    assert_eq!(status, 200);
-    let event = within("the event", stream.next()).await.expect("an event");
-    assert_eq!(event.data, "through");
+    let _stream = assert_real_client_gets_its_event(addr).await;
 
     // /health answers 200 until every hostile connection is gone.
-    let health = tokio::spawn(async move {
-        let mut answered = 0u32;
-        loop {
-            let (status, _) = request(addr, "GET", "/health", &[], Bytes::new()).await;
-            assert_eq!(status, 200, "/health while {answered} answers so far");
-            answered += 1;
-            if metrics(addr).await.connections_unfinished == 0 {
-                return answered;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    });
-    let mut slowest = Duration::ZERO;
-    for client in hostile {
-        let lived = within("a hostile connection to be closed", client).await.unwrap();
-        assert!(
-            lived >= HEAD - Duration::from_millis(100),
-            "closed early, after {lived:?}"
-        );
-        slowest = slowest.max(lived);
-    }
+    let health = spawn_health_checks(addr);
+    let slowest = wait_until_hostile_closed(hostile, HEAD).await;
     let answered = within("/health loop", health).await.unwrap();
     let end = metrics(addr).await;
     println!(
