@@ -67,7 +67,10 @@ mod tests {
         let base = clock.unix_nanos;
         let at = clock.instant;
         assert_eq!(clock.unix_nanos_at(at), base);
-        assert_eq!(clock.unix_nanos_at(at + Duration::from_millis(5)), base + 5_000_000);
+        assert_eq!(
+            clock.unix_nanos_at(at + Duration::from_millis(5)),
+            base + 5_000_000
+        );
         // An instant before the pairing (a chunk received just before it) maps backwards.
         if let Some(before) = at.checked_sub(Duration::from_micros(3)) {
             assert_eq!(clock.unix_nanos_at(before), base - 3_000);

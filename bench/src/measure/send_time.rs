@@ -292,14 +292,25 @@ mod tests {
             Some(1_700_000_000_123_000_000)
         );
         assert_eq!(SendTime::Reference.read(b"t=5"), Some(5));
-        assert_eq!(SendTime::Reference.read(b"t=1700000000000000000 ...."), Some(1_700_000_000_000_000_000));
+        assert_eq!(
+            SendTime::Reference.read(b"t=1700000000000000000 ...."),
+            Some(1_700_000_000_000_000_000)
+        );
         assert_eq!(SendTime::Reference.read(b"t="), None);
-        assert_eq!(SendTime::Reference.read(b"t=99999999999999999999"), None, "beyond u64");
+        assert_eq!(
+            SendTime::Reference.read(b"t=99999999999999999999"),
+            None,
+            "beyond u64"
+        );
         let s = SendTime::Prefix {
             prefix: "at ".into(),
             unit: Unit::S,
         };
-        assert_eq!(s.read(b"at 1.5 rest"), Some(1_500_000_000), "a fraction still parses");
+        assert_eq!(
+            s.read(b"at 1.5 rest"),
+            Some(1_500_000_000),
+            "a fraction still parses"
+        );
         assert_eq!(s.read(b"at 2"), Some(2_000_000_000));
         assert_eq!(SendTime::None.read(b"t=5"), None);
     }

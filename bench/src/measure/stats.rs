@@ -73,10 +73,10 @@ impl Metric {
             Self::TimeToHeaders => "client: TCP connect started -> HTTP response headers received",
             Self::TimeToFirstEvent => "client: TCP connect started -> first event parsed",
             Self::InterEvent | Self::InterEventCorrected => {
-                "client: receive time of an event -> receive time of the next event on the same stream"
+                "client: receive time of an event -> receive time of the next event on the same stream (receive time: when the read that delivered it returned; events of one read share it)"
             }
             Self::PublishToReceive => {
-                "server publish stamp (t=unix-nanos in the data) -> client parse time, same host clock"
+                "server publish stamp (t=unix-nanos in the data) -> when the client's read that delivered the event returned, same host clock"
             }
             Self::StreamEnd => "generator sent SIGTERM to the server -> client saw its stream end",
             Self::ReconnectGap => {

@@ -136,7 +136,10 @@ mod tests {
         seen.sort();
         assert_eq!(seen.len(), 6);
         for (index, name) in seen {
-            assert_eq!(name.as_deref(), Some(format!("sse-load-reader-{}", index % 2).as_str()));
+            assert_eq!(
+                name.as_deref(),
+                Some(format!("sse-load-reader-{}", index % 2).as_str())
+            );
         }
         drop(pool);
     }

@@ -97,10 +97,14 @@ pub async fn run(ctx: Arc<RunContext>, index: usize, start_delay: Duration) -> C
             tracker = SequenceTracker::new(ctx.feed.expected_first_id());
         }
         if ctx.behaviour == Behaviour::Rejoin {
-            // Wait for the runner to call everybody back (or the end of the run).
+            // Wait for the runner to call everybody back (or the end of the run), then
+            // come back spread as the first wave was, so the listen backlog holds.
             tokio::select! {
                 () = ctx.stop.cancelled() => break,
-                () = ctx.rejoin.cancelled() => {}
+                () = async {
+                    ctx.rejoin.cancelled().await;
+                    tokio::time::sleep(start_delay).await;
+                } => {}
             }
         }
     }
@@ -252,7 +256,9 @@ async fn read_chunks(
 ) -> End {
     loop {
         let before = reading.events();
-        let read = conn.read(&mut |item: Item<'_>, at: Instant| reading.on_item(item, at)).await;
+        let read = conn
+            .read(&mut |item: Item<'_>, at: Instant| reading.on_item(item, at))
+            .await;
         reading.flush();
         Live::add(&ctx.live.events, reading.events() - before);
         match read {

@@ -272,8 +272,8 @@ impl Runner<'_> {
             sampler_stop.clone(),
         ));
         // Clients live on the reader threads, partitioned by index (see `pool`).
-        let pool = ReaderPool::start(ReaderPool::threads_for(plan.population.clients))
-            .map_err(RunError::Readers)?;
+        let pool =
+            ReaderPool::start(ReaderPool::threads_for(plan.population.clients)).map_err(RunError::Readers)?;
         let mut tasks = JoinSet::new();
         for index in 0..plan.population.clients {
             tasks.spawn_on(

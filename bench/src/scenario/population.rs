@@ -63,7 +63,8 @@ impl Population {
         if total <= CONNECT_BURST {
             return self.ramp;
         }
-        self.ramp.max(Duration::from_secs_f64(self.clients as f64 / CONNECT_RATE))
+        self.ramp
+            .max(Duration::from_secs_f64(self.clients as f64 / CONNECT_RATE))
     }
 
     /// The delay before client `index` connects.
@@ -93,7 +94,11 @@ mod tests {
     #[test]
     fn large_populations_connect_at_the_connect_rate() {
         let small = Population::hold(CONNECT_BURST);
-        assert_eq!(small.connect_ramp(), Duration::ZERO, "up to the burst: all at once");
+        assert_eq!(
+            small.connect_ramp(),
+            Duration::ZERO,
+            "up to the burst: all at once"
+        );
         let large = Population::hold(10_000);
         assert_eq!(large.connect_ramp(), Duration::from_secs(2));
         assert_eq!(large.start_offset(9_999), Duration::from_secs(2));
