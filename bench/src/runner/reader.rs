@@ -143,7 +143,12 @@ async fn connect(
         local_addr: ctx.source_addr(index),
         timeout: ctx.connect_timeout,
     };
-    let connecting = SseConnection::open(ctx.stream(index), &options);
+    // A permit per connect in flight (see `MAX_CONNECTS_IN_FLIGHT`), released once the
+    // headers are in; the time spent waiting for it is not part of the connect's figures.
+    let connecting = async {
+        let _permit = ctx.connecting.acquire().await;
+        SseConnection::open(ctx.stream(index), &options).await
+    };
     let conn = tokio::select! {
         () = ctx.stop.cancelled() => return Connected::Stop,
         conn = connecting => conn,

@@ -9,11 +9,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use http::Uri;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::collect::{Measured, Readings, Running, SETTLE_TIMEOUT, TargetSide, collect};
-use super::context::{Live, RunContext, STREAMS_PER_SOURCE_ADDR};
+use super::context::{Live, MAX_CONNECTS_IN_FLIGHT, RunContext, STREAMS_PER_SOURCE_ADDR};
 use super::pool::ReaderPool;
 use super::{frozen, probe, publish, reader};
 use crate::client::{ClientError, Target};
@@ -353,6 +354,7 @@ fn context(
         shutdown_at: OnceLock::new(),
         spread_sources,
         connect_timeout: crate::client::DEFAULT_CONNECT_TIMEOUT,
+        connecting: Semaphore::new(MAX_CONNECTS_IN_FLIGHT),
     }
 }
 
