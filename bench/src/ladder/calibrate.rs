@@ -82,13 +82,10 @@ impl Workload {
     /// The plan that measures it for `duration`. Idle streams are held without a
     /// publisher; the server's keep-alive pings are off so nothing is written.
     pub fn plan(&self, duration: Duration) -> Plan {
-        let mut population = Population::hold(self.clients);
-        // Thousands of connects spread over a second keep the listen backlog from overflowing.
-        if self.clients > 1_000 {
-            population.ramp = Duration::from_millis(self.clients as u64 / 5);
-        }
+        // Thousands of connects are spread at the connect rate (`Population::connect_ramp`),
+        // so the listen backlog does not overflow.
         let mut plan = Plan::new(
-            population,
+            Population::hold(self.clients),
             Feed::Hub {
                 rate: self.rate,
                 payload: self.payload,

@@ -72,12 +72,24 @@ pub fn record_with_schedule(
     d: Duration,
     expected: Duration,
 ) {
-    let value = micros(d);
-    hist.saturating_record(value);
+    record_n_with_schedule(hist, corrected, micros(d), micros(expected), 1);
+}
+
+/// As [`record_with_schedule`] for `count` equal gaps of `value_us`, on a schedule of
+/// `interval_us` (both µs, as [`micros`] gives them): one histogram update per call
+/// when no gap exceeds the interval.
+pub fn record_n_with_schedule(
+    hist: &mut Histogram<u64>,
+    corrected: &mut Histogram<u64>,
+    value_us: u64,
+    interval_us: u64,
+    count: u64,
+) {
+    let value = value_us.clamp(1, MAX_MICROS);
+    hist.saturating_record_n(value, count);
     // The value is clamped into range, so only an interval of 0 could be rejected.
-    let interval = micros(expected);
-    if corrected.record_correct(value, interval).is_err() {
-        corrected.saturating_record(value);
+    if corrected.record_n_correct(value, count, interval_us).is_err() {
+        corrected.saturating_record_n(value, count);
     }
 }
 
@@ -130,5 +142,23 @@ mod tests {
         merge(&mut merged, &raw);
         merge(&mut merged, &corrected);
         assert_eq!(merged.len(), 11);
+    }
+
+    #[test]
+    fn equal_gaps_recorded_at_once_match_one_by_one() {
+        let (mut raw_n, mut corrected_n) = (new_histogram(), new_histogram());
+        record_n_with_schedule(&mut raw_n, &mut corrected_n, 35_000, 10_000, 4);
+        let (mut raw, mut corrected) = (new_histogram(), new_histogram());
+        for _ in 0..4 {
+            record_with_schedule(
+                &mut raw,
+                &mut corrected,
+                Duration::from_millis(35),
+                Duration::from_millis(10),
+            );
+        }
+        assert_eq!(raw_n, raw);
+        assert_eq!(corrected_n, corrected);
+        assert_eq!(corrected.len(), 4 * 3);
     }
 }

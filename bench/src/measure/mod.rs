@@ -7,7 +7,9 @@
 //! * [`timeline`], [`slope`], [`sampler`]: samples over time in bounded memory, RSS growth in MB/s.
 //! * [`server`]: server figures from `/metrics` (JSON or [`prometheus`] text) or `/proc/<pid>` ([`process`]).
 //! * [`send_time`]: where an event carries its send time (publish-to-receive latency).
+//! * [`clock`]: Unix time of a receive instant without a clock read per event.
 
+pub mod clock;
 pub mod cpu;
 pub mod histogram;
 pub mod process;

@@ -109,15 +109,21 @@ impl SendTime {
     pub fn read(&self, data: &[u8]) -> Option<u64> {
         match self {
             Self::None => None,
-            Self::Reference => sse_server::publisher::publish_time(data),
+            Self::Reference => leading_integer(data.strip_prefix(b"t=")?).map(|(n, _)| n),
             Self::Prefix { prefix, unit } => {
                 let rest = data.strip_prefix(prefix.as_bytes())?;
-                let end = rest
-                    .iter()
-                    .position(|&b| !(b.is_ascii_digit() || b == b'.'))
-                    .unwrap_or(rest.len());
-                let number = std::str::from_utf8(&rest[..end]).ok()?;
-                unit.nanos(Number::parse(number)?)
+                match leading_integer(rest) {
+                    Some((n, next)) if next != Some(&b'.') => unit.nanos(Number::Int(n)),
+                    // A fraction (or an integer too long for u64): the slower text parse.
+                    _ => {
+                        let end = rest
+                            .iter()
+                            .position(|&b| !(b.is_ascii_digit() || b == b'.'))
+                            .unwrap_or(rest.len());
+                        let number = std::str::from_utf8(&rest[..end]).ok()?;
+                        unit.nanos(Number::parse(number)?)
+                    }
+                }
             }
             Self::JsonPointer { segments, unit } => {
                 let mut de = serde_json::Deserializer::from_slice(data);
@@ -138,6 +144,23 @@ impl SendTime {
             }
         }
     }
+}
+
+/// The decimal integer `bytes` start with, and the byte after its digits: read straight
+/// from the bytes (no UTF-8 check, no `str::parse`). `None` without a digit or beyond
+/// `u64::MAX`.
+fn leading_integer(bytes: &[u8]) -> Option<(u64, Option<&u8>)> {
+    let end = bytes
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(bytes.len());
+    if end == 0 {
+        return None;
+    }
+    let value = bytes[..end].iter().try_fold(0u64, |acc, &d| {
+        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })?;
+    Some((value, bytes.get(end)))
 }
 
 /// Follows the remaining pointer `segments`; yields the number found there.
@@ -269,6 +292,26 @@ mod tests {
             Some(1_700_000_000_123_000_000)
         );
         assert_eq!(SendTime::Reference.read(b"t=5"), Some(5));
+        assert_eq!(
+            SendTime::Reference.read(b"t=1700000000000000000 ...."),
+            Some(1_700_000_000_000_000_000)
+        );
+        assert_eq!(SendTime::Reference.read(b"t="), None);
+        assert_eq!(
+            SendTime::Reference.read(b"t=99999999999999999999"),
+            None,
+            "beyond u64"
+        );
+        let s = SendTime::Prefix {
+            prefix: "at ".into(),
+            unit: Unit::S,
+        };
+        assert_eq!(
+            s.read(b"at 1.5 rest"),
+            Some(1_500_000_000),
+            "a fraction still parses"
+        );
+        assert_eq!(s.read(b"at 2"), Some(2_000_000_000));
         assert_eq!(SendTime::None.read(b"t=5"), None);
     }
 

@@ -73,10 +73,10 @@ impl Metric {
             Self::TimeToHeaders => "client: TCP connect started -> HTTP response headers received",
             Self::TimeToFirstEvent => "client: TCP connect started -> first event parsed",
             Self::InterEvent | Self::InterEventCorrected => {
-                "client: receive time of an event -> receive time of the next event on the same stream"
+                "client: receive time of an event -> receive time of the next event on the same stream (receive time: when the read that delivered it returned; events of one read share it)"
             }
             Self::PublishToReceive => {
-                "server publish stamp (t=unix-nanos in the data) -> client parse time, same host clock"
+                "server publish stamp (t=unix-nanos in the data) -> when the client's read that delivered the event returned, same host clock"
             }
             Self::StreamEnd => "generator sent SIGTERM to the server -> client saw its stream end",
             Self::ReconnectGap => {
@@ -162,13 +162,24 @@ pub struct Counts {
 impl Shard {
     /// Records one sample (allocates the metric's histogram on first use only).
     pub fn record(&mut self, metric: Metric, value_us: u64) {
+        self.record_n(metric, value_us, 1);
+    }
+
+    /// Records `count` equal samples at once.
+    pub fn record_n(&mut self, metric: Metric, value_us: u64, count: u64) {
         self.histograms[metric.index()]
             .get_or_insert_with(histogram::new_histogram)
-            .saturating_record(value_us);
+            .saturating_record_n(value_us, count);
     }
 
     /// Records an inter-event gap, raw and corrected for an intended interval.
     pub fn record_scheduled(&mut self, gap: Duration, expected: Duration) {
+        self.record_scheduled_n(micros(gap), micros(expected), 1);
+    }
+
+    /// Records `count` equal inter-event gaps (µs), raw and corrected for an intended
+    /// interval (µs).
+    pub fn record_scheduled_n(&mut self, gap_us: u64, interval_us: u64, count: u64) {
         // Two slots of one array: take the corrected histogram out (a move of its handle,
         // not of its buckets) to borrow both at once.
         let corrected_slot = Metric::InterEventCorrected.index();
@@ -176,7 +187,7 @@ impl Shard {
             .take()
             .unwrap_or_else(histogram::new_histogram);
         let raw = self.histograms[Metric::InterEvent.index()].get_or_insert_with(histogram::new_histogram);
-        histogram::record_with_schedule(raw, &mut corrected, gap, expected);
+        histogram::record_n_with_schedule(raw, &mut corrected, gap_us, interval_us, count);
         self.histograms[corrected_slot] = Some(corrected);
     }
 
@@ -205,50 +216,69 @@ impl Shard {
 }
 
 /// A client's samples waiting to be flushed into its shard: fixed size, no allocation.
+///
+/// A sample equal to the one buffered just before it (same metric, same microsecond;
+/// for gaps, same interval) only increments that entry's count, so the events of one
+/// chunk, which share a receive time and hence a gap of 0, cost one histogram update
+/// at the flush instead of one each.
 #[derive(Debug)]
 pub struct Pending {
-    samples: [(Metric, u64); Self::CAPACITY],
+    samples: [(Metric, u64, u64); Self::CAPACITY],
     len: usize,
-    gaps: [(Duration, Duration); Self::CAPACITY],
+    gaps: [(u64, u64, u64); Self::CAPACITY],
     gaps_len: usize,
 }
 
 impl Default for Pending {
     fn default() -> Self {
         Self {
-            samples: [(Metric::InterEvent, 0); Self::CAPACITY],
+            samples: [(Metric::InterEvent, 0, 0); Self::CAPACITY],
             len: 0,
-            gaps: [(Duration::ZERO, Duration::ZERO); Self::CAPACITY],
+            gaps: [(0, 0, 0); Self::CAPACITY],
             gaps_len: 0,
         }
     }
 }
 
 impl Pending {
-    /// Samples held before a flush is forced.
+    /// Distinct samples held before a flush is forced.
     pub const CAPACITY: usize = 64;
 
     /// Buffers a sample; flushes into `shard` first when full.
     pub fn push(&mut self, shard: &Mutex<Shard>, metric: Metric, d: Duration) {
+        let value = micros(d);
+        if let Some(last) = self.len.checked_sub(1).map(|i| &mut self.samples[i])
+            && last.0 == metric
+            && last.1 == value
+        {
+            last.2 += 1;
+            return;
+        }
         if self.len == Self::CAPACITY {
             self.flush(shard);
         }
-        self.samples[self.len] = (metric, micros(d));
+        self.samples[self.len] = (metric, value, 1);
         self.len += 1;
     }
 
     /// Buffers an inter-event gap with its intended interval (see [`Shard::record_scheduled`]).
     pub fn push_gap(&mut self, shard: &Mutex<Shard>, gap: Duration, expected: Option<Duration>) {
-        match expected {
-            None => self.push(shard, Metric::InterEvent, gap),
-            Some(expected) => {
-                if self.gaps_len == Self::CAPACITY {
-                    self.flush(shard);
-                }
-                self.gaps[self.gaps_len] = (gap, expected);
-                self.gaps_len += 1;
-            }
+        let Some(expected) = expected else {
+            return self.push(shard, Metric::InterEvent, gap);
+        };
+        let (gap, interval) = (micros(gap), micros(expected));
+        if let Some(last) = self.gaps_len.checked_sub(1).map(|i| &mut self.gaps[i])
+            && last.0 == gap
+            && last.1 == interval
+        {
+            last.2 += 1;
+            return;
         }
+        if self.gaps_len == Self::CAPACITY {
+            self.flush(shard);
+        }
+        self.gaps[self.gaps_len] = (gap, interval, 1);
+        self.gaps_len += 1;
     }
 
     /// Moves the buffered samples into `shard` under one short lock.
@@ -257,11 +287,11 @@ impl Pending {
             return;
         }
         let mut shard = lock(shard);
-        for &(metric, value) in &self.samples[..self.len] {
-            shard.record(metric, value);
+        for &(metric, value, count) in &self.samples[..self.len] {
+            shard.record_n(metric, value, count);
         }
-        for &(gap, expected) in &self.gaps[..self.gaps_len] {
-            shard.record_scheduled(gap, expected);
+        for &(gap, interval, count) in &self.gaps[..self.gaps_len] {
+            shard.record_scheduled_n(gap, interval, count);
         }
         self.len = 0;
         self.gaps_len = 0;
@@ -356,5 +386,29 @@ mod tests {
         assert_eq!(totals.counts.errors["stream_reset"], 1);
         assert_eq!(totals.counts.per_client_rates, vec![5.0]);
         assert!(totals.histogram(Metric::StreamEnd).is_none());
+    }
+
+    #[test]
+    fn equal_samples_in_a_row_take_one_entry_and_keep_their_count() {
+        let shard = Mutex::new(Shard::default());
+        let mut pending = Pending::default();
+        // A chunk of 1,000 events sharing one receive time: 1,000 gaps of 0 (1 µs).
+        for _ in 0..1_000 {
+            pending.push(&shard, Metric::InterEvent, Duration::ZERO);
+            pending.push_gap(&shard, Duration::from_millis(35), Some(Duration::from_millis(10)));
+        }
+        assert_eq!((pending.len, pending.gaps_len), (1, 1));
+        pending.push(&shard, Metric::InterEvent, Duration::from_micros(7));
+        pending.push(&shard, Metric::InterEvent, Duration::ZERO);
+        assert_eq!(pending.len, 3, "only neighbours merge");
+        pending.flush(&shard);
+        let totals = Totals::merge([shard.into_inner().unwrap()]);
+        let gaps = totals.histogram(Metric::InterEvent).unwrap();
+        assert_eq!(gaps.len(), 1_000 + 1_000 + 2);
+        assert_eq!(gaps.count_at(1), 1_001);
+        assert_eq!(gaps.count_at(7), 1);
+        // Every 35 ms gap on a 10 ms schedule implies 2 more samples, counted per gap.
+        let corrected = totals.histogram(Metric::InterEventCorrected).unwrap();
+        assert_eq!(corrected.len(), 3_000);
     }
 }

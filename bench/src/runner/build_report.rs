@@ -180,7 +180,10 @@ fn parameters(plan: &Plan, spread_sources: bool, embedded: bool) -> BTreeMap<Str
     let mut parameters: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     parameters.insert("clients".into(), plan.population.clients.into());
     parameters.insert("duration_seconds".into(), plan.stop.duration.as_secs_f64().into());
-    parameters.insert("ramp_seconds".into(), plan.population.ramp.as_secs_f64().into());
+    parameters.insert(
+        "ramp_seconds".into(),
+        plan.population.connect_ramp().as_secs_f64().into(),
+    );
     parameters.insert(
         "behaviour".into(),
         format!("{:?}", plan.population.behaviour).to_lowercase().into(),

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::context::{Live, RunContext};
 use super::frozen::{Evictions, Frozen};
+use super::pool::ReaderPool;
 use super::probe;
 use crate::measure::cpu::{CpuSpent, CpuStopwatch};
 use crate::measure::sampler::Sampled;
@@ -64,6 +65,8 @@ pub struct Measured {
 pub(super) struct Running {
     /// The run's shared state; `ctx.stop` stops the clients and the publisher.
     pub(super) ctx: Arc<RunContext>,
+    /// The reader threads the clients run on (stopped once the clients are done).
+    pub(super) pool: ReaderPool,
     /// The reading clients still running.
     pub(super) tasks: JoinSet<ClientSummary>,
     /// Summaries of the clients that already finished.
@@ -134,6 +137,7 @@ pub(super) async fn collect(
     let mut summaries = running.summaries;
     ctx.stop.cancel();
     finish_clients(running.tasks, &mut summaries).await;
+    drop(running.pool);
     let wall = running.started.elapsed();
     let generator_cpu = running.generator.elapsed();
     let server_cpu_end = match readings.signal_cpu {

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::Target;
@@ -17,6 +17,14 @@ use crate::scenario::population::Behaviour;
 /// Concurrent streams one source address carries before the next one of 127.0.0.0/8 is
 /// used (the ephemeral port range is about 28,000 ports per address pair).
 pub const STREAMS_PER_SOURCE_ADDR: usize = 8_000;
+
+/// Connects a run has in flight at most (TCP connect until response headers). The
+/// reference server listens with a backlog of 128 and closes the oldest of more than
+/// 1,024 connections that have not finished their request head: a crowd connecting
+/// faster than a busy server accepts overflows either, and the client sees a 1 s SYN
+/// retransmit or a reset. Bounding the connects in flight paces them at the speed the
+/// server actually accepts, whatever the ramp.
+pub const MAX_CONNECTS_IN_FLIGHT: usize = 128;
 
 /// Counters the timeline samples while clients run (relaxed atomics, bumped once per chunk).
 ///
@@ -109,6 +117,8 @@ pub struct RunContext {
     pub spread_sources: bool,
     /// Limit for connecting plus headers.
     pub connect_timeout: Duration,
+    /// Permits for connects in flight ([`MAX_CONNECTS_IN_FLIGHT`]).
+    pub connecting: Semaphore,
 }
 
 impl RunContext {

@@ -1,7 +1,8 @@
 //! How a scenario runs: the parts that execute any [`crate::scenario::Plan`].
 //!
 //! [`run_plan`] executes a plan with the same parts every time: one reading-client loop
-//! ([`reader`], recording through [`recorder`], sharing a [`context`]), frozen raw-TCP clients
+//! ([`reader`], recording through [`recorder`], sharing a [`context`], on the reader
+//! threads of a [`pool`]), frozen raw-TCP clients
 //! ([`frozen`]), a generator publisher ([`publish`]), mid-run actions, the sampler, and the
 //! target [`probe`]s; [`collect`] stops them and assembles what was measured. The embedded
 //! server or a URL is reached through [`reference`](mod@reference); a server a target file describes, through
@@ -12,6 +13,7 @@ pub mod collect;
 pub mod context;
 pub mod described;
 pub mod frozen;
+pub mod pool;
 pub mod probe;
 pub mod publish;
 pub mod reader;

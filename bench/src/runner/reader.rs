@@ -97,10 +97,14 @@ pub async fn run(ctx: Arc<RunContext>, index: usize, start_delay: Duration) -> C
             tracker = SequenceTracker::new(ctx.feed.expected_first_id());
         }
         if ctx.behaviour == Behaviour::Rejoin {
-            // Wait for the runner to call everybody back (or the end of the run).
+            // Wait for the runner to call everybody back (or the end of the run), then
+            // come back spread as the first wave was, so the listen backlog holds.
             tokio::select! {
                 () = ctx.stop.cancelled() => break,
-                () = ctx.rejoin.cancelled() => {}
+                () = async {
+                    ctx.rejoin.cancelled().await;
+                    tokio::time::sleep(start_delay).await;
+                } => {}
             }
         }
     }
@@ -139,7 +143,12 @@ async fn connect(
         local_addr: ctx.source_addr(index),
         timeout: ctx.connect_timeout,
     };
-    let connecting = SseConnection::open(ctx.stream(index), &options);
+    // A permit per connect in flight (see `MAX_CONNECTS_IN_FLIGHT`), released once the
+    // headers are in; the time spent waiting for it is not part of the connect's figures.
+    let connecting = async {
+        let _permit = ctx.connecting.acquire().await;
+        SseConnection::open(ctx.stream(index), &options).await
+    };
     let conn = tokio::select! {
         () = ctx.stop.cancelled() => return Connected::Stop,
         conn = connecting => conn,
@@ -207,6 +216,11 @@ fn after_end(
 }
 
 /// Reads one stream until it ends, the run stops, or the behaviour drops it.
+///
+/// The stop signal and the drop timer are polled once per wake-up, not per chunk: the
+/// chunks a wake-up brings are read in one inner loop. The stop signal is a child of the
+/// run's token owned by this stream, so polling it takes an uncontended lock instead of
+/// the one every client on every thread shares.
 async fn read_stream(
     ctx: &RunContext,
     conn: &mut SseConnection,
@@ -217,27 +231,39 @@ async fn read_stream(
         Behaviour::Reconnect { every } => Some(tokio::time::Instant::now() + every),
         Behaviour::Hold | Behaviour::Churn | Behaviour::Rejoin => None,
     };
+    let leave = ctx.leave.child_token();
     let drop_timer = async {
         match drop_at {
             Some(at) => tokio::time::sleep_until(at).await,
             // A rejoining client leaves when the runner says so, once.
             None if ctx.behaviour == Behaviour::Rejoin && !ctx.rejoin.is_cancelled() => {
-                ctx.leave.cancelled().await
+                leave.cancelled().await
             }
             None => std::future::pending().await,
         }
     };
-    tokio::pin!(drop_timer);
+    let stop = ctx.stop.child_token();
+    tokio::select! {
+        biased;
+        () = stop.cancelled() => End::Stopped,
+        () = drop_timer => End::Dropped,
+        end = read_chunks(ctx, conn, reading, shard) => end,
+    }
+}
+
+/// The reading half of [`read_stream`]: chunk after chunk until the stream ends or the
+/// behaviour has what it wants. Cancel-safe: a chunk is recorded in the poll that reads it.
+async fn read_chunks(
+    ctx: &RunContext,
+    conn: &mut SseConnection,
+    reading: &mut Recorder<'_>,
+    shard: &std::sync::Mutex<crate::measure::stats::Shard>,
+) -> End {
     loop {
         let before = reading.events();
-        let read = {
-            let mut on_item = |item: Item<'_>, at: Instant| reading.on_item(item, at);
-            tokio::select! {
-                () = ctx.stop.cancelled() => return End::Stopped,
-                () = &mut drop_timer => return End::Dropped,
-                read = conn.read(&mut on_item) => read,
-            }
-        };
+        let read = conn
+            .read(&mut |item: Item<'_>, at: Instant| reading.on_item(item, at))
+            .await;
         reading.flush();
         Live::add(&ctx.live.events, reading.events() - before);
         match read {

@@ -9,11 +9,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use http::Uri;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::collect::{Measured, Readings, Running, SETTLE_TIMEOUT, TargetSide, collect};
-use super::context::{Live, RunContext, STREAMS_PER_SOURCE_ADDR};
+use super::context::{Live, MAX_CONNECTS_IN_FLIGHT, RunContext, STREAMS_PER_SOURCE_ADDR};
+use super::pool::ReaderPool;
 use super::{frozen, probe, publish, reader};
 use crate::client::{ClientError, Target};
 use crate::measure::cpu::CpuStopwatch;
@@ -39,6 +41,9 @@ pub enum RunError {
     /// The target's process cannot be found (pid file, `--server-pid`).
     #[error("{0}")]
     Process(String),
+    /// The reader threads could not be started.
+    #[error("starting the reader threads: {0}")]
+    Readers(#[source] std::io::Error),
     /// The target could not be reached.
     #[error("the target {url} is not reachable: {source}")]
     Unreachable {
@@ -162,13 +167,15 @@ impl Runner<'_> {
             sampler::warmup_for(plan.stop.duration),
             sampler_stop.clone(),
         ));
+        // Clients live on the reader threads, partitioned by index (see `pool`).
+        let pool =
+            ReaderPool::start(ReaderPool::threads_for(plan.population.clients)).map_err(RunError::Readers)?;
         let mut tasks = JoinSet::new();
         for index in 0..plan.population.clients {
-            tasks.spawn(reader::run(
-                Arc::clone(&ctx),
-                index,
-                plan.population.start_offset(index),
-            ));
+            tasks.spawn_on(
+                reader::run(Arc::clone(&ctx), index, plan.population.start_offset(index)),
+                pool.handle(index),
+            );
         }
         let (frozen, evictions) = self.start_frozen(&ctx.stop).await;
         let publisher = self.start_publisher(&ctx)?;
@@ -179,6 +186,7 @@ impl Runner<'_> {
         ));
         Ok(Running {
             ctx,
+            pool,
             tasks,
             summaries: Vec::with_capacity(plan.population.clients),
             publisher,
@@ -241,6 +249,7 @@ fn context(
         shutdown_at: OnceLock::new(),
         spread_sources,
         connect_timeout: crate::client::DEFAULT_CONNECT_TIMEOUT,
+        connecting: Semaphore::new(MAX_CONNECTS_IN_FLIGHT),
     }
 }
 

@@ -2,6 +2,17 @@
 
 use std::time::Duration;
 
+/// Clients that may connect all at once; a larger population (frozen clients included)
+/// is spread at [`CONNECT_RATE`].
+pub const CONNECT_BURST: usize = 1_000;
+
+/// Connects per second when a population is larger than [`CONNECT_BURST`]. The reference
+/// server listens with a backlog of 128 (tokio's `TcpListener::bind`, as the standard
+/// library; Linux caps it at `net.core.somaxconn`): 10,000 connects at once overflow it,
+/// and a dropped SYN costs the client a 1 s retransmit, which showed up as a 2.3 s p99 time
+/// to first event. At 5,000 per second the server has 25 ms to accept a full backlog.
+pub const CONNECT_RATE: f64 = 5_000.0;
+
 /// What each reading client does with its stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Behaviour {
@@ -24,7 +35,8 @@ pub enum Behaviour {
 pub struct Population {
     /// Reading clients.
     pub clients: usize,
-    /// Connects are spread evenly over this time (zero: all at once).
+    /// Connects are spread evenly over this time (zero: all at once); a population
+    /// larger than [`CONNECT_BURST`] is spread over at least [`Population::connect_ramp`].
     pub ramp: Duration,
     /// What the reading clients do.
     pub behaviour: Behaviour,
@@ -43,12 +55,25 @@ impl Population {
         }
     }
 
+    /// The time the reading clients' connects are spread over: the plan's ramp, or
+    /// longer when more than [`CONNECT_BURST`] clients (reading and frozen) would
+    /// otherwise connect faster than [`CONNECT_RATE`].
+    pub fn connect_ramp(&self) -> Duration {
+        let total = self.clients + self.frozen;
+        if total <= CONNECT_BURST {
+            return self.ramp;
+        }
+        self.ramp
+            .max(Duration::from_secs_f64(self.clients as f64 / CONNECT_RATE))
+    }
+
     /// The delay before client `index` connects.
     pub fn start_offset(&self, index: usize) -> Duration {
-        if self.clients <= 1 || self.ramp.is_zero() {
+        let ramp = self.connect_ramp();
+        if self.clients <= 1 || ramp.is_zero() {
             return Duration::ZERO;
         }
-        self.ramp.mul_f64(index as f64 / (self.clients - 1) as f64)
+        ramp.mul_f64(index as f64 / (self.clients - 1) as f64)
     }
 }
 
@@ -64,5 +89,29 @@ mod tests {
         assert_eq!(p.start_offset(0), Duration::ZERO);
         assert_eq!(p.start_offset(2), Duration::from_millis(500));
         assert_eq!(p.start_offset(4), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn large_populations_connect_at_the_connect_rate() {
+        let small = Population::hold(CONNECT_BURST);
+        assert_eq!(
+            small.connect_ramp(),
+            Duration::ZERO,
+            "up to the burst: all at once"
+        );
+        let large = Population::hold(10_000);
+        assert_eq!(large.connect_ramp(), Duration::from_secs(2));
+        assert_eq!(large.start_offset(9_999), Duration::from_secs(2));
+        // Frozen clients count towards the burst; a longer ramp of the plan wins.
+        let mixed = Population {
+            frozen: 500,
+            ..Population::hold(1_000)
+        };
+        assert_eq!(mixed.connect_ramp(), Duration::from_millis(200));
+        let slow = Population {
+            ramp: Duration::from_secs(5),
+            ..Population::hold(10_000)
+        };
+        assert_eq!(slow.connect_ramp(), Duration::from_secs(5));
     }
 }
