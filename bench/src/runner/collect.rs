@@ -154,11 +154,7 @@ pub(super) async fn collect(
     let sampled = running.sampling.await.unwrap_or_default();
 
     let signalled = ctx.shutdown_at.get().is_some();
-    let early_ends = if signalled {
-        0
-    } else {
-        Live::get(&ctx.live.early_ends)
-    };
+    let early_ends = early_ends(&ctx, signalled);
     let (caps, url, feed, source, protocol) = (
         target.caps,
         target.url.clone(),
@@ -189,10 +185,7 @@ pub(super) async fn collect(
         frozen: frozen_outcome,
         shutdown: after.shutdown,
         early_ends,
-        expected_events: match plan.feed {
-            Feed::Burst { events, .. } => Some(events),
-            _ => None,
-        },
+        expected_events: expected_events(&plan.feed),
         nominal_rate: feed.nominal_rate(),
         published,
     };
@@ -213,6 +206,24 @@ pub(super) async fn collect(
         spread_sources: readings.spread_sources,
         target_notes: Vec::new(),
     })
+}
+
+/// Streams the server ended before the run stopped; after a SIGTERM, ends are the shutdown's
+/// and counted there instead.
+fn early_ends(ctx: &RunContext, signalled: bool) -> u64 {
+    if signalled {
+        0
+    } else {
+        Live::get(&ctx.live.early_ends)
+    }
+}
+
+/// Events each client should have received, when the feed fixes it (a burst).
+fn expected_events(feed: &Feed) -> Option<u64> {
+    match feed {
+        Feed::Burst { events, .. } => Some(*events),
+        _ => None,
+    }
 }
 
 /// The server after the clients left (nothing is read from a server that was signalled).
