@@ -135,8 +135,14 @@ impl Mode {
                     thresholds: thresholds(&flags)?,
                 });
             }
-            Some(Command::Calibrate(args)) => return Ok(Self::Calibrate(args)),
-            Some(Command::Sweep(args)) => return Ok(Self::Sweep(args)),
+            Some(Command::Calibrate(mut args)) => {
+                args.clients = flags.clients;
+                return Ok(Self::Calibrate(args));
+            }
+            Some(Command::Sweep(mut args)) => {
+                args.clients = flags.clients.map_or(args.clients, |n| n as usize);
+                return Ok(Self::Sweep(args));
+            }
             Some(Command::Requests(flags)) => return Ok(Self::Requests(Box::new(flags.into_config()?))),
             Some(Command::Noise { runs }) => Some(runs),
             None => None,
@@ -355,6 +361,28 @@ mod tests {
             let err = mode(&["--target", "http://127.0.0.1:9", "--target-name", bad]).unwrap_err();
             assert!(matches!(err, ConfigError::TargetName(_)), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn calibrate_and_sweep_take_the_global_client_count() {
+        let Mode::Sweep(sweep) = mode(&["sweep", "rate", "--steps", "100"]).unwrap() else {
+            panic!("expected a sweep")
+        };
+        assert_eq!(sweep.clients, 100);
+        let Mode::Sweep(sweep) = mode(&["sweep", "rate", "--clients", "250"]).unwrap() else {
+            panic!("expected a sweep")
+        };
+        assert_eq!(sweep.clients, 250);
+        let Mode::Calibrate(calibrate) =
+            mode(&["calibrate", "--workload", "idle", "--clients", "19000"]).unwrap()
+        else {
+            panic!("expected a calibration")
+        };
+        assert_eq!(calibrate.clients, Some(19_000));
+        let Mode::Calibrate(calibrate) = mode(&["calibrate"]).unwrap() else {
+            panic!("expected a calibration")
+        };
+        assert_eq!(calibrate.clients, None);
     }
 
     #[test]

@@ -23,9 +23,10 @@ pub struct CalibrateArgs {
     /// How long each cell is measured.
     #[arg(long, default_value = "5s", value_parser = sse_server::config::parse_duration)]
     pub duration: Duration,
-    /// Subscribers of every chosen workload, replacing its own count (e.g. `--workload idle
-    /// --clients 100000`; beyond 8,000 the generator spreads its source addresses over 127.0.0.0/8).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Subscribers of every chosen workload, replacing its own count: the global `--clients`
+    /// (e.g. `--workload idle --clients 19000`; beyond 8,000 the generator spreads its source
+    /// addresses over 127.0.0.0/8).
+    #[arg(skip)]
     pub clients: Option<u32>,
     /// Directory for `calibrate.json`.
     #[arg(long, value_name = "DIR", default_value = "results")]
@@ -44,8 +45,8 @@ pub struct SweepArgs {
     /// Publish rate of a capacity sweep, events/s.
     #[arg(long, default_value_t = 100.0)]
     pub rate: f64,
-    /// Subscribers of a rate sweep.
-    #[arg(long, default_value_t = 100)]
+    /// Subscribers of a rate sweep: the global `--clients`, 100 when it is not given.
+    #[arg(skip = 100_usize)]
     pub clients: usize,
     /// Bytes of data per event.
     #[arg(long, default_value_t = 64)]
