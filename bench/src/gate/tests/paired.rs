@@ -12,10 +12,18 @@ fn identical_sides_pass_and_every_relative_finding_names_the_in_run_baseline() {
     assert_eq!(j.status, Status::Pass, "{j:#?}");
     assert_eq!(j.baseline.as_deref(), Some("measured in this run"));
     let base = base.expect("A ran");
-    assert_eq!(base.kpi_runs[P99], [10.0, 10.2, 9.8], "A's runs are the baseline's");
+    assert_eq!(
+        base.kpi_runs[P99],
+        [10.0, 10.2, 9.8],
+        "A's runs are the baseline's"
+    );
     let f = finding(&j, P99);
     assert_eq!((f.baseline, f.current), (Some(10.0), Some(10.0)));
-    assert_eq!(f.decided_by, Rule::NoiseInterval, "σ from three runs a side: {f:?}");
+    assert_eq!(
+        f.decided_by,
+        Rule::NoiseInterval,
+        "σ from three runs a side: {f:?}"
+    );
     assert!(f.rule.starts_with(PAIRED_RULE), "{}", f.rule);
     assert!(
         j.findings
