@@ -125,7 +125,7 @@ pub struct Flags {
 
     /// Paired gate: measure the baseline in this run, interleaved with the current runs (A1 B1
     /// A2 B2 …, A the --baseline-exe server, B this one), and judge B against A, so the host's
-    /// drift cancels. Reads and writes no baseline file; A's reports go to <output-dir>/baseline/.
+    /// drift cancels. Reads and writes no baseline file; A's reports go to `<output-dir>/baseline/`.
     /// Embedded server only; needs --repeat 2 or more.
     #[arg(long, conflicts_with_all = ["target", "target_file", "update_baseline"])]
     pub paired: bool,
