@@ -208,7 +208,8 @@ pub struct Judgement {
     pub check_failed: bool,
     /// Number of runs judged.
     pub runs: usize,
-    /// The baseline compared against (a path), when there was one.
+    /// The baseline compared against, when there was one: its file, or with `--paired` a
+    /// sentence saying it was measured in this run (interleaved A/B) and by which executable.
     pub baseline: Option<String>,
     /// Every check made, in a stable order: relative checks first, then absolute ones.
     pub findings: Vec<Finding>,

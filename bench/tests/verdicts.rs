@@ -324,3 +324,126 @@ fn compare_shows_kpis_with_the_sign_and_exits_3_on_a_regression() {
         text(&out)
     );
 }
+
+#[test]
+fn paired_runs_judge_b_against_a_measured_in_the_same_invocation() {
+    let _heavy = heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(
+        dir.path(),
+        &[
+            "--scenario",
+            "throughput-single",
+            "--duration",
+            "1s",
+            "--paired",
+            "--repeat",
+            "2",
+            "--baseline-exe",
+            env!("CARGO_BIN_EXE_sse-load"),
+        ],
+    );
+    // Identical servers: no check fails; a relative change on two runs a side may still be
+    // past a threshold on a busy host, which without --fail-on-regression exits 0 too.
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = report(&schema(), &dir.path().join("results"), "throughput-single");
+    let verdict = &r["verdict"];
+    assert_eq!(
+        (verdict["runs"].as_u64(), &verdict["check_failed"]),
+        (Some(2), &false.into())
+    );
+    assert!(
+        verdict["baseline"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("measured in this run, interleaved A/B: 2 run(s)")),
+        "{verdict}"
+    );
+    let cpu = finding(&r, "cpu.server_ns_per_event");
+    assert_eq!(cpu["kind"], "relative", "{cpu}");
+    assert!(cpu["baseline"].as_f64().is_some_and(|v| v > 0.0), "{cpu}");
+    assert!(
+        cpu["rule"]
+            .as_str()
+            .unwrap()
+            .starts_with("baseline measured in this run, interleaved A/B"),
+        "{cpu}"
+    );
+    assert_eq!(
+        r["kpi_runs"]["cpu.server_ns_per_event"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let a = report(
+        &schema(),
+        &dir.path().join("results/baseline"),
+        "throughput-single",
+    );
+    assert_eq!(
+        a["kpi_runs"]["cpu.server_ns_per_event"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert!(
+        a["verdict"].is_null(),
+        "A's report carries no verdict: {}",
+        a["verdict"]
+    );
+    assert!(
+        !dir.path().join("baselines").exists(),
+        "paired runs read and write no baseline file"
+    );
+}
+
+#[test]
+fn a_baseline_server_flag_reaches_only_a_and_a_failed_check_of_a_only_warns() {
+    let _heavy = heavy();
+    let dir = tempfile::tempdir().unwrap();
+    // As in one_dropped_event_fails_without_any_flag: exactly two losses per run of A.
+    let out = run_in(
+        dir.path(),
+        &[
+            "--scenario",
+            "burst",
+            "--duration",
+            "2s",
+            "--clients",
+            "2",
+            "--paired",
+            "--repeat",
+            "2",
+            "--baseline-server-arg=--test-drop-event=3",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "B lost nothing: {}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: burst: the baseline server (A) failed events.lost"),
+        "{}",
+        text(&out)
+    );
+    let b = report(&schema(), &dir.path().join("results"), "burst");
+    assert_eq!(b["events"]["lost"], 0);
+    assert_eq!(finding(&b, "events.lost")["status"], "pass");
+    let a = report(&schema(), &dir.path().join("results/baseline"), "burst");
+    assert_eq!(a["events"]["lost"], 2, "A's report keeps what A did");
+}
+
+#[test]
+fn paired_flags_that_make_no_sense_are_usage_errors_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-sse-load");
+    let cases: [(&[&str], &str); 4] = [
+        (&["--paired", "--target", "http://127.0.0.1:9"], "--paired"),
+        (&["--paired", "--update-baseline"], "--paired"),
+        (
+            &["--paired", "--baseline-exe", missing.to_str().unwrap()],
+            "--baseline-exe",
+        ),
+        (&["--paired", "--repeat", "1"], "--repeat 2 or more"),
+    ];
+    for (args, named) in cases {
+        let out = run_in(dir.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(named), "{args:?} should name {named}: {stderr}");
+    }
+    assert!(!dir.path().join("results").exists(), "nothing ran");
+}

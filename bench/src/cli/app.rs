@@ -3,45 +3,19 @@
 use std::path::{Path, PathBuf};
 
 use super::config::RunConfig;
+use super::paired;
 use super::progress::Progress;
-use crate::baseline::{self, BaselineError};
+use super::runs::{Compared, Outcome, run_scenario};
+use crate::baseline;
 use crate::environment::Environment;
 use crate::gate::noise::NoiseModel;
-use crate::gate::{self, Judgement, RunVerdict, noise};
+use crate::gate::{self, Judgement, RunVerdict};
 use crate::model::ScenarioReport;
+use crate::report;
 use crate::report::terminal::{self, SummaryRow};
-use crate::report::{self, ReportError};
-use crate::runner::build_report::{Labels, build};
-use crate::runner::run::RunError;
-use crate::runner::{RunResult, run_plan};
 use crate::scenario::Definition;
 
-/// Errors that end a run with exit code 1.
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    /// A scenario could not run (server start, target unreachable).
-    #[error("scenario {scenario}: {source}")]
-    Run {
-        /// The scenario.
-        scenario: &'static str,
-        /// What failed.
-        source: RunError,
-    },
-    /// A baseline could not be read or written.
-    #[error(transparent)]
-    Baseline(#[from] BaselineError),
-    /// A report could not be written or read.
-    #[error(transparent)]
-    Report(#[from] ReportError),
-    /// The output directory could not be created.
-    #[error("cannot create the output directory {}: {source}", path.display())]
-    OutputDir {
-        /// The directory.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-}
+pub use super::runs::AppError;
 
 /// One scenario's results.
 struct Judged {
@@ -70,8 +44,13 @@ pub async fn run(config: &RunConfig) -> Result<RunVerdict, AppError> {
         &config.target_name,
         config.profile.label(config.overrides),
     )?;
-    let noise = baseline::load_noise(&dir, &environment.host_class())?;
-    let progress = Progress::new(config.scenarios.len() as u64 * u64::from(config.repeat));
+    // Paired runs read nothing recorded: their baseline and its noise are measured now.
+    let noise = match config.paired {
+        Some(_) => None,
+        None => baseline::load_noise(&dir, &environment.host_class())?,
+    };
+    let sides = if config.paired.is_some() { 2 } else { 1 };
+    let progress = Progress::new(config.scenarios.len() as u64 * u64::from(config.repeat) * sides);
     let mut ran = Ran::default();
     let interrupted = tokio::select! {
         result = run_all(config, &dir, noise.as_ref(), &environment, &progress, &mut ran) => {
@@ -128,24 +107,26 @@ async fn run_all(
     ran: &mut Ran,
 ) -> Result<(), AppError> {
     for definition in &config.scenarios {
-        let base = load_baseline(dir, definition.name, config.update_baseline)?;
-        let runs = match run_scenario(definition, config, environment, progress).await? {
-            Ok(runs) => runs,
+        let compared = match &config.paired {
+            Some(p) => {
+                paired::compare(definition, p, config, environment, progress, &mut ran.written).await?
+            }
+            None => sequential(definition, config, dir, noise, environment, progress).await?,
+        };
+        let Compared {
+            runs,
+            base,
+            judgement,
+        } = match compared {
+            Ok(compared) => compared,
             Err(reason) => {
                 ran.skipped.push((definition.name, reason));
                 continue;
             }
         };
-        let mut judgement = gate::judge_with(&runs, base.as_ref(), noise, &config.thresholds);
-        if base.is_some() {
-            judgement.baseline = baseline::path_for(dir, definition.name)
-                .ok()
-                .map(|p| p.display().to_string());
-        }
-        let mut shown = gate::representative(&runs).unwrap_or(&runs[0]).clone();
-        if runs.len() > 1 {
-            shown.kpi_runs = kpi_runs(&runs);
-        }
+        let Some(mut shown) = gate::summarize(&runs) else {
+            continue;
+        };
         warn_generator_bound(&shown, progress);
         shown.verdict = Some(judgement.clone());
         let files = report::write_reports(&config.output_dir, &shown, Some(&judgement), base.as_ref())?;
@@ -159,51 +140,31 @@ async fn run_all(
     Ok(())
 }
 
-/// Runs one scenario `config.repeat` times: the reports, or why it was skipped.
-pub(super) async fn run_scenario(
+/// Runs one scenario against the baseline recorded in `dir` (and its noise model).
+async fn sequential(
     definition: &'static Definition,
     config: &RunConfig,
+    dir: &Path,
+    noise: Option<&NoiseModel>,
     environment: &Environment,
     progress: &Progress,
-) -> Result<Result<Vec<ScenarioReport>, String>, AppError> {
-    let plan = definition.plan(config.profile.scale(definition.smoke, config.overrides));
-    let mut runs = Vec::new();
-    for repeat in 1..=config.repeat {
-        progress.set_message(format!("{} ({repeat}/{})", definition.name, config.repeat));
-        let result = run_plan(&plan, &config.target)
-            .await
-            .map_err(|source| AppError::Run {
-                scenario: definition.name,
-                source,
-            })?;
-        progress.inc(1);
-        match result {
-            RunResult::Skipped(reason) => {
-                progress.inc(u64::from(config.repeat - repeat));
-                return Ok(Err(reason));
-            }
-            RunResult::Done(measured) => {
-                let labels = Labels {
-                    profile: config.profile.label(config.overrides),
-                    repeat,
-                    environment,
-                };
-                runs.push(build(definition, &plan, *measured, &labels));
-            }
-        }
+) -> Outcome<Compared> {
+    let base = load_baseline(dir, definition.name, config.update_baseline)?;
+    let runs = match run_scenario(definition, config, environment, progress).await? {
+        Ok(runs) => runs,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    let mut judgement = gate::judge_with(&runs, base.as_ref(), noise, &config.thresholds);
+    if base.is_some() {
+        judgement.baseline = baseline::path_for(dir, definition.name)
+            .ok()
+            .map(|p| p.display().to_string());
     }
-    Ok(Ok(runs))
-}
-
-/// Each KPI over the runs, for the baseline to keep the distribution.
-fn kpi_runs(runs: &[ScenarioReport]) -> std::collections::BTreeMap<String, Vec<f64>> {
-    let mut out: std::collections::BTreeMap<String, Vec<f64>> = std::collections::BTreeMap::new();
-    for run in runs {
-        for (metric, value, _) in noise::kpis(run) {
-            out.entry(metric).or_default().push(value);
-        }
-    }
-    out
+    Ok(Ok(Compared {
+        runs,
+        base,
+        judgement,
+    }))
 }
 
 fn warn_generator_bound(shown: &ScenarioReport, progress: &Progress) {

@@ -64,7 +64,20 @@ pub struct RunConfig {
     pub repeat: u32,
     /// Gate thresholds.
     pub thresholds: Thresholds,
+    /// `--paired`: the baseline server, measured interleaved with the current one.
+    pub paired: Option<Paired>,
 }
+
+/// The paired gate's baseline side (A): how to start its embedded server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paired {
+    /// `--baseline-exe` (made absolute) and `--baseline-server-arg`.
+    pub baseline: Launcher,
+}
+
+/// `--repeat` with `--paired` when not given: three runs a side let the gate estimate the
+/// noise from the runs themselves.
+pub const PAIRED_REPEAT: u32 = 3;
 
 /// A command line that parsed but does not make sense.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +119,26 @@ pub enum ConfigError {
         "--server-pid names an external server's process; give --target URL or --target-file FILE with it (the embedded server's pid is known)"
     )]
     PidWithoutTarget,
+    /// `--paired` with fewer than two runs a side.
+    #[error(
+        "--paired needs --repeat 2 or more (runs of each side to compare; default {PAIRED_REPEAT}), got --repeat {0}"
+    )]
+    PairedRepeat(u32),
+    /// `--paired` given to `sse-load noise`, which measures one server alone.
+    #[error("--paired cannot be used with `sse-load noise`: the noise of one server is measured alone")]
+    PairedNoise,
+    /// `--baseline-exe` is not a file that can be run.
+    #[error(
+        "--baseline-exe {}: {source}; give the path of an sse-load built from the base revision \
+         (e.g. target/base/sse-load)",
+        path.display()
+    )]
+    BaselineExe {
+        /// The path given.
+        path: PathBuf,
+        /// Why it cannot be used.
+        source: std::io::Error,
+    },
     /// The path of the running executable is unknown (needed to start the embedded server).
     #[error("cannot find the sse-load executable to start the embedded server: {0}; use --target URL")]
     CurrentExe(std::io::Error),
@@ -148,48 +181,9 @@ impl Mode {
             None => None,
         };
         let scenarios = select_scenarios(&flags.scenarios)?;
-        let pid = flags.server_pid;
-        let tls_flags = TlsOptions {
-            ca_file: flags.ca_file.clone(),
-            insecure: flags.insecure,
-        };
-        let (target, target_name) = match (&flags.target, &flags.target_file) {
-            (Some(url), _) => {
-                let url = parse_target_url(url)?;
-                crate::client::tls::install(&tls_flags, &TlsOptions::default())?;
-                protocol::set_configured(stream_protocol(&flags, None)?);
-                let name = external_name(&flags, baseline::target_name_of(&url))?;
-                let spec = TargetSpec::External {
-                    url,
-                    pid,
-                    probe_publish: flags.probe_publish,
-                };
-                (spec, name)
-            }
-            (None, Some(path)) => {
-                let description = crate::description::load(path)?;
-                crate::client::tls::install(&tls_flags, &description.tls)?;
-                protocol::set_configured(stream_protocol(&flags, description.protocol)?);
-                let name = external_name(&flags, baseline::file_stem_of(&description.name))?;
-                let spec = TargetSpec::Described {
-                    description: std::sync::Arc::new(description),
-                    pid,
-                };
-                (spec, name)
-            }
-            (None, None) if pid.is_some() => return Err(ConfigError::PidWithoutTarget),
-            (None, None) => {
-                protocol::set_configured(stream_protocol(&flags, None)?);
-                (
-                    TargetSpec::Embedded(
-                        Launcher::current_exe(flags.embedded_server_arg.clone())
-                            .map_err(ConfigError::CurrentExe)?,
-                    ),
-                    baseline::EMBEDDED_TARGET.to_owned(),
-                )
-            }
-        };
+        let (target, target_name) = target(&flags)?;
         let thresholds = thresholds(&flags)?;
+        let (repeat, paired) = repeat_and_pairing(&flags, noise_runs)?;
         let config = Box::new(RunConfig {
             profile: flags.profile,
             overrides: Overrides {
@@ -203,14 +197,104 @@ impl Mode {
             target_name,
             update_baseline: flags.update_baseline,
             fail_on_regression: flags.fail_on_regression,
-            repeat: noise_runs.unwrap_or(flags.repeat),
+            repeat,
             thresholds,
+            paired,
         });
         Ok(match noise_runs {
             Some(_) => Self::Noise(config),
             None => Self::Run(config),
         })
     }
+}
+
+/// The server under test and its name for baselines: `--target`, `--target-file` or the
+/// embedded server; installs the TLS options and the stream protocol they ask for.
+fn target(flags: &Flags) -> Result<(TargetSpec, String), ConfigError> {
+    let pid = flags.server_pid;
+    let tls_flags = TlsOptions {
+        ca_file: flags.ca_file.clone(),
+        insecure: flags.insecure,
+    };
+    let chosen = match (&flags.target, &flags.target_file) {
+        (Some(url), _) => {
+            let url = parse_target_url(url)?;
+            crate::client::tls::install(&tls_flags, &TlsOptions::default())?;
+            protocol::set_configured(stream_protocol(flags, None)?);
+            let name = external_name(flags, baseline::target_name_of(&url))?;
+            let spec = TargetSpec::External {
+                url,
+                pid,
+                probe_publish: flags.probe_publish,
+            };
+            (spec, name)
+        }
+        (None, Some(path)) => {
+            let description = crate::description::load(path)?;
+            crate::client::tls::install(&tls_flags, &description.tls)?;
+            protocol::set_configured(stream_protocol(flags, description.protocol)?);
+            let name = external_name(flags, baseline::file_stem_of(&description.name))?;
+            let spec = TargetSpec::Described {
+                description: std::sync::Arc::new(description),
+                pid,
+            };
+            (spec, name)
+        }
+        (None, None) if pid.is_some() => return Err(ConfigError::PidWithoutTarget),
+        (None, None) => {
+            protocol::set_configured(stream_protocol(flags, None)?);
+            (
+                TargetSpec::Embedded(
+                    Launcher::current_exe(flags.embedded_server_arg.clone())
+                        .map_err(ConfigError::CurrentExe)?,
+                ),
+                baseline::EMBEDDED_TARGET.to_owned(),
+            )
+        }
+    };
+    Ok(chosen)
+}
+
+/// The runs per scenario (per side with `--paired`: [`PAIRED_REPEAT`] unless given, at
+/// least 2) and the paired gate's baseline side.
+fn repeat_and_pairing(flags: &Flags, noise_runs: Option<u32>) -> Result<(u32, Option<Paired>), ConfigError> {
+    if !flags.paired {
+        return Ok((noise_runs.or(flags.repeat).unwrap_or(1), None));
+    }
+    if noise_runs.is_some() {
+        return Err(ConfigError::PairedNoise);
+    }
+    let repeat = flags.repeat.unwrap_or(PAIRED_REPEAT);
+    if repeat < 2 {
+        return Err(ConfigError::PairedRepeat(repeat));
+    }
+    Ok((repeat, Some(paired(flags)?)))
+}
+
+/// `--paired`: the baseline server's launcher, its executable checked and made absolute.
+fn paired(flags: &Flags) -> Result<Paired, ConfigError> {
+    let exe = match &flags.baseline_exe {
+        Some(path) => {
+            let exe = std::fs::canonicalize(path).map_err(|source| ConfigError::BaselineExe {
+                path: path.clone(),
+                source,
+            })?;
+            if !exe.is_file() {
+                return Err(ConfigError::BaselineExe {
+                    path: path.clone(),
+                    source: std::io::Error::other("not a file"),
+                });
+            }
+            exe
+        }
+        None => std::env::current_exe().map_err(ConfigError::CurrentExe)?,
+    };
+    Ok(Paired {
+        baseline: Launcher {
+            exe,
+            extra_args: flags.baseline_server_arg.clone(),
+        },
+    })
 }
 
 /// The streams' protocol: the command line's, else the target file's, else HTTP/1.1;
@@ -284,159 +368,4 @@ fn thresholds(flags: &Flags) -> Result<Thresholds, ThresholdsError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser as _;
-
-    fn mode(args: &[&str]) -> Result<Mode, ConfigError> {
-        Mode::from_flags(
-            Flags::try_parse_from(std::iter::once("sse-load").chain(args.iter().copied())).unwrap(),
-        )
-    }
-
-    #[test]
-    fn defaults_run_every_scenario_embedded() {
-        let Mode::Run(config) = mode(&[]).unwrap() else {
-            panic!("expected a run")
-        };
-        assert_eq!(config.scenarios.len(), scenario::ALL.len());
-        assert!(matches!(config.target, TargetSpec::Embedded(_)));
-        assert_eq!(config.thresholds, Thresholds::default());
-        assert_eq!(config.output_dir, PathBuf::from("results"));
-    }
-
-    #[test]
-    fn scenarios_are_checked_and_kept_in_suite_order() {
-        let Mode::Run(config) = mode(&[
-            "--scenario",
-            "burst",
-            "--scenario",
-            "fanout",
-            "--scenario",
-            "burst",
-        ])
-        .unwrap() else {
-            panic!("expected a run")
-        };
-        let names: Vec<_> = config.scenarios.iter().map(|d| d.name).collect();
-        assert_eq!(names, ["fanout", "burst"]);
-        let err = mode(&["--scenario", "nope"]).unwrap_err().to_string();
-        assert!(err.contains("nope") && err.contains("throughput-single"), "{err}");
-    }
-
-    #[test]
-    fn threshold_flags_map_and_are_validated() {
-        let Mode::Run(config) = mode(&["--p99-warn-pct", "10", "--lost-events-fail", "3"]).unwrap() else {
-            panic!("expected a run")
-        };
-        assert_eq!(config.thresholds.latency_p99_warn_pct, 10.0);
-        assert_eq!(config.thresholds.lost_events_fail, 3);
-        assert!(mode(&["--p99-warn-pct=-5"]).is_err());
-        assert!(mode(&["--error-rate-fail", "2"]).is_err());
-    }
-
-    #[test]
-    fn bad_target_is_a_clear_error() {
-        let err = mode(&["--target", "localhost:8000"]).unwrap_err().to_string();
-        assert!(err.contains("http://"), "{err}");
-        let Mode::Run(config) = mode(&["--target", "http://127.0.0.1:9"]).unwrap() else {
-            panic!()
-        };
-        assert!(matches!(config.target, TargetSpec::External { .. }));
-        assert_eq!(config.target_name, "127.0.0.1_9");
-    }
-
-    #[test]
-    fn target_names_are_checked_and_embedded_is_reserved() {
-        let Mode::Run(config) = mode(&[]).unwrap() else {
-            panic!()
-        };
-        assert_eq!(config.target_name, "embedded");
-        let Mode::Run(config) = mode(&["--target", "http://127.0.0.1:9", "--target-name", "nginx"]).unwrap()
-        else {
-            panic!()
-        };
-        assert_eq!(config.target_name, "nginx");
-        for bad in ["embedded", "../x", "a b"] {
-            let err = mode(&["--target", "http://127.0.0.1:9", "--target-name", bad]).unwrap_err();
-            assert!(matches!(err, ConfigError::TargetName(_)), "{bad}: {err}");
-        }
-    }
-
-    #[test]
-    fn calibrate_and_sweep_take_the_global_client_count() {
-        let Mode::Sweep(sweep) = mode(&["sweep", "rate", "--steps", "100"]).unwrap() else {
-            panic!("expected a sweep")
-        };
-        assert_eq!(sweep.clients, 100);
-        let Mode::Sweep(sweep) = mode(&["sweep", "rate", "--clients", "250"]).unwrap() else {
-            panic!("expected a sweep")
-        };
-        assert_eq!(sweep.clients, 250);
-        let Mode::Calibrate(calibrate) =
-            mode(&["calibrate", "--workload", "idle", "--clients", "19000"]).unwrap()
-        else {
-            panic!("expected a calibration")
-        };
-        assert_eq!(calibrate.clients, Some(19_000));
-        let Mode::Calibrate(calibrate) = mode(&["calibrate"]).unwrap() else {
-            panic!("expected a calibration")
-        };
-        assert_eq!(calibrate.clients, None);
-    }
-
-    #[test]
-    fn noise_takes_the_run_flags() {
-        let Mode::Noise(config) = mode(&["noise", "--runs", "4", "--scenario", "burst"]).unwrap() else {
-            panic!("expected noise")
-        };
-        assert_eq!(config.repeat, 4);
-        assert_eq!(config.scenarios.len(), 1);
-    }
-
-    #[test]
-    fn target_file_and_server_pid_are_checked() {
-        let Mode::Run(config) = mode(&["--target", "http://127.0.0.1:9"]).unwrap() else {
-            panic!()
-        };
-        assert!(matches!(config.target, TargetSpec::External { pid: None, .. }));
-        assert!(matches!(
-            mode(&["--server-pid", "7"]),
-            Err(ConfigError::PidWithoutTarget)
-        ));
-        let err = mode(&["--target-file", "/nonexistent.toml"])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("/nonexistent.toml"), "{err}");
-    }
-
-    #[test]
-    fn the_stream_protocol_comes_from_the_flags_then_the_file() {
-        let flags = |args: &[&str]| {
-            Flags::try_parse_from(std::iter::once("sse-load").chain(args.iter().copied())).unwrap()
-        };
-        let h2 = |n| Protocol::parse("h2", Some(n)).unwrap();
-        assert_eq!(stream_protocol(&flags(&[]), None), Ok(Protocol::Http1));
-        assert_eq!(stream_protocol(&flags(&[]), Some(h2(10))), Ok(h2(10)));
-        assert_eq!(
-            stream_protocol(&flags(&["--streams-per-connection", "4"]), None),
-            Ok(h2(4))
-        );
-        assert_eq!(
-            stream_protocol(&flags(&["--protocol", "h2"]), Some(h2(10))),
-            Ok(h2(10))
-        );
-        assert_eq!(
-            stream_protocol(&flags(&["--protocol", "h1"]), Some(h2(10))),
-            Ok(Protocol::Http1)
-        );
-        assert_eq!(
-            stream_protocol(
-                &flags(&["--protocol", "h1", "--streams-per-connection", "4"]),
-                None
-            ),
-            Err(ProtocolError::StreamsWithHttp1)
-        );
-        assert!(Flags::try_parse_from(["sse-load", "--streams-per-connection", "0"]).is_err());
-    }
-}
+mod tests;

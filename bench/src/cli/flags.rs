@@ -118,9 +118,27 @@ pub struct Flags {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000), env = "SSE_LOAD_CLIENTS", global = true)]
     pub clients: Option<u32>,
 
-    /// Run each scenario K times; gates judge the median and spread.
-    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub repeat: u32,
+    /// Run each scenario K times; gates judge the median and spread [default: 1, or 3 with
+    /// --paired].
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: Option<u32>,
+
+    /// Paired gate: measure the baseline in this run, interleaved with the current runs (A1 B1
+    /// A2 B2 …, A the --baseline-exe server, B this one), and judge B against A, so the host's
+    /// drift cancels. Reads and writes no baseline file; A's reports go to `<output-dir>/baseline/`.
+    /// Embedded server only; needs --repeat 2 or more.
+    #[arg(long, conflicts_with_all = ["target", "target_file", "update_baseline"])]
+    pub paired: bool,
+
+    /// With --paired: the sse-load executable (built from the base revision) whose embedded
+    /// server is the baseline A [default: this executable].
+    #[arg(long, value_name = "PATH", requires = "paired")]
+    pub baseline_exe: Option<PathBuf>,
+
+    /// With --paired: an extra flag for the baseline server A only (repeatable), as
+    /// --embedded-server-arg is for the current server B.
+    #[arg(long, value_name = "FLAG", allow_hyphen_values = true, requires = "paired")]
+    pub baseline_server_arg: Vec<String>,
 
     /// Directory for the JSON and HTML reports.
     #[arg(long, value_name = "DIR", default_value = "results", global = true)]
@@ -244,7 +262,8 @@ mod tests {
         let flags = Flags::try_parse_from(["sse-load"]).unwrap();
         assert_eq!(flags.profile, Profile::Smoke);
         assert!(flags.command.is_none());
-        assert_eq!(flags.repeat, 1);
+        assert_eq!(flags.repeat, None);
+        assert!(!flags.paired);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The `sse-load` command line, in two layers (as ripgrep does it):
 //! [`flags`] (raw clap flags, syntax only) → [`config`] (validated, typed [`config::RunConfig`]),
-//! then [`app`] runs it. [`serve`] is the hidden subcommand that makes `sse-load` the embedded server.
+//! then [`app`] runs it (`--paired`: [`paired`], the baseline measured in the same run). [`serve`] is the hidden subcommand that makes `sse-load` the embedded server.
 //!
 //! ## Exit codes
 //! The one set shared by every binary of the workspace is in [`exit`].
@@ -11,8 +11,10 @@ pub mod exit;
 pub mod flags;
 pub mod ladder;
 pub mod noise;
+pub mod paired;
 mod progress;
 pub mod requests;
+mod runs;
 pub mod serve;
 
 use std::fmt::Write as _;

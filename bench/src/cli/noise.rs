@@ -3,9 +3,9 @@
 
 use std::fmt::Write as _;
 
-use super::app::{AppError, run_scenario};
 use super::config::RunConfig;
 use super::progress::Progress;
+use super::runs::{AppError, run_scenario};
 use crate::baseline;
 use crate::environment::Environment;
 use crate::gate::noise::NoiseModel;

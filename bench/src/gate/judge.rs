@@ -80,6 +80,23 @@ pub fn representative(runs: &[ScenarioReport]) -> Option<&ScenarioReport> {
     Some(order[(order.len() - 1) / 2])
 }
 
+/// The run that stands for a repeated scenario ([`representative`]), carrying each KPI of every
+/// run in its `kpi_runs` when there was more than one, so a comparison sees the distribution.
+/// `None` for no runs.
+pub fn summarize(runs: &[ScenarioReport]) -> Option<ScenarioReport> {
+    let mut shown = representative(runs)?.clone();
+    if runs.len() > 1 {
+        let mut all: std::collections::BTreeMap<String, Vec<f64>> = std::collections::BTreeMap::new();
+        for run in runs {
+            for (metric, value, _) in kpis(run) {
+                all.entry(metric).or_default().push(value);
+            }
+        }
+        shown.kpi_runs = all;
+    }
+    Some(shown)
+}
+
 /// Median, worst-high and spread (max − min, `None` for a single value) of a set of values.
 struct Stats {
     median: f64,

@@ -21,6 +21,10 @@
 //! ## Absolute checks
 //! Apply with or without a baseline: memory slope, error rate, lost events, scenario checks.
 //!
+//! ## Paired
+//! [`paired::judge_paired`] judges the runs against a baseline measured in the same invocation,
+//! interleaved with them, so the host's drift between the two cancels.
+//!
 //! A [`Status::Warn`] is not a failure: only [`Status::Fail`] makes `--fail-on-regression` exit
 //! with the regression code.
 //!
@@ -29,12 +33,13 @@
 mod judge;
 mod limits;
 pub mod noise;
+pub mod paired;
 mod thresholds;
 
 #[cfg(test)]
 mod tests;
 
-pub use judge::{judge, judge_with, representative};
+pub use judge::{judge, judge_with, representative, summarize};
 pub use thresholds::{Thresholds, ThresholdsError};
 
 pub use crate::verdict::{Finding, Judgement, Kind, Rule, RunVerdict, Status};

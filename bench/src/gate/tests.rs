@@ -5,6 +5,7 @@ use std::io::Write as _;
 use super::*;
 
 mod measured;
+mod paired;
 use crate::model::{Check, Latency, Memory, ScenarioReport, Throughput};
 
 /// A report with a primary (`inter_event`) latency whose p99 is `p99_ms`.
