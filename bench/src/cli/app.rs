@@ -44,11 +44,9 @@ pub async fn run(config: &RunConfig) -> Result<RunVerdict, AppError> {
         &config.target_name,
         config.profile.label(config.overrides),
     )?;
-    // Paired runs read nothing recorded: their baseline and its noise are measured now.
-    let noise = match config.paired {
-        Some(_) => None,
-        None => baseline::load_noise(&dir, &environment.host_class())?,
-    };
+    // Paired runs read no recorded baseline; the recorded noise, when there is one, is pooled
+    // with the paired runs' own (see `gate::paired`).
+    let noise = baseline::load_noise(&dir, &environment.host_class())?;
     let sides = if config.paired.is_some() { 2 } else { 1 };
     let progress = Progress::new(config.scenarios.len() as u64 * u64::from(config.repeat) * sides);
     let mut ran = Ran::default();
@@ -109,7 +107,7 @@ async fn run_all(
     for definition in &config.scenarios {
         let compared = match &config.paired {
             Some(p) => {
-                paired::compare(definition, p, config, environment, progress, &mut ran.written).await?
+                paired::compare(definition, p, config, noise, environment, progress, &mut ran.written).await?
             }
             None => sequential(definition, config, dir, noise, environment, progress).await?,
         };

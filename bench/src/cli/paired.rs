@@ -12,6 +12,7 @@ use super::config::{Paired, RunConfig};
 use super::progress::Progress;
 use super::runs::{AppError, Compared, Outcome, Step};
 use crate::environment::Environment;
+use crate::gate::noise::NoiseModel;
 use crate::gate::paired::{baseline_check_failures, judge_paired};
 use crate::gate::summarize;
 use crate::model::ScenarioReport;
@@ -28,6 +29,7 @@ pub(super) async fn compare(
     definition: &'static Definition,
     paired: &Paired,
     config: &RunConfig,
+    noise: Option<&NoiseModel>,
     environment: &Environment,
     progress: &Progress,
     written: &mut Vec<PathBuf>,
@@ -65,7 +67,7 @@ pub(super) async fn compare(
         a.len(),
         paired.baseline.exe.display()
     );
-    let (judgement, base) = judge_paired(&b, &a, &described, &config.thresholds);
+    let (judgement, base) = judge_paired(&b, &a, noise, &described, &config.thresholds);
     Ok(Ok(Compared {
         runs: b,
         base,

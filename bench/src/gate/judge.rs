@@ -29,6 +29,37 @@ pub fn judge_with(
     noise: Option<&NoiseModel>,
     thresholds: &Thresholds,
 ) -> Judgement {
+    judge_by(runs, baseline, noise, SigmaRule::Largest, thresholds)
+}
+
+/// As [`judge_with`], with σ pooled from the noise model and both sides' runs (the paired
+/// gate's rule, see [`super::paired`]) instead of the largest of them.
+pub fn judge_pooled(
+    runs: &[ScenarioReport],
+    baseline: Option<&ScenarioReport>,
+    noise: Option<&NoiseModel>,
+    thresholds: &Thresholds,
+) -> Judgement {
+    judge_by(runs, baseline, noise, SigmaRule::Pooled, thresholds)
+}
+
+/// How the noise estimates of one KPI combine into the σ of its interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SigmaRule {
+    /// The largest estimate (a stored baseline: its runs and the current ones may sit in
+    /// different host states).
+    Largest,
+    /// Variances pooled by degrees of freedom (runs measured interleaved, in one host state).
+    Pooled,
+}
+
+fn judge_by(
+    runs: &[ScenarioReport],
+    baseline: Option<&ScenarioReport>,
+    noise: Option<&NoiseModel>,
+    sigma_rule: SigmaRule,
+    thresholds: &Thresholds,
+) -> Judgement {
     let Some(first) = runs.first() else {
         let mut finding = Finding::not_judged(
             "runs",
@@ -59,7 +90,7 @@ pub fn judge_with(
                 ),
             ));
         }
-        Some(base) => relative(runs, base, noise, thresholds, &mut findings),
+        Some(base) => relative(runs, base, noise, sigma_rule, thresholds, &mut findings),
     }
     absolute(runs, thresholds, &mut findings);
     Judgement::new(&first.scenario, runs.len(), findings)
@@ -146,6 +177,7 @@ fn relative(
     runs: &[ScenarioReport],
     base: &ScenarioReport,
     noise: Option<&NoiseModel>,
+    sigma_rule: SigmaRule,
     t: &Thresholds,
     out: &mut Vec<Finding>,
 ) {
@@ -163,11 +195,16 @@ fn relative(
         };
         let measured = noise
             .and_then(|n| n.get(&base.scenario, &metric))
-            .map(|k| k.rel_sd_pct);
-        let sigma = [measured, current.rel_sd_pct, base_stats.rel_sd_pct]
-            .into_iter()
-            .flatten()
-            .reduce(f64::max);
+            .map(|k| (k.rel_sd_pct, k.runs));
+        let estimates = [
+            measured,
+            current.rel_sd_pct.map(|s| (s, current.n)),
+            base_stats.rel_sd_pct.map(|s| (s, base_stats.n)),
+        ];
+        let sigma = match sigma_rule {
+            SigmaRule::Largest => estimates.into_iter().flatten().map(|(s, _)| s).reduce(f64::max),
+            SigmaRule::Pooled => pooled_sd(estimates.into_iter().flatten()),
+        };
         out.push(decide(
             &metric,
             worse,
@@ -178,6 +215,16 @@ fn relative(
             t.noise_z,
         ));
     }
+}
+
+/// Standard deviations pooled by degrees of freedom: √(Σ (nᵢ − 1)·σᵢ² / Σ (nᵢ − 1)) over
+/// `(σᵢ, nᵢ)`; `None` when no estimate has two runs or more.
+pub fn pooled_sd(estimates: impl IntoIterator<Item = (f64, usize)>) -> Option<f64> {
+    let (weighted, dof) = estimates
+        .into_iter()
+        .filter(|&(_, n)| n >= 2)
+        .fold((0.0, 0usize), |(w, d), (s, n)| (w + (n - 1) as f64 * s * s, d + n - 1));
+    (dof > 0).then(|| (weighted / dof as f64).sqrt())
 }
 
 /// The relative finding of one KPI: the change, its interval, the status and the rule.

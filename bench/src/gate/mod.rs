@@ -39,7 +39,7 @@ mod thresholds;
 #[cfg(test)]
 mod tests;
 
-pub use judge::{judge, judge_with, representative, summarize};
+pub use judge::{judge, judge_pooled, judge_with, pooled_sd, representative, summarize};
 pub use thresholds::{Thresholds, ThresholdsError};
 
 pub use crate::verdict::{Finding, Judgement, Kind, Rule, RunVerdict, Status};

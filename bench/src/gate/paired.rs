@@ -9,11 +9,13 @@
 //! thresholds, the same noise interval, A's runs in the role of a baseline's `kpi_runs`.
 //!
 //! ## Which σ
-//! The recorded noise model is **not** used: it was measured from sequential runs, so it
-//! includes the drift this mode cancels, and would widen every interval for nothing. σ of a
-//! KPI is estimated from the paired runs themselves, the larger of A's and B's relative
-//! standard deviations (each needs three runs or more; with two a side the threshold alone
-//! decides, and the finding says so).
+//! σ of a KPI is pooled from every independent estimate of the same run-to-run noise: the
+//! recorded noise model's (sequential runs, so it also holds some drift and errs wide) and A's
+//! and B's own, each weighted by its degrees of freedom (runs − 1):
+//! σ² = Σ (nᵢ − 1)·σᵢ² / Σ (nᵢ − 1). Three runs a side alone give a σ that is itself uncertain
+//! by a factor of three either way; pooling with ten recorded runs steadies it. Without a
+//! recorded model the paired runs alone decide (three or more a side; with two the threshold
+//! alone decides, and the finding says so).
 //!
 //! ## Absolute checks
 //! Only B's runs decide absolute checks. A's are judged too ([`baseline_check_failures`]), so
@@ -21,12 +23,13 @@
 
 use crate::model::ScenarioReport;
 
-use super::judge::{judge_with, summarize};
+use super::judge::{judge_pooled, judge_with, summarize};
+use super::noise::NoiseModel;
 use super::{Finding, Judgement, Kind, Status, Thresholds};
 
 /// What every relative finding of a paired judgement says first: where its baseline came from.
 pub const PAIRED_RULE: &str = "baseline measured in this run, interleaved A/B (each repeat ran the baseline \
-     server, then the current one); noise from these runs only, not the recorded noise model";
+     server, then the current one); noise pooled from these runs and the recorded noise model, if any";
 
 /// Judges `current` (B's runs) against `baseline` (A's runs, measured interleaved with them).
 ///
@@ -35,11 +38,12 @@ pub const PAIRED_RULE: &str = "baseline measured in this run, interleaved A/B (e
 pub fn judge_paired(
     current: &[ScenarioReport],
     baseline: &[ScenarioReport],
+    noise: Option<&NoiseModel>,
     described: &str,
     thresholds: &Thresholds,
 ) -> (Judgement, Option<ScenarioReport>) {
     let base = summarize(baseline);
-    let mut judgement = judge_with(current, base.as_ref(), None, thresholds);
+    let mut judgement = judge_pooled(current, base.as_ref(), noise, thresholds);
     for finding in &mut judgement.findings {
         if finding.kind == Kind::Relative {
             finding.rule = format!("{PAIRED_RULE}; {}", finding.rule);
