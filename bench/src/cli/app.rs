@@ -107,7 +107,16 @@ async fn run_all(
     for definition in &config.scenarios {
         let compared = match &config.paired {
             Some(p) => {
-                paired::compare(definition, p, config, noise, environment, progress, &mut ran.written).await?
+                paired::compare(
+                    definition,
+                    p,
+                    config,
+                    noise,
+                    environment,
+                    progress,
+                    &mut ran.written,
+                )
+                .await?
             }
             None => sequential(definition, config, dir, noise, environment, progress).await?,
         };

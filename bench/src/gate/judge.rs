@@ -223,7 +223,9 @@ pub fn pooled_sd(estimates: impl IntoIterator<Item = (f64, usize)>) -> Option<f6
     let (weighted, dof) = estimates
         .into_iter()
         .filter(|&(_, n)| n >= 2)
-        .fold((0.0, 0usize), |(w, d), (s, n)| (w + (n - 1) as f64 * s * s, d + n - 1));
+        .fold((0.0, 0usize), |(w, d), (s, n)| {
+            (w + (n - 1) as f64 * s * s, d + n - 1)
+        });
     (dof > 0).then(|| (weighted / dof as f64).sqrt())
 }
 

@@ -64,7 +64,10 @@ fn pooled_sigma_weights_each_estimate_by_its_runs() {
     use crate::gate::pooled_sd;
     // Ten recorded runs at 5% and three a side at 11%: (9·25 + 2·121 + 2·121) / 13.
     let pooled = pooled_sd([(5.0, 10), (11.0, 3), (11.0, 3)]).unwrap();
-    assert!((pooled - ((9.0 * 25.0 + 4.0 * 121.0) / 13.0_f64).sqrt()).abs() < 1e-9, "{pooled}");
+    assert!(
+        (pooled - ((9.0 * 25.0 + 4.0 * 121.0) / 13.0_f64).sqrt()).abs() < 1e-9,
+        "{pooled}"
+    );
     // One estimate alone is itself; estimates of one run carry no information.
     assert_eq!(pooled_sd([(7.0, 3), (99.0, 1)]), Some(7.0));
     assert_eq!(pooled_sd([(99.0, 1)]), None);
