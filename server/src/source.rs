@@ -122,10 +122,15 @@ impl FrameSource for Dropping {
     }
 }
 
+/// How far a generated stream may fall behind its schedule before it starts again from
+/// now (one second: a stalled or slow client is not sent a burst of old events).
+pub const MAX_LAG: Duration = Duration::from_secs(1);
+
 /// Settings of a generated stream (`/sse`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Generated {
-    /// Pause between events; zero sends as fast as the client takes them.
+    /// Interval between events, kept on an absolute schedule (up to [`MAX_LAG`] behind);
+    /// zero sends as fast as the client takes them.
     pub delay: Duration,
     /// Stop after this many events (`None`: never).
     pub count: Option<u64>,
@@ -171,8 +176,18 @@ impl FrameSource for GeneratedSource {
             if timer.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
-            let next = timer.deadline() + self.spec.delay;
-            timer.as_mut().reset(next.max(Instant::now()));
+            // The schedule is absolute (the n-th event is due at start + n × delay): a late
+            // wake-up sends what is due at once instead of pushing every later event back,
+            // so a loaded server keeps the asked rate. Further behind than `MAX_LAG` it
+            // starts again from now rather than sending a long backlog in one burst.
+            let due = timer.deadline() + self.spec.delay;
+            let now = Instant::now();
+            let next = if now.saturating_duration_since(due) > MAX_LAG {
+                now
+            } else {
+                due
+            };
+            timer.as_mut().reset(next);
         }
         let mut digits = itoa::Buffer::new();
         let id = digits.format(next_id);

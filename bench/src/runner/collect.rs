@@ -188,6 +188,7 @@ pub(super) async fn collect(
         expected_events: expected_events(&plan.feed),
         nominal_rate: feed.nominal_rate(),
         published,
+        control_gap_p99: None,
     };
     let server_cpu = match (readings.server_cpu_start, server_cpu_end) {
         (Some(start), Some(end)) => end.since(&start),

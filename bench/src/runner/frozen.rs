@@ -81,10 +81,13 @@ pub struct Evictions {
     pub latencies: Histogram<u64>,
 }
 
-/// Polls `metrics` until the server's `clients_evicted` grew by `expected` or `stop` fires.
+/// Polls `metrics` until the server's `clients_evicted` grew by `expected` past
+/// `evicted_before` (the count read before the frozen clients connected; `None`: the
+/// first poll's) or `stop` fires.
 pub async fn watch_evictions(
     metrics: Uri,
     expected: u64,
+    evicted_before: Option<u64>,
     since: Instant,
     stop: CancellationToken,
 ) -> Evictions {
@@ -93,7 +96,7 @@ pub async fn watch_evictions(
         all_after: None,
         latencies: new_histogram(),
     };
-    let mut base = None;
+    let mut base = evicted_before;
     loop {
         if let Ok(value) = get_json(&metrics).await {
             if let Some(now) = flatten(&value).and_then(|f| f.clients_evicted).map(|n| n as u64) {

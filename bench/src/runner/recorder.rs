@@ -12,6 +12,9 @@
 //! An event's receive time is the time of the read that delivered it: the connection
 //! reads the monotonic clock once per chunk, and every event parsed from that chunk
 //! shares it (no interpolation; the parser gives no finer time that is not invented).
+//! A resumed stream's replay (events published before its connect started, by their
+//! send stamp) records no inter-event gaps: replayed events arrive back to back.
+//!
 //! Publish-to-receive needs Unix time: it is derived from that same instant through a
 //! [`WallClock`] pairing, so no event costs a clock read of its own.
 
@@ -39,6 +42,9 @@ pub struct Recorder<'a> {
     resumed_from: Option<Instant>,
     send_time: &'a SendTime,
     wall: WallClock,
+    /// On a resumed stream: the Unix time (ns) its connect started. Events published
+    /// before it are the replay, which adds no inter-event gap.
+    replay_before: Option<u64>,
     last_event: Option<Instant>,
     events: u64,
     comments: u64,
@@ -59,6 +65,8 @@ impl<'a> Recorder<'a> {
         resumed_from: Option<Instant>,
         send_time: &'a SendTime,
     ) -> Self {
+        let mut wall = WallClock::now();
+        let replay_before = resumed_from.map(|_| wall.unix_nanos_at(connect_started));
         Self {
             tracker,
             pending,
@@ -67,7 +75,8 @@ impl<'a> Recorder<'a> {
             connect_started,
             resumed_from,
             send_time,
-            wall: WallClock::now(),
+            replay_before,
+            wall,
             last_event: None,
             events: 0,
             comments: 0,
@@ -96,7 +105,11 @@ impl<'a> Recorder<'a> {
                 self.pending.push(self.shard, Metric::ReconnectGap, gap);
             }
         }
-        if let Some(last) = self.last_event {
+        let published = self.send_time.read(event.data);
+        // A resumed stream first replays what was published while it was away; those
+        // events arrive back to back, so their gaps say nothing of the feed's rate.
+        let replayed = matches!((self.replay_before, published), (Some(open), Some(p)) if p < open);
+        if let Some(last) = self.last_event.filter(|_| !replayed) {
             let gap = at.saturating_duration_since(last);
             self.pending.push_gap(self.shard, gap, self.expected_interval);
         }
@@ -106,7 +119,7 @@ impl<'a> Recorder<'a> {
             Some(id) => self.tracker.observe(id),
             None => self.tracker.observe_untracked(),
         }
-        if let Some(published) = self.send_time.read(event.data) {
+        if let Some(published) = published {
             let nanos = self.wall.unix_nanos_at(at).saturating_sub(published);
             self.pending
                 .push(self.shard, Metric::PublishToReceive, Duration::from_nanos(nanos));
@@ -131,5 +144,66 @@ impl<'a> Recorder<'a> {
     /// Events received by the client's tracker so far (across resumed streams).
     pub fn received(&self) -> u64 {
         self.tracker.counts().received
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+    use super::Recorder;
+    use crate::client::{Event, Item};
+    use crate::measure::send_time::SendTime;
+    use crate::measure::sequence::SequenceTracker;
+    use crate::measure::stats::{Metric, Pending, Shard, Totals};
+
+    fn unix_nanos() -> u64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
+    }
+
+    /// Feeds events `(id, published Unix ns)` to a recorder whose stream `resumed` or not;
+    /// returns the inter-event gaps it recorded.
+    fn gaps_recorded(events: &[(u64, u64)], resumed: bool) -> u64 {
+        let shard = Mutex::new(Shard::default());
+        let mut tracker = SequenceTracker::new(Some(1));
+        let mut pending = Pending::default();
+        let started = Instant::now();
+        let send_time = SendTime::Reference;
+        let mut recorder = Recorder::new(
+            &mut tracker,
+            &mut pending,
+            &shard,
+            None,
+            started,
+            resumed.then_some(started),
+            &send_time,
+        );
+        for (i, &(id, published)) in events.iter().enumerate() {
+            let id = id.to_string();
+            let data = format!("t={published}");
+            let event = Event {
+                id: Some(&id),
+                event: "message",
+                data: data.as_bytes(),
+            };
+            recorder.on_item(Item::Event(event), started + Duration::from_millis(i as u64));
+        }
+        recorder.flush();
+        let totals = Totals::merge([shard.into_inner().unwrap()]);
+        totals.histogram(Metric::InterEvent).map_or(0, |h| h.len())
+    }
+
+    #[test]
+    fn a_resumed_streams_replay_records_no_gaps() {
+        let now = unix_nanos();
+        let before = now - 5_000_000_000;
+        let after = now + 5_000_000_000;
+        // Three replayed events (published before the connect), then two live ones.
+        let events = [(1, before), (2, before), (3, before), (4, after), (5, after)];
+        // Resumed: only the gaps ending at a live event count.
+        assert_eq!(gaps_recorded(&events, true), 2);
+        // A first connection has no replay: every gap counts, whatever the stamps say.
+        assert_eq!(gaps_recorded(&events, false), 4);
     }
 }

@@ -275,6 +275,14 @@ impl Runner<'_> {
             Some(addr) => addr,
             None => return (Vec::new(), None),
         };
+        // The eviction count before any frozen client exists: a first poll that only gets
+        // through once the connect storm is over would otherwise miss early evictions.
+        let evicted_before = self
+            .source
+            .figures()
+            .await
+            .and_then(|f| f.clients_evicted)
+            .map(|n| n as u64);
         let since = Instant::now();
         let path = frozen_path(self.plan);
         let mut sockets = Vec::with_capacity(count);
@@ -299,7 +307,7 @@ impl Runner<'_> {
             tokio::spawn(async move {
                 tokio::time::timeout(
                     limit,
-                    frozen::watch_evictions(metrics, expected, since, watch_stop),
+                    frozen::watch_evictions(metrics, expected, evicted_before, since, watch_stop),
                 )
                 .await
                 .unwrap_or(frozen::Evictions {

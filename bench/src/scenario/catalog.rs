@@ -242,7 +242,9 @@ pub const ALL: &[Definition] = &[
     Definition {
         name: "churn",
         description: "N clients connect, wait for the first event and close, over and over: fds and streams come back",
-        smoke: Scale::new(10, 3),
+        // 4 s at smoke: from `large` (×6) on, the memory slope is fitted over the 12 s after
+        // a 12 s warm-up, long enough to be judged (see `warmup_for`).
+        smoke: Scale::new(10, 4),
         build: |s| {
             let population = Population {
                 behaviour: Behaviour::Churn,
@@ -286,6 +288,7 @@ pub const ALL: &[Definition] = &[
                     within: BACKPRESSURE_SEND_TIMEOUT + Duration::from_secs(2),
                 },
                 FastClientsKeepRate { min_fraction: 0.8 },
+                FastClientsLatencyHeld { max_ratio: 1.5 },
                 MemoryBounded { max_growth_mb: 256.0 },
             ]);
             plan.server.send_timeout = Some(BACKPRESSURE_SEND_TIMEOUT);
@@ -435,6 +438,35 @@ mod tests {
                 rate: 10.0,
                 payload: 64
             }
+        );
+    }
+
+    #[test]
+    fn backpressure_is_compared_with_the_same_run_without_frozen_clients() {
+        let plan = find("backpressure")
+            .unwrap()
+            .plan(Profile::Large.scale(Scale::new(10, 5), Overrides::default()));
+        assert_eq!(plan.population.frozen, 500);
+        let control = plan.control().expect("backpressure has a control run");
+        assert_eq!(control.population.frozen, 0);
+        assert_eq!(control.population.clients, plan.population.clients);
+        assert_eq!((control.feed, control.stop), (plan.feed, plan.stop));
+        assert!(
+            control
+                .checks
+                .iter()
+                .all(|c| !matches!(c, FastClientsLatencyHeld { .. } | FrozenClientsEvicted { .. }))
+        );
+        assert!(
+            control.control().is_none(),
+            "a control run has no control run of its own"
+        );
+        assert!(
+            find("fanout")
+                .unwrap()
+                .plan(Scale::new(10, 5))
+                .control()
+                .is_none()
         );
     }
 

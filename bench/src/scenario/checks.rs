@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use super::outcome::Outcome;
+use crate::measure::stats::Metric;
 use crate::model::Check;
 
 /// A scenario check, named as the report names it ([`CheckKind::name`]); each is judged
@@ -40,6 +41,13 @@ pub enum CheckKind {
     FastClientsKeepRate {
         /// Minimum share, 0..1.
         min_fraction: f64,
+    },
+    /// The fast (reading) clients' p99 gap between events is at most `max_ratio` times
+    /// the p99 of the same run without the frozen clients ([`super::plan::Plan::control`]),
+    /// measured just before it on a server of its own.
+    FastClientsLatencyHeld {
+        /// Largest ratio of the two p99s.
+        max_ratio: f64,
     },
     /// After SIGTERM every stream ended within the limit, cleanly, and the server exited 0.
     CleanShutdown {
@@ -79,6 +87,7 @@ impl CheckKind {
             Self::FdsReleased => "fds_released",
             Self::FrozenClientsEvicted { .. } => "frozen_clients_evicted",
             Self::FastClientsKeepRate { .. } => "fast_clients_keep_rate",
+            Self::FastClientsLatencyHeld { .. } => "fast_clients_latency_held",
             Self::CleanShutdown { .. } => "clean_shutdown",
             Self::MemoryReclaimed { .. } => "memory_reclaimed",
             Self::MemoryBounded { .. } => "memory_bounded",
@@ -97,6 +106,9 @@ impl CheckKind {
             }
             Self::ReceivedEveryEvent => "needs a feed with a known number of events",
             Self::FastClientsKeepRate { .. } => "needs a feed with a nominal rate",
+            Self::FastClientsLatencyHeld { .. } => {
+                "needs gaps between events both in this run and in the run without frozen clients"
+            }
             Self::CleanShutdown { .. } => "needs the embedded server (sse-load sends it SIGTERM)",
             Self::MemoryReclaimed { .. } | Self::MemoryBounded { .. } => {
                 "needs the server's RSS (embedded server or /metrics rss)"
@@ -121,6 +133,7 @@ impl CheckKind {
             Self::FdsReleased => fds_released(o)?,
             Self::FrozenClientsEvicted { within } => frozen_clients_evicted(o, within)?,
             Self::FastClientsKeepRate { min_fraction } => fast_clients_keep_rate(o, min_fraction)?,
+            Self::FastClientsLatencyHeld { max_ratio } => fast_clients_latency_held(o, max_ratio)?,
             Self::CleanShutdown { within } => clean_shutdown(o, within)?,
             Self::MemoryReclaimed { max_regrowth } => memory_reclaimed(o, max_regrowth)?,
             Self::MemoryBounded { max_growth_mb } => memory_bounded(o, max_growth_mb)?,
@@ -247,6 +260,22 @@ fn fast_clients_keep_rate(o: &Outcome, min_fraction: f64) -> Option<Verdict> {
         format!(
             "slowest reading client {slowest:.1} events/s, nominal {nominal:.1}, minimum {:.0}%",
             min_fraction * 100.0
+        ),
+    ))
+}
+
+fn fast_clients_latency_held(o: &Outcome, max_ratio: f64) -> Option<Verdict> {
+    let control = o.control_gap_p99?;
+    let gaps = o.totals.histogram(Metric::InterEvent).filter(|h| !h.is_empty())?;
+    let p99 = Duration::from_micros(gaps.value_at_quantile(0.99));
+    let ratio = p99.as_secs_f64() / control.as_secs_f64().max(1e-6);
+    Some((
+        ratio <= max_ratio,
+        format!(
+            "fast clients' p99 gap between events {:.1} ms, {:.1} ms in a run without frozen clients: \
+             {ratio:.2}×, limit {max_ratio:.1}×",
+            p99.as_secs_f64() * 1e3,
+            control.as_secs_f64() * 1e3,
         ),
     ))
 }
@@ -387,5 +416,40 @@ mod tests {
         assert!(check.evaluate(&o).unwrap().passed);
         o.totals.counts.per_client_rates.push(50.0);
         assert!(!check.evaluate(&o).unwrap().passed);
+    }
+
+    #[test]
+    fn fast_clients_latency_is_judged_against_the_run_without_frozen_clients() {
+        use crate::measure::stats::{Shard, Totals};
+
+        let with_gaps = |gap_us: u64| {
+            let mut shard = Shard::default();
+            for _ in 0..1_000 {
+                shard.record(Metric::InterEvent, gap_us);
+            }
+            Totals::merge([shard])
+        };
+        let check = CheckKind::FastClientsLatencyHeld { max_ratio: 1.5 };
+        let mut o = Outcome {
+            totals: with_gaps(14_000),
+            ..Outcome::default()
+        };
+        assert!(
+            check.evaluate(&o).is_none(),
+            "no run without frozen clients: not judged"
+        );
+        o.control_gap_p99 = Some(Duration::from_millis(10));
+        let held = check.evaluate(&o).unwrap();
+        assert!(held.passed, "{}", held.detail);
+        o.totals = with_gaps(16_000);
+        let broken = check.evaluate(&o).unwrap();
+        assert!(!broken.passed, "{}", broken.detail);
+        assert!(
+            broken.detail.contains("without frozen clients"),
+            "{}",
+            broken.detail
+        );
+        o.totals = Totals::default();
+        assert!(check.evaluate(&o).is_none(), "no gaps in this run: not judged");
     }
 }

@@ -91,6 +91,9 @@ pub struct Outcome {
     pub nominal_rate: Option<f64>,
     /// Publishes the generator made: accepted and failed (all zero when it published nothing).
     pub published: Published,
+    /// The p99 gap between events in the same run without frozen clients
+    /// ([`super::plan::Plan::control`]), when the plan has one and it recorded gaps.
+    pub control_gap_p99: Option<Duration>,
 }
 
 impl Outcome {

@@ -93,6 +93,27 @@ impl Plan {
         self
     }
 
+    /// The same plan without its frozen clients and without the checks about them, when a
+    /// check compares the fast clients with such a run ([`CheckKind::FastClientsLatencyHeld`]);
+    /// `None` otherwise. The runner measures it first, on a server of its own.
+    pub fn control(&self) -> Option<Plan> {
+        let compares = self
+            .checks
+            .iter()
+            .any(|c| matches!(c, CheckKind::FastClientsLatencyHeld { .. }));
+        (compares && self.population.frozen > 0).then(|| {
+            let mut control = self.clone();
+            control.population.frozen = 0;
+            control.checks.retain(|c| {
+                !matches!(
+                    c,
+                    CheckKind::FastClientsLatencyHeld { .. } | CheckKind::FrozenClientsEvicted { .. }
+                )
+            });
+            control
+        })
+    }
+
     /// The flags the embedded server is started with.
     pub fn server_flags(&self) -> ServerFlags {
         let mut flags = self.server.clone();
