@@ -1,7 +1,7 @@
 //! The sampler: every interval, one timeline point (event rate, open streams, server RSS and fds).
 //!
 //! Runs as one task beside the clients, reading their relaxed counters; RSS also feeds
-//! constant-memory peak and least-squares slope figures.
+//! bounded peak and slope figures (Theil–Sen, see [`super::slope`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::server::ServerSource;
-use super::slope::SlopeAccumulator;
+use super::slope::SlopeSeries;
 use super::timeline::Sample;
 use super::timeline::Timeline;
 
@@ -52,8 +52,8 @@ pub async fn run<C: LiveCounts>(
 ) -> Sampled {
     let started = Instant::now();
     let mut timeline = Timeline::new();
-    let mut slope = SlopeAccumulator::default();
-    let mut steady_slope = SlopeAccumulator::default();
+    let mut slope = SlopeSeries::default();
+    let mut steady_slope = SlopeSeries::default();
     let mut peak: Option<f64> = None;
     let mut last_events = counters.events();
     let mut last_at = started;
@@ -90,7 +90,7 @@ pub async fn run<C: LiveCounts>(
             server_fds: resources.fds,
         });
     }
-    let fitted = if steady_slope.slope().is_some() {
+    let fitted = if steady_slope.span() > 0.0 {
         steady_slope
     } else {
         slope
