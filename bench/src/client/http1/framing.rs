@@ -119,6 +119,19 @@ impl Decoder {
                     }
                     None => return Ok(()),
                 },
+                State::DataCr if input.starts_with(b"\r\n") => {
+                    input = &input[2..];
+                    self.state = State::Size { size: 0, digits: 0 };
+                }
+                State::Size { size, digits } => {
+                    let (state, used) = size_digits(size, digits, input);
+                    input = &input[used..];
+                    self.state = state;
+                    if let Some(&b) = input.first() {
+                        self.state = step(state, b)?;
+                        input = &input[1..];
+                    }
+                }
                 state => {
                     self.state = step(state, input[0])?;
                     input = &input[1..];
@@ -146,6 +159,23 @@ impl Decoder {
             what,
         )))
     }
+}
+
+/// Reads the hex digits at the start of `input` into a chunk size (at most
+/// [`MAX_SIZE_DIGITS`]): the size state after them and how many bytes they took.
+fn size_digits(mut size: u64, mut digits: u8, input: &[u8]) -> (State, usize) {
+    let mut used = 0;
+    for &b in input {
+        match hex(b) {
+            Some(value) if digits < MAX_SIZE_DIGITS => {
+                size = (size << 4) | u64::from(value);
+                digits += 1;
+                used += 1;
+            }
+            _ => break,
+        }
+    }
+    (State::Size { size, digits }, used)
 }
 
 /// The state after byte `b` of a size line, a chunk's CRLF or the end of the trailers.
@@ -189,6 +219,7 @@ fn step(state: State, b: u8) -> Result<State, ClientError> {
 }
 
 /// The value of hex digit `b`.
+#[inline]
 fn hex(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
