@@ -135,6 +135,33 @@ async fn finite_stream_is_received_whole_with_a_clean_end() {
 }
 
 #[tokio::test]
+async fn a_read_takes_every_chunk_that_has_arrived() {
+    // The server sends one chunk per event; the client reads HTTP/1.1 itself and parses
+    // every chunk a socket read returned, so a fast stream takes far fewer reads than events.
+    let server = TestServer::start(Config::default()).await;
+    let url = server.url("/sse/finite?count=2000&size=100");
+    let mut stream = within("connect", connect(&url, &ConnectOptions::default()))
+        .await
+        .unwrap();
+    let (mut reads, mut events) = (0u64, Vec::new());
+    within("the stream", async {
+        let mut on_item = |item: Item<'_>, _| {
+            if let Item::Event(e) = item {
+                events.push(event_number(e.id.unwrap()).unwrap());
+            }
+        };
+        while stream.read(&mut on_item).await.unwrap() {
+            reads += 1;
+        }
+    })
+    .await;
+    assert_eq!(events, (1..=2000).collect::<Vec<_>>());
+    assert!(reads < 2000 / 2, "{reads} reads for 2000 events");
+    assert!(stream.bytes_received() > 2000 * 100);
+    server.shut_down().await;
+}
+
+#[tokio::test]
 async fn last_event_id_resumes_events_after_a_disconnect() {
     let server = TestServer::start(Config::default()).await;
     let events_url = server.url("/events");
@@ -145,17 +172,21 @@ async fn last_event_id_resumes_events_after_a_disconnect() {
         .unwrap();
     let mut published = Vec::new();
     for n in 1..=3 {
+        if n == 3 {
+            // A read delivers every event that has arrived: read the first two before the
+            // third is published, which then reaches the socket but is never read.
+            let (seen, end) = read_events(&mut first, 2).await;
+            assert!(!end.unwrap(), "the hub stream stays open");
+            assert_eq!(ids(&seen.events), published[..2]);
+            assert_eq!(seen.events[0].event, "tick");
+            assert_eq!(seen.events[0].data, "payload 1");
+        }
         let answer = within("publish", post(&publish_url, format!("payload {n}")))
             .await
             .unwrap();
         let json: serde_json::Value = serde_json::from_slice(&answer).unwrap();
         published.push(json["id"].as_u64().unwrap());
     }
-    let (seen, end) = read_events(&mut first, 2).await;
-    assert!(!end.unwrap(), "the hub stream stays open");
-    assert_eq!(ids(&seen.events), published[..2]);
-    assert_eq!(seen.events[0].event, "tick");
-    assert_eq!(seen.events[0].data, "payload 1");
     let resume_from = first.last_event_id().unwrap().to_owned();
     assert_eq!(event_number(&resume_from), Some(published[1]));
     drop(first);
@@ -268,6 +299,21 @@ async fn aborted_stream_is_an_error_not_a_clean_end() {
     )
     .await
     .unwrap();
+    // Let the server fill the socket buffers until it is blocked mid-stream (its count of
+    // delivered events stops moving), so that it cannot write the final chunk: a server
+    // still writing when the shutdown comes would end the body cleanly instead.
+    let (mut last, mut unchanged) = (0, 0);
+    testkit::wait::eventually("the server to block on a full socket", || {
+        let delivered = server.server.metrics().events_delivered;
+        unchanged = if delivered == last && delivered > 0 {
+            unchanged + 1
+        } else {
+            0
+        };
+        last = delivered;
+        unchanged >= 20
+    })
+    .await;
     // Stop reading until the server has given up on us.
     server.shut_down().await;
     let (_, end) = read_events(&mut stream, usize::MAX).await;

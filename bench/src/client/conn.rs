@@ -24,9 +24,11 @@
 //! [`ClientError::Incomplete`] when it closed before the final chunk.
 //!
 //! ## Cost
-//! One task per stream: the connection's IO is driven inside `read` (no spawned task).
-//! Per chunk, hyper hands over one `Bytes`; parsing it allocates nothing per event (see
-//! [`Parser`]), and the receive time is read once per chunk.
+//! One task per stream: the connection's IO is done inside `read` (no spawned task).
+//! An HTTP/1.1 stream (plain or TLS) is read by the client itself (the `http1` module):
+//! one socket read into a buffer allocated once per connection, every chunk in it decoded
+//! in place and fed to the [`Parser`], one receive time per read, nothing allocated per
+//! chunk or event. An HTTP/2 stream is read through hyper, one DATA frame per `read`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -37,8 +39,10 @@ use http::{HeaderValue, Method, StatusCode, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::error::ClientError;
+use super::error::{BODY_EXCERPT_LEN, ClientError};
+use super::http1::Reader;
 use super::parser::{Item, Parser};
+use super::protocol::Protocol;
 use super::transport::{self, Target, Transport};
 
 /// The default limit for connecting and receiving the response headers.
@@ -84,8 +88,7 @@ pub struct SseConnection {
     started_at: Instant,
     time_to_headers: Duration,
     local_addr: Option<SocketAddr>,
-    body: Incoming,
-    transport: Transport,
+    source: Source,
     parser: Parser,
     bytes_received: u64,
     ended: bool,
@@ -131,35 +134,18 @@ impl SseConnection {
             })?;
             headers.push((LAST_EVENT_ID, value));
         }
-        let request = target.request(method, &headers, body);
         let started_at = Instant::now();
         let opening = async {
-            let (mut sender, mut transport, local_addr) = transport::open(target, opts.local_addr).await?;
-            let response = transport.send(&mut sender, request).await?;
-            let time_to_headers = started_at.elapsed();
-            // No second request on this connection: it closes when the stream ends.
-            drop(sender);
-            let (parts, mut body) = response.into_parts();
-            if parts.status != StatusCode::OK {
-                return Err(transport.status_error(parts.status, &mut body).await);
-            }
-            let content_type = parts
-                .headers
-                .get(CONTENT_TYPE)
-                .map(HeaderValue::as_bytes)
-                .unwrap_or_default();
-            if !is_event_stream(content_type) {
-                return Err(ClientError::ContentType {
-                    content_type: String::from_utf8_lossy(content_type).into_owned(),
-                });
-            }
+            let (source, local_addr) = match target.protocol() {
+                Protocol::Http1 => open_http1(target, opts, &method, &headers, &body).await?,
+                Protocol::Http2 { .. } => open_http2(target, opts, method, &headers, body).await?,
+            };
             Ok(Self {
-                status: parts.status,
+                status: StatusCode::OK,
                 started_at,
-                time_to_headers,
+                time_to_headers: started_at.elapsed(),
                 local_addr,
-                body,
-                transport,
+                source,
                 parser: Parser::resume(opts.last_event_id.as_deref()),
                 bytes_received: 0,
                 ended: false,
@@ -205,8 +191,9 @@ impl SseConnection {
         self.parser.last_event_id()
     }
 
-    /// Reads the next chunk, parses it, and calls `on_item(item, received_at)` for each
-    /// complete item in it (`received_at` is taken once per chunk, when it arrived).
+    /// Reads what arrived next (one socket read over HTTP/1.1, one DATA frame over
+    /// HTTP/2), parses it, and calls `on_item(item, received_at)` for each complete item in
+    /// it (`received_at` is taken once per read, when it returned).
     /// Inside `select!`, bind the closure to a local first (`let mut on = |item, at| ..;`
     /// then `read(&mut on)`): a `&mut |..| ..` temporary does not live long enough there.
     ///
@@ -215,37 +202,120 @@ impl SseConnection {
     ///
     /// # Errors
     /// [`ClientError::Reset`] when the peer reset the connection, [`ClientError::Incomplete`]
-    /// when it closed before the final chunk, [`ClientError::Io`] or
-    /// [`ClientError::Http`] otherwise. The stream is over after an error.
+    /// when it closed before the final chunk, [`ClientError::Protocol`] for broken chunked
+    /// framing, [`ClientError::Io`], [`ClientError::Http`] or [`ClientError::Http2`]
+    /// otherwise. The stream is over after an error.
     ///
     /// # Cancel safety
-    /// Cancel-safe: a chunk is parsed and reported in the same poll that receives it, so
+    /// Cancel-safe: what a read receives is parsed and reported in the same poll, so
     /// dropping the future (a timeout around `read`, say) loses nothing.
     pub async fn read(&mut self, on_item: &mut impl FnMut(Item<'_>, Instant)) -> Result<bool, ClientError> {
-        while !self.ended {
-            match self.transport.drive(self.body.frame()).await {
-                Some(Ok(frame)) => {
-                    // Trailers carry no events.
-                    let Ok(data) = frame.into_data() else { continue };
-                    let received_at = Instant::now();
-                    self.bytes_received += data.len() as u64;
-                    self.parser.feed(&data, &mut |item| on_item(item, received_at));
-                    return Ok(true);
-                }
-                Some(Err(err)) => {
-                    self.ended = true;
-                    return Err(self.transport.error(err));
-                }
-                None => {
-                    self.ended = true;
-                    if let Some(err) = self.transport.take_conn_error() {
-                        return Err(err);
-                    }
-                }
-            }
+        if self.ended {
+            return Ok(false);
         }
-        Ok(false)
+        let (parser, bytes_received) = (&mut self.parser, &mut self.bytes_received);
+        let mut on_data = |data: &[u8], received_at: Instant| {
+            *bytes_received += data.len() as u64;
+            parser.feed(data, &mut |item| on_item(item, received_at));
+        };
+        let result = match &mut self.source {
+            Source::Http1(reader) => reader.read(&mut on_data).await,
+            Source::Http2 { body, transport } => read_http2(body, transport, &mut on_data).await,
+        };
+        self.ended = !matches!(result, Ok(true));
+        result
     }
+}
+
+/// Where a stream's body comes from.
+#[derive(Debug)]
+enum Source {
+    /// An HTTP/1.1 connection of its own, read by the client (`http1`).
+    Http1(Reader),
+    /// A stream of an HTTP/2 connection, read through hyper.
+    Http2 {
+        /// The response body.
+        body: Incoming,
+        /// The stream's lease on its shared connection.
+        transport: Transport,
+    },
+}
+
+/// Opens an HTTP/1.1 stream: its own socket, the request written and the head read by
+/// the client; a 200 `text/event-stream` answer or an error.
+async fn open_http1(
+    target: &Target,
+    opts: &ConnectOptions,
+    method: &Method,
+    headers: &[(HeaderName, HeaderValue)],
+    body: &[u8],
+) -> Result<(Source, Option<SocketAddr>), ClientError> {
+    let (io, local_addr) = transport::socket(target, opts.local_addr).await?;
+    let request = target.http1_request(method, headers, body);
+    let (mut reader, head) = Reader::open(io, &request).await?;
+    if head.status != StatusCode::OK {
+        let excerpt = reader.excerpt(BODY_EXCERPT_LEN).await;
+        return Err(ClientError::Status {
+            status: head.status,
+            body_excerpt: String::from_utf8_lossy(&excerpt).into_owned(),
+        });
+    }
+    check_content_type(&head.content_type)?;
+    Ok((Source::Http1(reader), local_addr))
+}
+
+/// Opens an HTTP/2 stream on hyper (a place on a shared connection); a 200
+/// `text/event-stream` answer or an error.
+async fn open_http2(
+    target: &Target,
+    opts: &ConnectOptions,
+    method: Method,
+    headers: &[(HeaderName, HeaderValue)],
+    body: Bytes,
+) -> Result<(Source, Option<SocketAddr>), ClientError> {
+    let request = target.request(method, headers, body);
+    let (mut sender, mut transport, local_addr) = transport::open(target, opts.local_addr).await?;
+    let response = transport.send(&mut sender, request).await?;
+    // No second request on this stream.
+    drop(sender);
+    let (parts, mut body) = response.into_parts();
+    if parts.status != StatusCode::OK {
+        return Err(transport.status_error(parts.status, &mut body).await);
+    }
+    let content_type = parts.headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes);
+    check_content_type(content_type.unwrap_or_default())?;
+    Ok((Source::Http2 { body, transport }, local_addr))
+}
+
+/// Reads the next DATA frame of an HTTP/2 stream into `on_data` (with its receive time):
+/// `Ok(true)` after one, `Ok(false)` at the clean end.
+async fn read_http2(
+    body: &mut Incoming,
+    transport: &mut Transport,
+    on_data: &mut impl FnMut(&[u8], Instant),
+) -> Result<bool, ClientError> {
+    loop {
+        match transport.drive(body.frame()).await {
+            Some(Ok(frame)) => {
+                // Trailers carry no events.
+                let Ok(data) = frame.into_data() else { continue };
+                on_data(&data, Instant::now());
+                return Ok(true);
+            }
+            Some(Err(err)) => return Err(transport.error(err)),
+            None => return transport.take_conn_error().map_or(Ok(false), Err),
+        }
+    }
+}
+
+/// `Ok` for a `text/event-stream` Content-Type, else [`ClientError::ContentType`].
+fn check_content_type(content_type: &[u8]) -> Result<(), ClientError> {
+    if is_event_stream(content_type) {
+        return Ok(());
+    }
+    Err(ClientError::ContentType {
+        content_type: String::from_utf8_lossy(content_type).into_owned(),
+    })
 }
 
 /// Whether a Content-Type is `text/event-stream` (parameters and case ignored).

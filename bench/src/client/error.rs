@@ -128,6 +128,13 @@ pub enum ClientError {
         #[source]
         source: hyper::Error,
     },
+    /// The peer broke HTTP/1.1 as the client reads it itself (a malformed response head or
+    /// chunk size line); counted as `http`.
+    #[error("HTTP/1.1 protocol error: {what}")]
+    Protocol {
+        /// What was wrong.
+        what: &'static str,
+    },
     /// HTTP/2 failed: the server did not agree to `h2` in the TLS handshake, or the
     /// connection broke the HTTP/2 protocol (a reset stream or a GOAWAY is [`ClientError::Reset`]).
     #[error("HTTP/2: {}", Chain(&**source))]
@@ -167,7 +174,7 @@ impl ClientError {
             Self::Reset { .. } => ErrorKind::Reset,
             Self::Incomplete { .. } => ErrorKind::Incomplete,
             Self::Io { .. } => ErrorKind::Io,
-            Self::Http { .. } => ErrorKind::Http,
+            Self::Http { .. } | Self::Protocol { .. } => ErrorKind::Http,
             Self::Http2 { .. } => ErrorKind::Http2,
             Self::Json { .. } => ErrorKind::Json,
         }

@@ -34,13 +34,19 @@
 //! ## Cost
 //! Hot path: no allocation per event in steady state. The partial-line, data, type and id
 //! buffers are reused (cleared, never dropped), so once they have grown to the largest
-//! event seen, feeding allocates nothing. Only invalid UTF-8 in an `id` or `event` field
+//! event seen, feeding allocates nothing. The partial-line buffer is reserved at 1 KiB by
+//! the first bytes fed, so lines up to that never grow it. Only invalid UTF-8 in an `id` or `event` field
 //! allocates (for the lossy conversion). `tests/parser_alloc.rs` proves the count.
 
 use memchr::{memchr, memchr2};
 
 /// The UTF-8 byte-order mark.
 const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
+
+/// Room reserved for a partial line when the first bytes arrive: enough for typical lines
+/// at once, so the buffer does not grow in steps (at unpredictable times) as longer and
+/// longer lines straddle chunk boundaries.
+const LINE_RESERVE: usize = 1024;
 
 /// The event type of an event without an `event:` field.
 pub const DEFAULT_EVENT_TYPE: &str = "message";
@@ -126,6 +132,9 @@ impl Parser {
     pub fn feed(&mut self, mut chunk: &[u8], sink: &mut impl FnMut(Item<'_>)) {
         if chunk.is_empty() {
             return;
+        }
+        if self.line.capacity() == 0 {
+            self.line.reserve(LINE_RESERVE);
         }
         if self.pending_cr {
             self.pending_cr = false;

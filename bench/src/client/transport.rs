@@ -233,6 +233,26 @@ impl Target {
     }
 }
 
+impl Target {
+    /// The bytes of an HTTP/1.1 request for this target (head and body, for one write):
+    /// `Host`, then `headers`, then the target's own headers (which win), as
+    /// [`Target::request`] sets them for hyper.
+    pub(crate) fn http1_request(
+        &self,
+        method: &Method,
+        headers: &[(HeaderName, HeaderValue)],
+        body: &[u8],
+    ) -> Vec<u8> {
+        super::http1::request(
+            method,
+            self.path_and_query.as_str(),
+            &self.authority,
+            &[headers, &self.headers],
+            body,
+        )
+    }
+}
+
 /// A connection for one request to `target`: over HTTP/1.1 a new TCP connection (from
 /// `local_addr` when given) handed to hyper, over HTTP/2 a place on a shared connection.
 /// Also returns the socket's local address.
@@ -265,7 +285,7 @@ pub(crate) async fn open(
 }
 
 /// The socket to `target`: TCP (from `local_addr` when given), then TLS for `https://`.
-async fn socket(
+pub(crate) async fn socket(
     target: &Target,
     local_addr: Option<IpAddr>,
 ) -> Result<(Stream, Option<SocketAddr>), ClientError> {
