@@ -45,6 +45,7 @@ pub mod head;
 pub mod hub;
 pub mod lean;
 pub mod limits;
+pub mod live;
 pub mod listener;
 pub mod metrics;
 pub mod params;
