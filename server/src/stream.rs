@@ -331,7 +331,10 @@ mod tests {
         assert!(stream.next().now_or_never().is_none(), "nothing to send yet");
         tokio::time::advance(Duration::from_secs(1)).await;
         hub.publish(None, b"e").unwrap();
-        assert_eq!(next(&mut stream).await.as_deref(), Some(&b"id: 1\ndata: e\n\n"[..]));
+        assert_eq!(
+            next(&mut stream).await.as_deref(),
+            Some(&b"id: 1\ndata: e\n\n"[..])
+        );
         // The timer fires at 10 s, sees the frame and stays silent; the ping comes at 20 s,
         // 19 s after the frame: less than two intervals of silence.
         assert_eq!(next(&mut stream).await, Some(PING));
