@@ -3,8 +3,10 @@
 //! # Hot path
 //! [`SseStream::poll_next`] runs once per event per client. It allocates nothing: a
 //! frame is a shared `Bytes` handed on (a reference-count bump), the ping timer is
-//! boxed once per stream and never touched per frame (a frame sets one flag), counters
-//! are relaxed atomics, and shutdown is one atomic load per event. When the stream has
+//! boxed once per stream and never touched per frame (a frame sets one flag), frames are
+//! counted in the stream and added to the shared `events_delivered` once per wake-up
+//! (when the stream goes to sleep or ends, or every [`REPORT_EVERY`] frames), not with
+//! one shared atomic add per frame, and shutdown is one atomic load per event. When the stream has
 //! nothing to send, the ping timer and the shutdown future (whose token takes a mutex)
 //! are polled only if the waker changed since they were last polled or the timer has
 //! fired: otherwise both already hold this very waker, so going to sleep costs a pointer
@@ -27,6 +29,7 @@
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -60,6 +63,10 @@ pub trait FrameSource: Unpin + Send + 'static {
     }
 }
 
+/// Frames a busy stream hands over before adding them to `events_delivered`; the shared
+/// counter is exact whenever the stream sleeps or has ended.
+pub const REPORT_EVERY: u32 = 64;
+
 /// Per-stream settings.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamOptions {
@@ -86,6 +93,8 @@ pub struct SseStream<S> {
     ping: Pin<Box<Sleep>>,
     /// A frame went out since the ping timer last fired.
     sent: bool,
+    /// Frames handed over and not yet added to `counters.events_delivered`.
+    unreported: u32,
     /// The waker the ping timer and the shutdown future were last polled with, both
     /// still pending (`None`: not yet, or they must be polled again).
     armed_for: Option<Waker>,
@@ -112,6 +121,7 @@ impl<S: FrameSource> SseStream<S> {
             ping_interval: options.ping_interval,
             ping: Box::pin(tokio::time::sleep(first_ping)),
             sent: false,
+            unreported: 0,
             armed_for: None,
             knobs: TestKnobs::new(&options),
             stall: current_stall(),
@@ -151,7 +161,7 @@ impl<S: FrameSource> SseStream<S> {
         }
         match this.source.poll_frame(cx) {
             Poll::Ready(Some(frame)) => {
-                bump(&this.counters.events_delivered);
+                this.delivered();
                 this.sent = true;
                 if let Some(knobs) = this.knobs.as_deref_mut() {
                     knobs.delivered();
@@ -159,6 +169,7 @@ impl<S: FrameSource> SseStream<S> {
                 return Poll::Ready(Some(Ok(frame)));
             }
             Poll::Ready(None) => {
+                this.report();
                 this.done = true;
                 return Poll::Ready(None);
             }
@@ -174,6 +185,7 @@ impl<S: FrameSource> SseStream<S> {
     /// this waker, or the timer has fired; a shutdown that began since is seen by the
     /// atomic load of the next poll (the flag is set before the token wakes anyone).
     fn idle(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Infallible>>> {
+        self.report();
         let armed = self
             .armed_for
             .as_ref()
@@ -217,6 +229,7 @@ impl<S: FrameSource> SseStream<S> {
     fn wait(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Infallible>>> {
         // The shutdown future may now hold another waker than `armed_for`.
         self.armed_for = None;
+        self.report();
         if self.registration.shutdown.as_mut().poll(cx).is_ready() {
             return self.end(cx);
         }
@@ -227,11 +240,39 @@ impl<S: FrameSource> SseStream<S> {
     /// the final chunk: a clean end, not a reset.
     fn end(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Infallible>>> {
         if let Poll::Ready(Some(frame)) = self.source.poll_drain(cx) {
-            bump(&self.counters.events_delivered);
+            self.delivered();
             return Poll::Ready(Some(Ok(frame)));
         }
+        self.report();
         self.done = true;
         Poll::Ready(None)
+    }
+}
+
+impl<S> SseStream<S> {
+    /// Counts one frame handed over.
+    fn delivered(&mut self) {
+        self.unreported += 1;
+        if self.unreported == REPORT_EVERY {
+            self.report();
+        }
+    }
+
+    /// Adds the frames not yet counted to `events_delivered`.
+    fn report(&mut self) {
+        if self.unreported > 0 {
+            let frames = std::mem::take(&mut self.unreported);
+            self.counters
+                .events_delivered
+                .fetch_add(u64::from(frames), Ordering::Relaxed);
+        }
+    }
+}
+
+impl<S> Drop for SseStream<S> {
+    fn drop(&mut self) {
+        // A stream dropped mid-backlog (its client went away) still counts what it handed over.
+        self.report();
     }
 }
 
@@ -295,7 +336,10 @@ mod tests {
     const INTERVAL: Duration = Duration::from_secs(10);
 
     fn stream(hub: &Hub, watcher: &Watcher) -> SseStream<HubSource> {
-        let counters = Arc::new(Counters::default());
+        stream_counted(hub, watcher, Arc::new(Counters::default()))
+    }
+
+    fn stream_counted(hub: &Hub, watcher: &Watcher, counters: Arc<Counters>) -> SseStream<HubSource> {
         let options = StreamOptions {
             ping_interval: Some(INTERVAL),
             frame_delay: Duration::ZERO,
@@ -341,6 +385,31 @@ mod tests {
         assert_eq!(start.elapsed(), 2 * INTERVAL);
         assert_eq!(next(&mut stream).await, Some(PING));
         assert_eq!(start.elapsed(), 3 * INTERVAL);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn delivered_frames_are_counted_once_per_wake_up() {
+        let (hub, watcher) = (Hub::new(256), Watcher::new());
+        let counters = Arc::new(Counters::default());
+        let mut stream = stream_counted(&hub, &watcher, Arc::clone(&counters));
+        let delivered = || counters.events_delivered.load(Ordering::Relaxed);
+        for _ in 0..100 {
+            hub.publish(None, b"e").unwrap();
+        }
+        for _ in 0..100 {
+            assert!(next(&mut stream).await.is_some_and(|frame| frame != PING));
+        }
+        assert_eq!(
+            delivered(),
+            u64::from(REPORT_EVERY),
+            "a busy stream reports in batches"
+        );
+        assert!(stream.next().now_or_never().is_none(), "asleep");
+        assert_eq!(delivered(), 100, "exact once asleep");
+        hub.publish(None, b"e").unwrap();
+        assert!(next(&mut stream).await.is_some());
+        drop(stream);
+        assert_eq!(delivered(), 101, "a dropped stream reports what it handed over");
     }
 
     #[tokio::test(start_paused = true)]
