@@ -1,4 +1,4 @@
-//! Instruction counts of the hot paths under callgrind (gungraun): encoder, hub fan-out, parser, recorder.
+//! Instruction counts of the hot paths under callgrind (gungraun): encoder, hub fan-out, `/events` delivery, parser, recorder.
 //!
 //! Run by `ci/instructions`, which installs the matching `gungraun-runner`, runs this bench and
 //! compares the counts with `baselines/instructions/`. Each benchmark function runs once under
@@ -13,7 +13,7 @@ use std::hint::black_box;
 
 use bytes::Bytes;
 use gungraun::prelude::*;
-use sse_instructions::fixtures::{self, FanOut, RecorderFixture, Stream};
+use sse_instructions::fixtures::{self, Delivery, FanOut, RecorderFixture, Stream};
 
 // Encoding one event (id, name and the payload) into SSE wire format.
 #[library_benchmark]
@@ -36,6 +36,16 @@ fn encode(data: Vec<u8>) -> (Vec<u8>, Bytes) {
 fn fan_out(mut fan_out: FanOut) -> FanOut {
     black_box(fan_out.publish_and_drain());
     fan_out
+}
+
+// The reference server's `/events` streams (hub subscription, pings on) polled through 16
+// published 64-byte events: a wake-up per event (paced) or one per 16 events (a backlog).
+#[library_benchmark]
+#[bench::subscribers_100_wake_per_event(args = ((100, 1)), setup = Delivery::new)]
+#[bench::subscribers_100_wake_per_16(args = ((100, 16)), setup = Delivery::new)]
+fn deliver(mut delivery: Delivery) -> Delivery {
+    black_box(delivery.publish_and_poll());
+    delivery
 }
 
 // The load client's parser on a whole stream, fed in 8 KiB chunks.
@@ -65,7 +75,8 @@ fn record_chunk(mut fixture: RecorderFixture) -> RecorderFixture {
 
 library_benchmark_group!(name = frame, benchmarks = [encode]);
 library_benchmark_group!(name = hub, benchmarks = [fan_out]);
+library_benchmark_group!(name = stream, benchmarks = [deliver]);
 library_benchmark_group!(name = parser, benchmarks = [parse]);
 library_benchmark_group!(name = recorder, benchmarks = [record_one, record_chunk]);
 
-main!(library_benchmark_groups = [frame, hub, parser, recorder]);
+main!(library_benchmark_groups = [frame, hub, stream, parser, recorder]);

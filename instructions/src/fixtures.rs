@@ -7,11 +7,13 @@
 //! subscriber got the event, every event was parsed, every event was recorded), so a bench that
 //! silently measures nothing fails `cargo test`.
 
-use std::sync::Mutex;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{Stream as _, StreamExt};
 use sse_bench::client::{Item, Parser};
 use sse_bench::measure::send_time::SendTime;
 use sse_bench::measure::sequence::SequenceTracker;
@@ -20,6 +22,10 @@ use sse_bench::runner::recorder::Recorder;
 use sse_server::Hub;
 use sse_server::frame::Event;
 use sse_server::hub::Subscription;
+use sse_server::metrics::Counters;
+use sse_server::source::HubSource;
+use sse_server::stream::{SseStream, StreamOptions};
+use sse_server::watcher::Watcher;
 
 /// The event id every encoded event carries (seven digits, as after a long run).
 pub const ENCODE_ID: &str = "1234567";
@@ -101,6 +107,116 @@ impl FanOut {
             }
             delivered
         })
+    }
+}
+
+/// `/events` streams as the reference server sets them up (a hub subscription, keep-alive pings
+/// every 15 s, a watcher registration, the shared counters), polled through published events.
+///
+/// This is the per-delivery path of the server short of the socket: every frame a stream yields
+/// is what the lean path or hyper writes. The streams are polled with a no-op waker on the
+/// thread that publishes, so the count holds the hub's publish (shared by every subscriber),
+/// the broadcast receive and the stream's own work per frame and per wake-up (the shutdown
+/// check, the ping timer), and nothing of a scheduler.
+pub struct Delivery {
+    runtime: tokio::runtime::Runtime,
+    hub: Hub,
+    streams: Vec<SseStream<HubSource>>,
+    /// Events published per wake-up: each stream is polled until it is pending after every
+    /// `per_wake` events (1: a wake-up per event, as when paced; 16: a backlog, as when saturated).
+    per_wake: usize,
+    /// Owns the registrations' shutdown token, as the server does.
+    _watcher: Watcher,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("streams", &self.streams.len())
+            .field("per_wake", &self.per_wake)
+            .field("published", &self.hub.published())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Events published per run of the delivery bench.
+pub const DELIVERY_EVENTS: usize = 16;
+
+impl Delivery {
+    /// `subscribers` streams, warmed by one run so that the measured one takes the steady-state
+    /// path (ping timers and shutdown futures registered, receivers caught up).
+    pub fn new((subscribers, per_wake): (usize, usize)) -> Self {
+        assert!(
+            per_wake > 0 && DELIVERY_EVENTS % per_wake == 0,
+            "per_wake must divide {DELIVERY_EVENTS}"
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a current-thread runtime");
+        let hub = Hub::new(2 * DELIVERY_EVENTS);
+        let watcher = Watcher::new();
+        let counters = Arc::new(Counters::default());
+        let options = StreamOptions {
+            ping_interval: Some(Duration::from_secs(15)),
+            frame_delay: Duration::ZERO,
+            frame_cost: Duration::ZERO,
+            drop_event: None,
+        };
+        let streams = {
+            // The ping timers belong to this runtime's clock.
+            let _runtime = runtime.enter();
+            (0..subscribers)
+                .map(|_| {
+                    let source = HubSource::new(hub.subscribe(None), Arc::clone(&counters));
+                    SseStream::new(source, watcher.register(), Arc::clone(&counters), options)
+                })
+                .collect()
+        };
+        let mut delivery = Self {
+            runtime,
+            hub,
+            streams,
+            per_wake,
+            _watcher: watcher,
+        };
+        delivery.publish_and_poll();
+        delivery
+    }
+
+    /// The body of the delivery bench: publishes [`DELIVERY_EVENTS`] 64-byte events, polling
+    /// every stream until it is pending after each `per_wake` of them. Returns the frames the
+    /// streams yielded.
+    pub fn publish_and_poll(&mut self) -> usize {
+        let _runtime = self.runtime.enter();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut delivered = 0;
+        for _ in 0..DELIVERY_EVENTS / self.per_wake {
+            for _ in 0..self.per_wake {
+                self.hub
+                    .publish(None, &[b'x'; FAN_OUT_PAYLOAD])
+                    .expect("no event name");
+            }
+            for stream in &mut self.streams {
+                loop {
+                    match Pin::new(&mut *stream).poll_next(&mut cx) {
+                        Poll::Ready(Some(Ok(frame))) => {
+                            std::hint::black_box(frame);
+                            delivered += 1;
+                        }
+                        Poll::Ready(Some(Err(never))) => match never {},
+                        Poll::Ready(None) => panic!("a stream ended"),
+                        Poll::Pending => break,
+                    }
+                }
+            }
+        }
+        delivered
+    }
+
+    /// Deliveries per run: every subscriber gets every event.
+    pub fn deliveries(&self) -> usize {
+        self.streams.len() * DELIVERY_EVENTS
     }
 }
 
@@ -273,6 +389,15 @@ mod tests {
             let mut fan_out = FanOut::new(subscribers);
             assert_eq!(fan_out.publish_and_drain(), subscribers);
             assert_eq!(fan_out.publish_and_drain(), subscribers);
+        }
+    }
+
+    #[test]
+    fn delivery_polls_every_event_out_of_every_stream() {
+        for (subscribers, per_wake) in [(1, 1), (100, 1), (100, 16)] {
+            let mut delivery = Delivery::new((subscribers, per_wake));
+            assert_eq!(delivery.publish_and_poll(), delivery.deliveries());
+            assert_eq!(delivery.publish_and_poll(), subscribers * DELIVERY_EVENTS);
         }
     }
 

@@ -42,7 +42,8 @@ pub struct Args {
     #[arg(long, default_value = "64KiB", value_parser = parse_bytes_or_zero)]
     pub send_buffer: u64,
 
-    /// Keep-alive comment interval; 0 disables pings.
+    /// Keep-alive comment interval; 0 disables pings. A stream pings when a whole interval
+    /// passed with nothing sent: every interval when idle, at most 2 intervals after its last frame.
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
     pub ping_interval: Duration,
 

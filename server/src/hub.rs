@@ -30,9 +30,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use tokio::sync::broadcast;
-use tokio_stream::wrappers::BroadcastStream;
 
 use crate::frame::{Event, FrameError};
+use crate::live::LiveFrames;
 
 /// One encoded event with its hub id; cloning it is a reference-count bump.
 #[derive(Debug, Clone)]
@@ -107,7 +107,7 @@ pub struct Subscription {
     /// Events after the client's Last-Event-ID that the ring still held, oldest first.
     pub replay: VecDeque<Frame>,
     /// Live events published after the subscription was made.
-    pub live: BroadcastStream<Frame>,
+    pub live: LiveFrames,
     /// Set when the client's Last-Event-ID was older than the ring.
     pub gap: Option<ReplayGap>,
 }
@@ -189,7 +189,7 @@ impl Hub {
     /// Subscribes; with `last_event_id`, first replays every held event after it.
     pub fn subscribe(&self, last_event_id: Option<u64>) -> Subscription {
         let ring = self.lock();
-        let live = BroadcastStream::new(self.inner.live.subscribe());
+        let live = LiveFrames::new(self.inner.live.subscribe());
         let mut gap = None;
         let replay = match last_event_id {
             Some(last) if last < ring.next_id - 1 => {

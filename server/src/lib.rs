@@ -46,6 +46,7 @@ pub mod hub;
 pub mod lean;
 pub mod limits;
 pub mod listener;
+pub mod live;
 pub mod metrics;
 pub mod params;
 pub mod publisher;

@@ -28,7 +28,8 @@ pub struct Counters {
     pub connections_pending_evicted: AtomicU64,
     /// Connections closed by `--header-timeout` or `--idle-timeout`.
     pub connections_timed_out: AtomicU64,
-    /// Frames (events, not pings) handed to HTTP bodies, over all streams.
+    /// Frames (events, not pings) handed to HTTP bodies, over all streams. A busy stream
+    /// adds its frames when it goes to sleep (at most [`crate::stream::REPORT_EVERY`] late).
     pub events_delivered: AtomicU64,
     /// Keep-alive comments sent.
     pub pings_sent: AtomicU64,

@@ -9,11 +9,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::Stream;
 use tokio::time::{Instant, Sleep};
-use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use crate::frame::Event;
 use crate::hub::{Frame, Subscription};
+use crate::live::LiveFrames;
 use crate::metrics::{Counters, bump};
 use crate::stream::FrameSource;
 
@@ -22,7 +22,7 @@ use crate::stream::FrameSource;
 pub struct HubSource {
     notice: Option<Bytes>,
     replay: VecDeque<Frame>,
-    live: BroadcastStream<Frame>,
+    live: LiveFrames,
     counters: Arc<Counters>,
 }
 

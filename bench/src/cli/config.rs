@@ -7,6 +7,7 @@ use crate::baseline;
 use crate::client::protocol::{self, Protocol, ProtocolError};
 use crate::client::tls::TlsOptions;
 use crate::gate::{Thresholds, ThresholdsError};
+use crate::ladder::Design;
 use crate::profile::{Overrides, Profile};
 use crate::report::json::is_valid_file_stem;
 use crate::runner::TargetSpec;
@@ -139,6 +140,12 @@ pub enum ConfigError {
         /// Why it cannot be used.
         source: std::io::Error,
     },
+    /// `calibrate` over HTTP/2 with a design that speaks HTTP/1.1 only.
+    #[error(
+        "calibrate over HTTP/2 measures the reference design only (the floor and naive designs \
+         speak HTTP/1.1 only); add --design reference"
+    )]
+    CalibrateHttp2Design,
     /// The path of the running executable is unknown (needed to start the embedded server).
     #[error("cannot find the sse-load executable to start the embedded server: {0}; use --target URL")]
     CurrentExe(std::io::Error),
@@ -170,6 +177,12 @@ impl Mode {
             }
             Some(Command::Calibrate(mut args)) => {
                 args.clients = flags.clients;
+                args.protocol = stream_protocol(&flags, None)?;
+                let other_design =
+                    args.designs.is_empty() || args.designs.iter().any(|&d| d != Design::Reference);
+                if args.protocol != Protocol::Http1 && other_design {
+                    return Err(ConfigError::CalibrateHttp2Design);
+                }
                 return Ok(Self::Calibrate(args));
             }
             Some(Command::Sweep(mut args)) => {

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::client::protocol::{self, Protocol};
 use crate::environment::Environment;
 use crate::environment::host_load;
 use crate::fs::write_atomic;
@@ -31,6 +32,11 @@ pub struct CalibrateArgs {
     /// Directory for `calibrate.json`.
     #[arg(long, value_name = "DIR", default_value = "results")]
     pub output_dir: PathBuf,
+    /// The streams' protocol: the global `--protocol` and `--streams-per-connection`, given
+    /// before `calibrate` (HTTP/2 with `--design reference` only: the other designs speak
+    /// HTTP/1.1).
+    #[arg(skip)]
+    pub protocol: Protocol,
 }
 
 /// Flags of `sse-load sweep`.
@@ -93,6 +99,13 @@ pub async fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
         args.designs.clone()
     };
     raise_fd_limit(workloads.iter().map(|w| w.clients).max().unwrap_or(0));
+    protocol::set_configured(args.protocol);
+    if let Protocol::Http2 { .. } = args.protocol {
+        println!(
+            "streams over HTTP/2 (h2c, prior knowledge), {} per connection",
+            args.protocol.streams_per_connection()
+        );
+    }
     let mut results = Vec::new();
     for workload in &workloads {
         let mut cells = Vec::new();
@@ -109,6 +122,8 @@ pub async fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
     }
     let json = serde_json::json!({
         "duration_seconds": args.duration.as_secs_f64(),
+        "protocol": args.protocol.name(),
+        "streams_per_connection": args.protocol.streams_per_connection(),
         "host_load_1m": host_load(),
         "environment": environment,
         "workloads": results,

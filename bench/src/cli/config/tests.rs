@@ -188,3 +188,35 @@ fn calibrate_and_sweep_take_the_global_client_count() {
     };
     assert_eq!(calibrate.clients, None);
 }
+
+#[test]
+fn calibrate_over_http2_measures_the_reference_design_only() {
+    let Mode::Calibrate(calibrate) = mode(&["calibrate", "--workload", "idle"]).unwrap() else {
+        panic!("expected calibrate")
+    };
+    assert_eq!(calibrate.protocol, Protocol::Http1);
+    let args = [
+        "--streams-per-connection",
+        "100",
+        "calibrate",
+        "--workload",
+        "idle",
+    ];
+    assert!(matches!(mode(&args), Err(ConfigError::CalibrateHttp2Design)));
+    let with_floor = [&args[..], &["--design", "reference", "--design", "floor"]].concat();
+    assert!(matches!(
+        mode(&with_floor),
+        Err(ConfigError::CalibrateHttp2Design)
+    ));
+    let reference = [&args[..], &["--design", "reference"]].concat();
+    let Mode::Calibrate(calibrate) = mode(&reference).unwrap() else {
+        panic!("expected calibrate")
+    };
+    assert_eq!(
+        (
+            calibrate.protocol.name(),
+            calibrate.protocol.streams_per_connection()
+        ),
+        ("h2", 100)
+    );
+}
