@@ -386,6 +386,10 @@ pub struct Cpu {
     pub server_user_seconds: Option<f64>,
     /// Server system CPU time, seconds.
     pub server_system_seconds: Option<f64>,
+    /// Received events per write-type system call of the server (`/proc/<pid>/io`
+    /// `syscw`, so a local process only): how many events one `write`/`writev` carried.
+    #[serde(default)]
+    pub server_events_per_write: Option<f64>,
     /// Generator (`sse-load`) CPU time, seconds.
     pub generator_seconds: f64,
     /// Generator CPU time per received event, ns.

@@ -6,7 +6,7 @@
 //! | figure | fails when the run exceeds the baseline by more than |
 //! | --- | --- |
 //! | `allocations_per_delivered_event` | 0.01 allocations, or 10 % of the baseline if larger |
-//! | `leak_per_connection_bytes` | 16 bytes |
+//! | `leak_per_connection_bytes` | 16 bytes (a baseline below 0 counts as 0) |
 //!
 //! Both are counts (dhat counts allocations, it does not time them); the slack absorbs
 //! the few per-connection buffers whose growth depends on how many frames were queued
@@ -41,6 +41,10 @@ pub struct Gate {
     pub absolute: f64,
     /// Allowed growth as a fraction of the baseline (the larger of the two applies).
     pub relative: f64,
+    /// The baseline is taken as at least this: a leak baseline below zero (the run freed
+    /// more than its connections allocated, which varies by hundreds of bytes between
+    /// identical runs) counts as no leak, not as a tighter limit.
+    pub baseline_at_least: f64,
 }
 
 impl Gate {
@@ -48,15 +52,18 @@ impl Gate {
     pub const ALLOCATIONS_PER_DELIVERED_EVENT: Gate = Gate {
         absolute: 0.01,
         relative: 0.10,
+        baseline_at_least: f64::NEG_INFINITY,
     };
     /// The gate on leaked bytes per connection.
     pub const LEAK_PER_CONNECTION: Gate = Gate {
         absolute: 16.0,
         relative: 0.0,
+        baseline_at_least: 0.0,
     };
 
     /// Whether `current` grew past the slack over `baseline`.
     pub fn exceeded(&self, baseline: f64, current: f64) -> bool {
+        let baseline = baseline.max(self.baseline_at_least);
         current > baseline + self.absolute.max(self.relative * baseline.abs())
     }
 }
@@ -325,7 +332,11 @@ mod tests {
         let leak = Gate::LEAK_PER_CONNECTION;
         assert!(!leak.exceeded(0.0, 16.0));
         assert!(leak.exceeded(0.0, 16.5));
-        assert!(leak.exceeded(-4.0, 13.0));
+        // A negative leak baseline (the run freed more than it allocated) is no leak:
+        // identical runs measured -23.5 and -3.7 bytes per connection.
+        assert!(!leak.exceeded(-23.5, -3.7));
+        assert!(!leak.exceeded(-4.0, 16.0));
+        assert!(leak.exceeded(-4.0, 16.5));
     }
 
     #[test]

@@ -108,6 +108,9 @@ pub struct Cell {
     pub server_ns_per_delivery: Option<f64>,
     /// Generator CPU per received event, ns.
     pub generator_ns_per_event: Option<f64>,
+    /// Events delivered per write-type system call of the server: how much each design
+    /// coalesces (a design behind its clients writes several events at once).
+    pub events_per_write: Option<f64>,
     /// Server RSS per open stream, bytes.
     pub rss_bytes_per_connection: Option<f64>,
     /// p99 publish-to-receive latency, ms.
@@ -130,6 +133,7 @@ impl Cell {
             events_per_sec: report.throughput.as_ref().map(|t| t.events_per_sec),
             server_ns_per_delivery: report.cpu.server_ns_per_event,
             generator_ns_per_event: report.cpu.generator_ns_per_event,
+            events_per_write: report.cpu.server_events_per_write,
             rss_bytes_per_connection: rss,
             p99_ms: report.latency.get("publish_to_receive").map(|l| l.p99_ms),
             lost: report.events.lost,
@@ -188,8 +192,16 @@ pub fn render(workload: &Workload, cells: &[Cell]) -> String {
     let _ = writeln!(out, "{}: {}", workload.name, workload.describe());
     let _ = writeln!(
         out,
-        "  {:<10} {:>12} {:>9} {:>16} {:>14} {:>10} {:>9} {:>9}",
-        "design", "events/s", "% floor", "server ns/deliv", "x floor CPU", "RSS B/conn", "p99 ms", "gen/srv"
+        "  {:<10} {:>12} {:>9} {:>16} {:>14} {:>9} {:>10} {:>9} {:>9}",
+        "design",
+        "events/s",
+        "% floor",
+        "server ns/deliv",
+        "x floor CPU",
+        "ev/write",
+        "RSS B/conn",
+        "p99 ms",
+        "gen/srv"
     );
     for cell in cells {
         let pct = ratio(cell.events_per_sec, floor.and_then(|f| f.events_per_sec)).map(|r| r * 100.0);
@@ -200,12 +212,13 @@ pub fn render(workload: &Workload, cells: &[Cell]) -> String {
         let gen_ratio = ratio(cell.generator_ns_per_event, cell.server_ns_per_delivery);
         let _ = writeln!(
             out,
-            "  {:<10} {:>12} {:>9} {:>16} {:>14} {:>10} {:>9} {:>9}{}",
+            "  {:<10} {:>12} {:>9} {:>16} {:>14} {:>9} {:>10} {:>9} {:>9}{}",
             cell.design.name(),
             show(cell.events_per_sec, 0),
             show(pct, 0),
             show(cell.server_ns_per_delivery, 0),
             show(cpu_x, 2),
+            show(cell.events_per_write, 1),
             show(cell.rss_bytes_per_connection, 0),
             show(cell.p99_ms, 2),
             show(gen_ratio, 2),

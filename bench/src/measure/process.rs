@@ -18,6 +18,9 @@ pub struct ProcessReading {
     pub stats: ProcessStats,
     /// Sum of the CPU nanoseconds of the threads alive now, when readable.
     pub threads_cpu_ns: Option<u64>,
+    /// Write-type system calls so far (`syscw` of `/proc/<pid>/io`: `write`, `writev` and
+    /// their kin, which is how sockets are written), when readable.
+    pub write_calls: Option<u64>,
 }
 
 impl ProcessReading {
@@ -30,6 +33,7 @@ impl ProcessReading {
         Some(Self {
             stats,
             threads_cpu_ns: threads_cpu_ns(pid),
+            write_calls: write_calls(pid),
         })
     }
 
@@ -66,6 +70,14 @@ impl ProcessReading {
             }
         }
     }
+}
+
+/// The `syscw` line of `/proc/<pid>/io` (write-type system calls), when readable.
+fn write_calls(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("syscw:"))
+        .and_then(|n| n.trim().parse().ok())
 }
 
 /// The sum of `/proc/<pid>/task/*/schedstat`'s first field (ns on a CPU).
@@ -145,6 +157,26 @@ mod tests {
             "a spinning process's thread clocks never advanced within 10 s"
         );
         assert!(ProcessReading::read(u32::MAX - 1).is_none());
+    }
+
+    #[test]
+    fn write_calls_count_every_write() {
+        use std::io::Write;
+
+        let pid = std::process::id();
+        let before = ProcessReading::read(pid).and_then(|r| r.write_calls);
+        let Some(before) = before else {
+            // Some sandboxes hide /proc/<pid>/io: nothing to count there.
+            assert!(std::fs::read_to_string(format!("/proc/{pid}/io")).is_err());
+            return;
+        };
+        let mut sink = std::fs::File::create("/dev/null").unwrap();
+        for _ in 0..25 {
+            sink.write_all(b"x").unwrap();
+        }
+        let after = ProcessReading::read(pid).and_then(|r| r.write_calls).unwrap();
+        // Other tests of this process may write too: at least our 25.
+        assert!(after >= before + 25, "{before} -> {after}");
     }
 
     #[test]

@@ -179,6 +179,8 @@ pub struct CpuDelta {
     pub total: f64,
     /// User and system seconds, when the source splits them.
     pub split: Option<(f64, f64)>,
+    /// Write-type system calls made (`/proc/<pid>/io`), when the source is the process.
+    pub write_calls: Option<u64>,
 }
 
 impl CpuReading {
@@ -192,17 +194,23 @@ impl CpuReading {
                     clamp(now.stats.cpu_user - then.stats.cpu_user),
                     clamp(now.stats.cpu_system - then.stats.cpu_system),
                 )),
+                write_calls: now
+                    .write_calls
+                    .zip(then.write_calls)
+                    .map(|(now, then)| now.saturating_sub(then)),
             }),
             (Self::Split { user: u1, system: s1 }, Self::Split { user: u0, system: s0 }) => {
                 let (u, s) = (clamp(u1 - u0), clamp(s1 - s0));
                 Some(CpuDelta {
                     total: u + s,
                     split: Some((u, s)),
+                    write_calls: None,
                 })
             }
             (Self::Total(now), Self::Total(then)) => Some(CpuDelta {
                 total: clamp(now - then),
                 split: None,
+                write_calls: None,
             }),
             _ => None,
         }

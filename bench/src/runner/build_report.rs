@@ -230,6 +230,10 @@ fn cpu(generator_cpu: CpuSpent, server_cpu: Option<CpuDelta>, received: u64, not
         server_ns_per_event: server_seconds.and_then(|s| ns_per_event(s, received)),
         server_user_seconds: split.map(|(u, _)| u),
         server_system_seconds: split.map(|(_, s)| s),
+        server_events_per_write: server_cpu
+            .and_then(|c| c.write_calls)
+            .filter(|&w| w > 0)
+            .map(|w| received as f64 / w as f64),
         generator_seconds: generator_cpu.seconds,
         generator_ns_per_event: ns_per_event(generator_cpu.seconds, received),
         generator_bound: generator_bound(generator_cpu, server_seconds, cpus),
