@@ -408,7 +408,7 @@ pub struct Cpu {
 }
 
 /// Server resident memory (RSS) over the run.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Memory {
     /// RSS at the start, MiB.
     pub start_mb: f64,
@@ -418,13 +418,38 @@ pub struct Memory {
     pub end_mb: f64,
     /// `end_mb - start_mb`, MiB.
     pub growth_mb: f64,
-    /// Least-squares slope of RSS over time, MiB per second.
+    /// Slope of RSS over time (Theil–Sen: the median of the slopes between pairs of
+    /// samples), MiB per second.
     pub slope_mb_per_sec: f64,
     /// Seconds of samples the slope was fitted over (the steady part of the run). A slope
     /// over a few seconds measures allocator warm-up, not a leak; gates judge it only over
     /// a long enough window (`Thresholds::memory_slope_min_window_seconds`).
     #[serde(default)]
     pub slope_window_seconds: f64,
+    /// Whether every client had connected (after the warm-up) for the samples the slope
+    /// was fitted over; when not, RSS grew with clients still arriving and the slope is
+    /// not judged.
+    #[serde(default = "steady_by_default")]
+    pub slope_steady: bool,
+}
+
+/// Reports written before `slope_steady` existed fitted their slope the same way.
+fn steady_by_default() -> bool {
+    true
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Self {
+            start_mb: 0.0,
+            peak_mb: 0.0,
+            end_mb: 0.0,
+            growth_mb: 0.0,
+            slope_mb_per_sec: 0.0,
+            slope_window_seconds: 0.0,
+            slope_steady: steady_by_default(),
+        }
+    }
 }
 
 /// The server's `/metrics` at start and end (bools as 0/1, keys as the server names them).

@@ -226,6 +226,7 @@ fn memory(around: &Around) -> Memory {
         growth_mb: rss_end - rss_start,
         slope_mb_per_sec: 0.0,
         slope_window_seconds: 0.0,
+        slope_steady: true,
     }
 }
 

@@ -289,7 +289,15 @@ fn absolute(runs: &[ScenarioReport], t: &Thresholds, out: &mut Vec<Finding>) {
         .map(|m| m.slope_window_seconds)
         .fold(f64::INFINITY, f64::min);
     let slopes: Vec<f64> = memories.iter().map(|m| m.slope_mb_per_sec).collect();
-    if !memories.is_empty() && window < t.memory_slope_min_window_seconds {
+    if memories.iter().any(|m| !m.slope_steady) {
+        out.push(Finding::not_judged(
+            "memory.slope_mb_per_sec",
+            Kind::Absolute,
+            "RSS slope not judged: clients were still connecting when the run ended, so RSS grew \
+             with new connections, not with a leak; give the run more time (--duration) or fewer clients"
+                .into(),
+        ));
+    } else if !memories.is_empty() && window < t.memory_slope_min_window_seconds {
         out.push(Finding::not_judged(
             "memory.slope_mb_per_sec",
             Kind::Absolute,

@@ -184,6 +184,20 @@ fn memory_slope_boundaries_apply_without_baseline() {
 }
 
 #[test]
+fn memory_slope_while_clients_still_arrive_is_not_judged() {
+    let t = Thresholds::default();
+    let mut arriving = with_memory(run(1.0), 30.0, 1.2);
+    arriving.memory.as_mut().unwrap().slope_steady = false;
+    let j = judge(&[arriving.clone()], None, &t);
+    let f = finding(&j, "memory.slope_mb_per_sec");
+    assert!(f.status == Status::NotJudged, "{f:?}");
+    assert!(f.rule.contains("still connecting"), "{}", f.rule);
+    assert_eq!(j.status, Status::Pass);
+    arriving.memory.as_mut().unwrap().slope_steady = true;
+    assert_eq!(judge(&[arriving], None, &t).status, Status::Fail);
+}
+
+#[test]
 fn memory_slope_over_a_short_window_is_a_note_not_a_verdict() {
     let t = Thresholds::default();
     let mut short = with_memory(run(1.0), 0.0, 5.0);

@@ -38,6 +38,10 @@ pub struct Sampled {
     pub rss_slope_mb_per_sec: Option<f64>,
     /// Seconds of samples the slope was fitted over.
     pub rss_slope_window_seconds: f64,
+    /// Whether the run reached its steady state (every client connected) after the
+    /// warm-up, so the slope was fitted over steady samples. When it did not, the slope
+    /// covers clients still arriving: RSS grows with them, which is not a leak.
+    pub rss_slope_steady: bool,
 }
 
 /// Samples every `every` until `stop`. The RSS slope is fitted over the samples after
@@ -90,16 +94,14 @@ pub async fn run<C: LiveCounts>(
             server_fds: resources.fds,
         });
     }
-    let fitted = if steady_slope.span() > 0.0 {
-        steady_slope
-    } else {
-        slope
-    };
+    let steady = steady_slope.span() > 0.0;
+    let fitted = if steady { steady_slope } else { slope };
     Sampled {
         timeline: timeline.into_points(),
         peak_rss_mb: peak,
         rss_slope_mb_per_sec: fitted.slope(),
         rss_slope_window_seconds: fitted.span(),
+        rss_slope_steady: steady,
     }
 }
 

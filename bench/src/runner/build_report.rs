@@ -232,7 +232,7 @@ fn cpu(generator_cpu: CpuSpent, server_cpu: Option<CpuDelta>, received: u64, not
         server_system_seconds: split.map(|(_, s)| s),
         server_events_per_write: server_cpu
             .and_then(|c| c.write_calls)
-            .filter(|&w| w > 0)
+            .filter(|&w| w > 0 && received > 0)
             .map(|w| received as f64 / w as f64),
         generator_seconds: generator_cpu.seconds,
         generator_ns_per_event: ns_per_event(generator_cpu.seconds, received),

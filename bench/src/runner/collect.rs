@@ -362,6 +362,7 @@ fn memory(start: f64, rss_end: Option<f64>, sampled: &Sampled) -> Memory {
         growth_mb: end - start,
         slope_mb_per_sec: sampled.rss_slope_mb_per_sec.unwrap_or(0.0),
         slope_window_seconds: sampled.rss_slope_window_seconds,
+        slope_steady: sampled.rss_slope_steady,
     }
 }
 
