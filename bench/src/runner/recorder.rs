@@ -42,9 +42,9 @@ pub struct Recorder<'a> {
     resumed_from: Option<Instant>,
     send_time: &'a SendTime,
     wall: WallClock,
-    /// On a resumed stream: the Unix time (ns) its connect started. Events published
-    /// before it are the replay, which adds no inter-event gap.
-    replay_before: Option<u64>,
+    /// On a resumed stream: the Unix time (ns) its connect started, 0 otherwise. Events
+    /// published before it are the replay, which adds no inter-event gap.
+    replay_before: u64,
     last_event: Option<Instant>,
     events: u64,
     comments: u64,
@@ -66,7 +66,7 @@ impl<'a> Recorder<'a> {
         send_time: &'a SendTime,
     ) -> Self {
         let mut wall = WallClock::now();
-        let replay_before = resumed_from.map(|_| wall.unix_nanos_at(connect_started));
+        let replay_before = resumed_from.map_or(0, |_| wall.unix_nanos_at(connect_started));
         Self {
             tracker,
             pending,
@@ -108,7 +108,8 @@ impl<'a> Recorder<'a> {
         let published = self.send_time.read(event.data);
         // A resumed stream first replays what was published while it was away; those
         // events arrive back to back, so their gaps say nothing of the feed's rate.
-        let replayed = matches!((self.replay_before, published), (Some(open), Some(p)) if p < open);
+        // One comparison per event: never true on a first stream (`replay_before` is 0).
+        let replayed = published.unwrap_or(u64::MAX) < self.replay_before;
         if let Some(last) = self.last_event.filter(|_| !replayed) {
             let gap = at.saturating_duration_since(last);
             self.pending.push_gap(self.shard, gap, self.expected_interval);
