@@ -11,7 +11,7 @@
 /// most about 2 million pairs to compare.
 const MAX_POINTS: usize = 2048;
 
-/// Points `(x, y)` of a series, thinned past [`MAX_POINTS`].
+/// Points `(x, y)` of a series, thinned past 2,048 points.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SlopeSeries {
     points: Vec<(f64, f64)>,
