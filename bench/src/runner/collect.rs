@@ -152,7 +152,6 @@ pub(super) async fn collect(
     let (frozen_outcome, evictions) = frozen_outcome(running.frozen, running.evictions).await;
     running.sampler_stop.cancel();
     let sampled = running.sampling.await.unwrap_or_default();
-
     let signalled = ctx.shutdown_at.get().is_some();
     let early_ends = early_ends(&ctx, signalled);
     let (caps, url, feed, source, protocol) = (
@@ -190,10 +189,10 @@ pub(super) async fn collect(
         published,
         control_gap_p99: None,
     };
-    let server_cpu = match (readings.server_cpu_start, server_cpu_end) {
-        (Some(start), Some(end)) => end.since(&start),
-        _ => None,
-    };
+    let server_cpu = readings
+        .server_cpu_start
+        .zip(server_cpu_end)
+        .and_then(|(start, end)| end.since(&start));
     Ok(Measured {
         outcome,
         started_at: running.started_at,
