@@ -322,73 +322,50 @@ fn a_foreign_target_runs_what_it_can_and_says_what_it_skipped() {
     assert!(!out_dir.join("fanout.json").exists());
 }
 
+/// Runs `fanout` against the hub at `url` (with `extra` flags), which refuses the run's
+/// publishes, and checks the report counts them as failed, with nothing published or received.
+fn assert_refused_publishes_are_counted(url: &str, extra: &[&str], why: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("results");
+    let baselines = dir.path().join("baselines");
+    let mut args = vec!["--target", url];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[
+        "--scenario",
+        "fanout",
+        "--duration",
+        "1s",
+        "--clients",
+        "2",
+        "--output-dir",
+        out_dir.to_str().unwrap(),
+        "--baselines-dir",
+        baselines.to_str().unwrap(),
+    ]);
+    let out = sse_load(&args, Duration::from_secs(60));
+    assert!(out_dir.join("fanout.json").exists(), "{}", text(&out));
+    let r = report(&schema(), &out_dir, "fanout");
+    assert!(num(&r, "/events/publish_failed") > 0.0, "{why}: {}", r["events"]);
+    assert_eq!(num(&r, "/events/published"), 0.0, "{}", r["events"]);
+    assert_eq!(num(&r, "/events/received"), 0.0, "{}", r["events"]);
+}
+
 #[test]
 fn failed_publishes_reach_the_report() {
     let url = publish_refusing_hub();
-    let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().join("results");
-    let out = sse_load(
-        &[
-            "--target",
-            &url,
-            // The probe may publish: the hub takes the probe's event, then refuses the run's.
-            "--probe-publish",
-            "--scenario",
-            "fanout",
-            "--duration",
-            "1s",
-            "--clients",
-            "2",
-            "--output-dir",
-            out_dir.to_str().unwrap(),
-            "--baselines-dir",
-            dir.path().join("baselines").to_str().unwrap(),
-        ],
-        Duration::from_secs(60),
+    // The probe may publish: the hub takes the probe's event, then refuses the run's.
+    assert_refused_publishes_are_counted(
+        &url,
+        &["--probe-publish"],
+        "every publish after the probe was refused",
     );
-    assert!(out_dir.join("fanout.json").exists(), "{}", text(&out));
-    let r = report(&schema(), &out_dir, "fanout");
-    assert!(
-        num(&r, "/events/publish_failed") > 0.0,
-        "every publish after the probe was refused: {}",
-        r["events"]
-    );
-    assert_eq!(num(&r, "/events/published"), 0.0, "{}", r["events"]);
-    assert_eq!(num(&r, "/events/received"), 0.0, "{}", r["events"]);
 }
 
 #[test]
 fn publishes_the_reference_server_refuses_are_counted_in_the_report() {
     // The generator sends no token, so the real server answers every POST /publish with 401.
     let server = ReferenceServer::start(&["--publish-token", "test-only-token"]);
-    let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().join("results");
-    let out = sse_load(
-        &[
-            "--target",
-            &server.url,
-            "--scenario",
-            "fanout",
-            "--duration",
-            "1s",
-            "--clients",
-            "2",
-            "--output-dir",
-            out_dir.to_str().unwrap(),
-            "--baselines-dir",
-            dir.path().join("baselines").to_str().unwrap(),
-        ],
-        Duration::from_secs(60),
-    );
-    assert!(out_dir.join("fanout.json").exists(), "{}", text(&out));
-    let r = report(&schema(), &out_dir, "fanout");
-    assert!(
-        num(&r, "/events/publish_failed") > 0.0,
-        "the server refused every publish: {}",
-        r["events"]
-    );
-    assert_eq!(num(&r, "/events/published"), 0.0, "{}", r["events"]);
-    assert_eq!(num(&r, "/events/received"), 0.0, "{}", r["events"]);
+    assert_refused_publishes_are_counted(&server.url, &[], "the server refused every publish");
 }
 
 #[global_allocator]

@@ -44,6 +44,10 @@ fn run_in(dir: &Path, extra: &[&str]) -> std::process::Output {
     sse_load(&all, Duration::from_secs(60))
 }
 
+/// `burst` with two clients: it publishes only once both are subscribed, so a dropped
+/// event is exactly two losses whatever the timing.
+const BURST_OF_TWO: &[&str] = &["--scenario", "burst", "--duration", "2s", "--clients", "2"];
+
 #[test]
 fn exit_0_when_everything_judged_passed_and_the_verdict_is_in_the_report() {
     let _heavy = heavy();
@@ -75,15 +79,7 @@ fn one_dropped_event_fails_without_any_flag() {
     // clients is there when event 3 is (not) delivered: exactly two losses, whatever the timing.
     let out = run_in(
         dir.path(),
-        &[
-            "--scenario",
-            "burst",
-            "--duration",
-            "2s",
-            "--clients",
-            "2",
-            "--embedded-server-arg=--test-drop-event=3",
-        ],
+        &[BURST_OF_TWO, &["--embedded-server-arg=--test-drop-event=3"]].concat(),
     );
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     let line = verdict_line(&out);
@@ -400,17 +396,15 @@ fn a_baseline_server_flag_reaches_only_a_and_a_failed_check_of_a_only_warns() {
     let out = run_in(
         dir.path(),
         &[
-            "--scenario",
-            "burst",
-            "--duration",
-            "2s",
-            "--clients",
-            "2",
-            "--paired",
-            "--repeat",
-            "2",
-            "--baseline-server-arg=--test-drop-event=3",
-        ],
+            BURST_OF_TWO,
+            &[
+                "--paired",
+                "--repeat",
+                "2",
+                "--baseline-server-arg=--test-drop-event=3",
+            ],
+        ]
+        .concat(),
     );
     assert_eq!(out.status.code(), Some(0), "B lost nothing: {}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);

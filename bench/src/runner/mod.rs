@@ -24,11 +24,7 @@ pub mod run;
 pub use reference::TargetSpec;
 pub use run::RunResult;
 
-use std::time::Duration;
-
-use crate::measure::stats::Metric;
 use crate::scenario::Plan;
-use crate::scenario::outcome::Outcome;
 
 /// Runs `plan` against `spec`: the reference server's paths, or what a target file describes.
 ///
@@ -36,11 +32,12 @@ use crate::scenario::outcome::Outcome;
 /// The embedded server did not start, the target is unreachable, or its process is gone.
 ///
 /// A plan with a [`Plan::control`] runs it first (the same clients without the frozen
-/// ones, on a server of its own) and hands its p99 gap between events to the checks.
+/// ones; the embedded server is started afresh for it, a `--target` is reached as it is)
+/// and hands its p99 gap between events to the checks.
 pub async fn run_plan(plan: &Plan, spec: &TargetSpec) -> Result<RunResult, run::RunError> {
     let control_gap_p99 = match plan.control() {
         Some(control) => match run_once(&control, spec).await? {
-            RunResult::Done(measured) => gap_p99(&measured.outcome),
+            RunResult::Done(measured) => measured.outcome.gap_p99(),
             RunResult::Skipped(reason) => return Ok(RunResult::Skipped(reason)),
         },
         None => None,
@@ -57,10 +54,4 @@ async fn run_once(plan: &Plan, spec: &TargetSpec) -> Result<RunResult, run::RunE
         TargetSpec::Described { description, pid } => described::run(plan, description, *pid).await,
         _ => reference::run_reference(plan, spec).await,
     }
-}
-
-/// The p99 gap between events of a run, when it recorded any.
-fn gap_p99(outcome: &Outcome) -> Option<Duration> {
-    let gaps = outcome.totals.histogram(Metric::InterEvent)?;
-    (!gaps.is_empty()).then(|| Duration::from_micros(gaps.value_at_quantile(0.99)))
 }

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use super::outcome::Outcome;
-use crate::measure::stats::Metric;
 use crate::model::Check;
 
 /// A scenario check, named as the report names it ([`CheckKind::name`]); each is judged
@@ -44,7 +43,7 @@ pub enum CheckKind {
     },
     /// The fast (reading) clients' p99 gap between events is at most `max_ratio` times
     /// the p99 of the same run without the frozen clients ([`super::plan::Plan::control`]),
-    /// measured just before it on a server of its own.
+    /// measured just before it.
     FastClientsLatencyHeld {
         /// Largest ratio of the two p99s.
         max_ratio: f64,
@@ -266,8 +265,7 @@ fn fast_clients_keep_rate(o: &Outcome, min_fraction: f64) -> Option<Verdict> {
 
 fn fast_clients_latency_held(o: &Outcome, max_ratio: f64) -> Option<Verdict> {
     let control = o.control_gap_p99?;
-    let gaps = o.totals.histogram(Metric::InterEvent).filter(|h| !h.is_empty())?;
-    let p99 = Duration::from_micros(gaps.value_at_quantile(0.99));
+    let p99 = o.gap_p99()?;
     let ratio = p99.as_secs_f64() / control.as_secs_f64().max(1e-6);
     Some((
         ratio <= max_ratio,
@@ -420,7 +418,7 @@ mod tests {
 
     #[test]
     fn fast_clients_latency_is_judged_against_the_run_without_frozen_clients() {
-        use crate::measure::stats::{Shard, Totals};
+        use crate::measure::stats::{Metric, Shard, Totals};
 
         let with_gaps = |gap_us: u64| {
             let mut shard = Shard::default();

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::measure::stats::Totals;
+use crate::measure::stats::{Metric, Totals};
 use crate::model::Memory;
 
 pub use crate::measure::server::Figures;
@@ -97,6 +97,12 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The p99 gap between events on the same stream, when the run recorded any.
+    pub fn gap_p99(&self) -> Option<Duration> {
+        let gaps = self.totals.histogram(Metric::InterEvent)?;
+        (!gaps.is_empty()).then(|| Duration::from_micros(gaps.value_at_quantile(0.99)))
+    }
+
     /// The final server figures, when known.
     pub fn end(&self) -> Option<&Figures> {
         self.server_end.as_ref()

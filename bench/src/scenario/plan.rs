@@ -95,7 +95,7 @@ impl Plan {
 
     /// The same plan without its frozen clients and without the checks about them, when a
     /// check compares the fast clients with such a run ([`CheckKind::FastClientsLatencyHeld`]);
-    /// `None` otherwise. The runner measures it first, on a server of its own.
+    /// `None` otherwise. The runner measures it first (on an embedded server of its own).
     pub fn control(&self) -> Option<Plan> {
         let compares = self
             .checks
