@@ -14,6 +14,7 @@
 //! a curve that was flat starts to climb). Fewer than three steps, or a curve that never
 //! rises above that line's start, have no elbow.
 
+use crate::report::format::num;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -175,6 +176,8 @@ pub fn chart(
             .configure_mesh()
             .x_desc(axis.label())
             .y_desc("p99 ms")
+            .x_label_formatter(&|x: &f64| num(*x))
+            .y_label_formatter(&|y: &f64| num(*y))
             .draw()
             .map_err(|e| e.to_string())?;
         let blue = RGBColor(31, 119, 180);
@@ -287,5 +290,9 @@ mod tests {
         assert!(svg.starts_with("<svg"));
         assert!(svg.contains("knee"));
         assert!(svg.contains("SLO p99 10 ms"));
+        // Axis labels in the report's number format: whole steps without a fraction.
+        let labels: Vec<&str> = svg.lines().map(str::trim).collect();
+        assert!(labels.contains(&"200"), "no whole-number x label in {svg}");
+        assert!(!labels.contains(&"200.0"));
     }
 }
