@@ -196,6 +196,12 @@ fn assert_scenario_specific_counts(validator: &jsonschema::Validator, out_dir: &
 
     let r = report(validator, out_dir, "fanout");
     assert!(num(&r, "/latency/publish_to_receive/count") > 0.0);
+    // The reader threads the clients ran on are part of what was run.
+    let threads = num(&r, "/parameters/reader_threads");
+    assert!(
+        threads >= 1.0 && threads <= num(&r, "/parameters/clients"),
+        "reader_threads {threads}"
+    );
 
     let r = report(validator, out_dir, "watcher-scale");
     assert_eq!(check(&r, "single_watcher"), Some(true));

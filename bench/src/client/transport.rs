@@ -149,11 +149,13 @@ impl Target {
                 streams_per_connection,
             } => Some(Arc::new(Pool::new(streams_per_connection.get()))),
         };
-        let config = match protocol {
-            Protocol::Http1 => tls::default_config(),
-            Protocol::Http2 { .. } => tls::http2_config(),
-        };
+        // Only an `https://` target needs a TLS configuration (the first one built reads
+        // the system's root certificates, which costs milliseconds).
         if let Some((connector, _)) = &mut self.tls {
+            let config = match protocol {
+                Protocol::Http1 => tls::default_config(),
+                Protocol::Http2 { .. } => tls::http2_config(),
+            };
             *connector = tokio_rustls::TlsConnector::from(config);
         }
         self

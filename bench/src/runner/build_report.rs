@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::collect::Measured;
+use super::pool::ReaderPool;
 use crate::environment::Environment;
 use crate::environment::rfc3339;
 use crate::measure::cpu::{CpuSpent, generator_bound, generator_saturation, ns_per_event};
@@ -180,6 +181,10 @@ fn parameters(plan: &Plan, spread_sources: bool, embedded: bool) -> BTreeMap<Str
     let mut parameters: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     parameters.insert("clients".into(), plan.population.clients.into());
     parameters.insert("duration_seconds".into(), plan.stop.duration.as_secs_f64().into());
+    parameters.insert(
+        "reader_threads".into(),
+        ReaderPool::threads_for(plan.population.clients).into(),
+    );
     parameters.insert(
         "ramp_seconds".into(),
         plan.population.connect_ramp().as_secs_f64().into(),
