@@ -14,7 +14,6 @@
 //! a curve that was flat starts to climb). Fewer than three steps, or a curve that never
 //! rises above that line's start, have no elbow.
 
-use crate::report::format::num;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -176,8 +175,8 @@ pub fn chart(
             .configure_mesh()
             .x_desc(axis.label())
             .y_desc("p99 ms")
-            .x_label_formatter(&|x: &f64| num(*x))
-            .y_label_formatter(&|y: &f64| num(*y))
+            // Steps are whole subscribers or events/s: no fraction on that axis.
+            .x_label_formatter(&|x: &f64| format!("{x:.0}"))
             .draw()
             .map_err(|e| e.to_string())?;
         let blue = RGBColor(31, 119, 180);
