@@ -274,7 +274,7 @@ async fn close_before_the_head_is_incomplete_and_silence_times_out() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Incomplete, "{err}");
-    let listener = closing.await.unwrap();
+    let listener = within("the scripted server", closing).await.unwrap();
     let opts = ConnectOptions {
         timeout: Duration::from_millis(200),
         ..ConnectOptions::default()

@@ -130,7 +130,10 @@ mod tests {
         let waiting = tokio::spawn(async move { live.next().await.map(|r| r.unwrap().id) });
         tokio::task::yield_now().await;
         sender.send(frame(4)).unwrap();
-        assert_eq!(waiting.await.unwrap(), Some(4), "a waiting stream is woken");
+        let woken = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+            .await
+            .expect("a waiting stream is woken within 10 s");
+        assert_eq!(woken.unwrap(), Some(4), "a waiting stream is woken");
     }
 
     #[tokio::test]

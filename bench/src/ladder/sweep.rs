@@ -289,7 +289,7 @@ mod tests {
         assert!(svg.starts_with("<svg"));
         assert!(svg.contains("knee"));
         assert!(svg.contains("SLO p99 10 ms"));
-        // Axis labels in the report's number format: whole steps without a fraction.
+        // Whole steps are labelled without a fraction.
         let labels: Vec<&str> = svg.lines().map(str::trim).collect();
         assert!(labels.contains(&"200"), "no whole-number x label in {svg}");
         assert!(!labels.contains(&"200.0"));

@@ -3,9 +3,10 @@
 //! The tracker keeps the highest id seen and a fixed 1,024-id window of which ids below
 //! it arrived, so it allocates nothing and costs a few instructions per event: the window
 //! is a ring of bits indexed by `id % 1024`, so an id in order sets one bit (ids skipped
-//! clear theirs) instead of shifting the whole window. An id
-//! above the highest counts the skipped ids as lost; an id inside the window that was
-//! already seen is a duplicate; one not yet seen is out of order (and no longer lost).
+//! clear theirs) instead of shifting the whole window.
+//!
+//! An id above the highest counts the skipped ids as lost; an id inside the window that
+//! was already seen is a duplicate; one not yet seen is out of order (and no longer lost).
 //! Ids older than the window are counted as out of order.
 
 /// Ids remembered below the highest one.

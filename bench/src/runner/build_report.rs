@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use super::collect::Measured;
-use super::pool::ReaderPool;
 use crate::environment::Environment;
 use crate::environment::rfc3339;
 use crate::measure::cpu::{CpuSpent, generator_bound, generator_saturation, ns_per_event};
@@ -43,6 +42,7 @@ pub fn build(
         protocol,
         timeline,
         generator_cpu,
+        reader_threads,
         server_cpu,
         cpu_note,
         spread_sources,
@@ -52,6 +52,7 @@ pub fn build(
     let received = outcome.totals.counts.events.received;
     let wall = outcome.wall.as_secs_f64();
     let mut parameters = parameters(plan, spread_sources, capabilities.embedded);
+    parameters.insert("reader_threads".into(), reader_threads.into());
     for (key, value) in target_notes {
         parameters.insert(key.into(), value);
     }
@@ -181,10 +182,6 @@ fn parameters(plan: &Plan, spread_sources: bool, embedded: bool) -> BTreeMap<Str
     let mut parameters: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     parameters.insert("clients".into(), plan.population.clients.into());
     parameters.insert("duration_seconds".into(), plan.stop.duration.as_secs_f64().into());
-    parameters.insert(
-        "reader_threads".into(),
-        ReaderPool::threads_for(plan.population.clients).into(),
-    );
     parameters.insert(
         "ramp_seconds".into(),
         plan.population.connect_ramp().as_secs_f64().into(),

@@ -51,6 +51,8 @@ pub struct Measured {
     pub timeline: Vec<Sample>,
     /// Generator CPU over the measured phase.
     pub generator_cpu: CpuSpent,
+    /// The reader threads the clients ran on.
+    pub reader_threads: usize,
     /// Server CPU over the measured phase, when known.
     pub server_cpu: Option<CpuDelta>,
     /// Where server CPU came from (or why it is missing).
@@ -137,6 +139,7 @@ pub(super) async fn collect(
     let mut summaries = running.summaries;
     ctx.stop.cancel();
     finish_clients(running.tasks, &mut summaries).await;
+    let reader_threads = running.pool.threads();
     drop(running.pool);
     let wall = running.started.elapsed();
     let generator_cpu = running.generator.elapsed();
@@ -201,6 +204,7 @@ pub(super) async fn collect(
         protocol,
         timeline: sampled.timeline,
         generator_cpu,
+        reader_threads,
         cpu_note: cpu_note(source, server_cpu.is_some()),
         server_cpu,
         spread_sources: readings.spread_sources,
