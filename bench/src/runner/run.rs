@@ -156,6 +156,11 @@ impl Runner<'_> {
     /// publisher and the mid-run probe.
     async fn start(&self, ctx: Arc<RunContext>) -> Result<Running, RunError> {
         let plan = self.plan;
+        // Clients live on the reader threads, partitioned by index (see `pool`). The
+        // threads and their runtimes are set up before the generator's clock starts, as
+        // the runner's own runtime is: the clock counts the work of generating load.
+        let pool =
+            ReaderPool::start(ReaderPool::threads_for(plan.population.clients)).map_err(RunError::Readers)?;
         let generator = CpuStopwatch::start();
         let started_at = SystemTime::now();
         let started = Instant::now();
@@ -167,9 +172,6 @@ impl Runner<'_> {
             sampler::warmup_for(plan.stop.duration),
             sampler_stop.clone(),
         ));
-        // Clients live on the reader threads, partitioned by index (see `pool`).
-        let pool =
-            ReaderPool::start(ReaderPool::threads_for(plan.population.clients)).map_err(RunError::Readers)?;
         let mut tasks = JoinSet::new();
         for index in 0..plan.population.clients {
             tasks.spawn_on(
@@ -241,7 +243,7 @@ fn context(
         stop: CancellationToken::new(),
         events_per_client: plan.stop.events_per_client,
         shards: (0..RunContext::shard_count(clients))
-            .map(|_| Mutex::new(Shard::default()))
+            .map(|_| Mutex::new(Shard::with_histograms()))
             .collect(),
         live: Live::default(),
         leave: CancellationToken::new(),
