@@ -9,10 +9,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::context::{Live, RunContext};
+use super::crowd::Crowd;
 use super::frozen::{Evictions, Frozen};
 use super::pool::ReaderPool;
 use super::probe;
@@ -69,11 +70,9 @@ pub(super) struct Running {
     pub(super) ctx: Arc<RunContext>,
     /// The reader threads the clients run on (stopped once the clients are done).
     pub(super) pool: ReaderPool,
-    /// The reading clients still running.
-    pub(super) tasks: JoinSet<ClientSummary>,
-    /// Summaries of the clients that already finished.
-    pub(super) summaries: Vec<ClientSummary>,
-    /// The generator's publisher, when the feed has one.
+    /// The reading clients, with the summaries of those that finished.
+    pub(super) crowd: Crowd,
+    /// The generator's publisher, when the feed has one (on the first reader thread).
     pub(super) publisher: Option<JoinHandle<Published>>,
     /// The mid-run `/metrics` probe.
     pub(super) mid: JoinHandle<Option<(Figures, u64)>>,
@@ -136,9 +135,13 @@ pub(super) async fn collect(
     target: TargetSide<'_>,
 ) -> Result<Measured, TargetError> {
     let ctx = running.ctx;
-    let mut summaries = running.summaries;
     ctx.stop.cancel();
-    finish_clients(running.tasks, &mut summaries).await;
+    let summaries = running.crowd.finish(CLIENT_EXIT_TIMEOUT).await;
+    // The publisher runs on a reader thread: it ends with the stop, before the pool does.
+    let published = match running.publisher {
+        Some(publisher) => publisher.await.unwrap_or_default(),
+        None => Published::default(),
+    };
     let reader_threads = running.pool.threads();
     drop(running.pool);
     let wall = running.started.elapsed();
@@ -146,10 +149,6 @@ pub(super) async fn collect(
     let server_cpu_end = match readings.signal_cpu {
         Some(cpu) => Some(cpu),
         None => target.source.cpu().await,
-    };
-    let published = match running.publisher {
-        Some(publisher) => publisher.await.unwrap_or_default(),
-        None => Published::default(),
     };
     let mid = running.mid.await.ok().flatten();
     let (frozen_outcome, evictions) = frozen_outcome(running.frozen, running.evictions).await;
@@ -275,16 +274,6 @@ async fn server_after(
         rss_end,
         shutdown,
     })
-}
-
-/// Gives the clients [`CLIENT_EXIT_TIMEOUT`] to finish after the stop, then aborts the rest.
-async fn finish_clients(mut tasks: JoinSet<ClientSummary>, summaries: &mut Vec<ClientSummary>) {
-    while let Ok(Some(joined)) = tokio::time::timeout(CLIENT_EXIT_TIMEOUT, tasks.join_next()).await {
-        if let Ok(summary) = joined {
-            summaries.push(summary);
-        }
-    }
-    tasks.abort_all();
 }
 
 /// Drains the frozen sockets and ends the eviction watch.

@@ -2,7 +2,7 @@
 //!
 //! [`run_plan`] executes a plan with the same parts every time: one reading-client loop
 //! ([`reader`], recording through [`recorder`], sharing a [`context`], on the reader
-//! threads of a [`pool`]), frozen raw-TCP clients
+//! threads of a [`pool`], started one group per thread), frozen raw-TCP clients
 //! ([`frozen`]), a generator publisher ([`publish`]), mid-run actions, the sampler, and the
 //! target [`probe`]s; [`collect`] stops them and assembles what was measured. The embedded
 //! server or a URL is reached through [`reference`](mod@reference); a server a target file describes, through
@@ -11,6 +11,7 @@
 pub mod build_report;
 pub mod collect;
 pub mod context;
+mod crowd;
 pub mod described;
 pub mod frozen;
 pub mod pool;

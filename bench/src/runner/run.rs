@@ -10,13 +10,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::Uri;
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::collect::{Measured, Readings, Running, SETTLE_TIMEOUT, TargetSide, collect};
 use super::context::{Live, MAX_CONNECTS_IN_FLIGHT, RunContext, STREAMS_PER_SOURCE_ADDR};
+use super::crowd::Crowd;
 use super::pool::ReaderPool;
-use super::{frozen, probe, publish, reader};
+use super::{frozen, probe, publish};
 use crate::client::{ClientError, Target};
 use crate::measure::cpu::CpuStopwatch;
 use crate::measure::histogram;
@@ -172,15 +172,12 @@ impl Runner<'_> {
             sampler::warmup_for(plan.stop.duration),
             sampler_stop.clone(),
         ));
-        let mut tasks = JoinSet::new();
-        for index in 0..plan.population.clients {
-            tasks.spawn_on(
-                reader::run(Arc::clone(&ctx), index, plan.population.start_offset(index)),
-                pool.handle(index),
-            );
-        }
+        let crowd = Crowd::spawn(&pool, &ctx, |index| plan.population.start_offset(index));
         let (frozen, evictions) = self.start_frozen(&ctx.stop).await;
-        let publisher = self.start_publisher(&ctx)?;
+        // The publisher shares the first reader thread: on a multi-thread runtime each
+        // publish woke a second worker, and a burst's publishes cost the generator a third
+        // of its CPU.
+        let publisher = self.start_publisher(&ctx, pool.handle(0))?;
         let mid = tokio::spawn(mid_probe(
             self.source.clone(),
             Arc::clone(&ctx),
@@ -189,8 +186,7 @@ impl Runner<'_> {
         Ok(Running {
             ctx,
             pool,
-            tasks,
-            summaries: Vec::with_capacity(plan.population.clients),
+            crowd,
             publisher,
             mid,
             frozen,
@@ -215,10 +211,8 @@ impl Runner<'_> {
             tokio::select! {
                 () = &mut deadline => break,
                 () = &mut action, if !action_done => action_done = true,
-                joined = running.tasks.join_next() => match joined {
-                    Some(Ok(summary)) => running.summaries.push(summary),
-                    Some(Err(err)) => tracing::warn!(%err, "client task failed"),
-                    None => break,
+                group = running.crowd.next_group_done() => if group.is_none() {
+                    break;
                 },
             }
         }
@@ -322,10 +316,12 @@ impl Runner<'_> {
         (sockets, watch)
     }
 
-    /// Starts the generator's publisher, if the feed needs one on this target.
+    /// Starts the generator's publisher on `on` (a reader thread's runtime), if the feed
+    /// needs one on this target.
     fn start_publisher(
         &self,
         ctx: &Arc<RunContext>,
+        on: &tokio::runtime::Handle,
     ) -> Result<Option<tokio::task::JoinHandle<Published>>, RunError> {
         // A target that publishes by itself (a target file's `source = "self"`) gets no publisher.
         let publisher = if self.caps.embedded || self.caps.publish {
@@ -346,7 +342,7 @@ impl Runner<'_> {
         let given = self.publication.clone();
         let ctx = Arc::clone(ctx);
         let clients = self.plan.population.clients as u64;
-        Ok(Some(tokio::spawn(async move {
+        Ok(Some(on.spawn(async move {
             let target = match given {
                 Some(publication) => publication,
                 None => match Target::resolve(&url).await {
