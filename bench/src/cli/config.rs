@@ -67,6 +67,9 @@ pub struct RunConfig {
     pub thresholds: Thresholds,
     /// `--paired`: the baseline server, measured interleaved with the current one.
     pub paired: Option<Paired>,
+    /// `--reader-threads`: the generator's reader threads, for every scenario (`None`:
+    /// each scenario's from its expected load).
+    pub reader_threads: Option<usize>,
 }
 
 /// The paired gate's baseline side (A): how to start its embedded server.
@@ -213,6 +216,7 @@ impl Mode {
             repeat,
             thresholds,
             paired,
+            reader_threads: flags.reader_threads.map(|n| n as usize),
         });
         Ok(match noise_runs {
             Some(_) => Self::Noise(config),

@@ -114,6 +114,12 @@ pub struct Flags {
     #[arg(long, value_parser = sse_server::config::parse_duration, env = "SSE_LOAD_DURATION", global = true)]
     pub duration: Option<Duration>,
 
+    /// Reader threads of the generator, each with its own runtime and a share of the
+    /// clients [default: one per 25,000 expected events/s or 5,000 clients, at most one
+    /// per core; one per core when the feed has no fixed rate]. The reports record it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024), global = true)]
+    pub reader_threads: Option<u32>,
+
     /// Client count of every multi-client scenario, replacing the profile's.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000), env = "SSE_LOAD_CLIENTS", global = true)]
     pub clients: Option<u32>,

@@ -34,7 +34,8 @@ pub(super) async fn compare(
     progress: &Progress,
     written: &mut Vec<PathBuf>,
 ) -> Outcome<Compared> {
-    let plan = definition.plan(config.profile.scale(definition.smoke, config.overrides));
+    let mut plan = definition.plan(config.profile.scale(definition.smoke, config.overrides));
+    plan.reader_threads = config.reader_threads;
     let baseline_target = TargetSpec::Embedded(paired.baseline.clone());
     let (mut a, mut b) = (Vec::new(), Vec::new());
     let total = 2 * u64::from(config.repeat);

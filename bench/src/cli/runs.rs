@@ -62,7 +62,8 @@ pub(super) async fn run_scenario(
     environment: &Environment,
     progress: &Progress,
 ) -> Outcome<Vec<ScenarioReport>> {
-    let plan = definition.plan(config.profile.scale(definition.smoke, config.overrides));
+    let mut plan = definition.plan(config.profile.scale(definition.smoke, config.overrides));
+    plan.reader_threads = config.reader_threads;
     let mut runs = Vec::new();
     for repeat in 1..=config.repeat {
         progress.set_message(format!("{} ({repeat}/{})", definition.name, config.repeat));

@@ -7,9 +7,60 @@
 //! two readings drop out of it, so [`ProcessReading::cpu_seconds_since`] falls back to the
 //! tick count when the sum shrank).
 
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use sse_server::metrics::ProcessStats;
+
+/// RSS and open descriptors of a process at one moment (`None`: not readable).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// Resident set, bytes.
+    pub rss_bytes: Option<u64>,
+    /// Open file descriptors.
+    pub fds: Option<u64>,
+}
+
+/// A local process's [`Footprint`], read for each timeline sample with two system calls:
+/// `/proc/<pid>/statm` stays open and is read again from its start (the kernel renders it
+/// anew on each read), and [`sse_server::metrics::open_fds`] counts the descriptors.
+#[derive(Debug)]
+pub struct LocalProbe {
+    pid: i32,
+    statm: File,
+    page_size: u64,
+}
+
+impl LocalProbe {
+    /// Opens process `pid`'s `statm`; `None` when the process is not readable.
+    pub fn open(pid: u32) -> Option<Self> {
+        let statm = File::open(format!("/proc/{pid}/statm")).ok()?;
+        // SAFETY: sysconf has no preconditions; it returns -1 for an unknown name.
+        let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        Some(Self {
+            pid: i32::try_from(pid).ok()?,
+            statm,
+            page_size: u64::try_from(page_size).ok().filter(|&p| p > 0)?,
+        })
+    }
+
+    /// The footprint now; a process that has exited reads as unknown.
+    pub fn read(&self) -> Footprint {
+        let mut buf = [0u8; 128];
+        let rss_bytes = self
+            .statm
+            .read_at(&mut buf, 0)
+            .ok()
+            .and_then(|n| std::str::from_utf8(&buf[..n]).ok())
+            .and_then(|text| text.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .map(|pages| pages * self.page_size);
+        Footprint {
+            rss_bytes,
+            fds: rss_bytes.map(|_| sse_server::metrics::open_fds(Some(self.pid))),
+        }
+    }
+}
 
 /// One reading of a process.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

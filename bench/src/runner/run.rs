@@ -129,9 +129,20 @@ impl Runner<'_> {
         let spread_sources = plan.population.clients + plan.population.frozen > STREAMS_PER_SOURCE_ADDR
             && stream.addr().ip().is_loopback()
             && stream.addr().is_ipv4();
-        let ctx = Arc::new(context(plan, self.feed, streams, send_time, spread_sources));
+        let threads = plan
+            .reader_threads
+            .unwrap_or_else(|| ReaderPool::threads_for(plan.population.clients, self.feed.nominal_rate()))
+            .clamp(1, plan.population.clients.max(1));
+        let ctx = Arc::new(context(
+            plan,
+            self.feed,
+            streams,
+            send_time,
+            spread_sources,
+            threads,
+        ));
         let server_cpu_start = self.source.cpu().await;
-        let mut running = self.start(ctx).await?;
+        let mut running = self.start(ctx, threads).await?;
         self.measured_phase(&mut running).await;
         let readings = Readings {
             server_start,
@@ -154,13 +165,12 @@ impl Runner<'_> {
 
     /// Starts the clocks, the sampler, the reading clients, the frozen clients, the
     /// publisher and the mid-run probe.
-    async fn start(&self, ctx: Arc<RunContext>) -> Result<Running, RunError> {
+    async fn start(&self, ctx: Arc<RunContext>, threads: usize) -> Result<Running, RunError> {
         let plan = self.plan;
         // Clients live on the reader threads, partitioned by index (see `pool`). The
         // threads and their runtimes are set up before the generator's clock starts, as
         // the runner's own runtime is: the clock counts the work of generating load.
-        let pool =
-            ReaderPool::start(ReaderPool::threads_for(plan.population.clients)).map_err(RunError::Readers)?;
+        let pool = ReaderPool::start(threads).map_err(RunError::Readers)?;
         let generator = CpuStopwatch::start();
         let started_at = SystemTime::now();
         let started = Instant::now();
@@ -226,6 +236,7 @@ fn context(
     streams: Vec<Target>,
     send_time: SendTime,
     spread_sources: bool,
+    reader_threads: usize,
 ) -> RunContext {
     let clients = plan.population.clients;
     RunContext {
@@ -236,7 +247,7 @@ fn context(
         behaviour: plan.population.behaviour,
         stop: CancellationToken::new(),
         events_per_client: plan.stop.events_per_client,
-        shards: (0..RunContext::shard_count(clients))
+        shards: (0..reader_threads)
             .map(|_| Mutex::new(Shard::with_histograms()))
             .collect(),
         live: Live::default(),

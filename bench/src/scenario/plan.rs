@@ -69,6 +69,9 @@ pub struct Plan {
     pub latencies: Option<&'static [Metric]>,
     /// The scenario's absolute checks.
     pub checks: Vec<CheckKind>,
+    /// Reader threads of the generator (`--reader-threads`); `None`: from the expected
+    /// load (`ReaderPool::threads_for` in the runner).
+    pub reader_threads: Option<usize>,
 }
 
 impl Plan {
@@ -84,6 +87,7 @@ impl Plan {
             latencies: None,
             track_memory: true,
             checks: Vec::new(),
+            reader_threads: None,
         }
     }
 
