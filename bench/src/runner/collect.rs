@@ -138,10 +138,7 @@ pub(super) async fn collect(
     ctx.stop.cancel();
     let summaries = running.crowd.finish(CLIENT_EXIT_TIMEOUT).await;
     // The publisher runs on a reader thread: it ends with the stop, before the pool does.
-    let published = match running.publisher {
-        Some(publisher) => publisher.await.unwrap_or_default(),
-        None => Published::default(),
-    };
+    let published = publisher_end(running.publisher).await;
     let reader_threads = running.pool.threads();
     drop(running.pool);
     let wall = running.started.elapsed();
@@ -274,6 +271,14 @@ async fn server_after(
         rss_end,
         shutdown,
     })
+}
+
+/// What the publisher published, once it has stopped (nothing when there was none).
+async fn publisher_end(publisher: Option<JoinHandle<Published>>) -> Published {
+    match publisher {
+        Some(publisher) => publisher.await.unwrap_or_default(),
+        None => Published::default(),
+    }
 }
 
 /// Drains the frozen sockets and ends the eviction watch.

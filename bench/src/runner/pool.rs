@@ -50,8 +50,9 @@ impl ReaderPool {
     ///
     /// A reader thread that sleeps between events pays a wake-up for each batch it
     /// reads, and two half-idle threads pay about twice the wake-ups of one busy thread:
-    /// on the paced smoke scenarios one thread cut the generator's CPU per event by 10
-    /// to 20% against two, the server's figures unchanged within their spread.
+    /// on the paced smoke scenarios one thread cut the generator's CPU per event by 5 to
+    /// 20% against two (`--reader-threads 2`). The server's figures moved within their
+    /// run-to-run spread, watcher-scale's (200 clients at one event a second) the most.
     pub fn threads_for(clients: usize, rate: Option<f64>) -> usize {
         let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
         let wanted = match rate {
