@@ -104,6 +104,8 @@ pub(super) struct Readings {
     pub(super) signal_cpu: Option<CpuReading>,
     /// Server RSS read during the pause action.
     pub(super) pause_rss: Option<f64>,
+    /// Server RSS read by the pause action just before the first wave left.
+    pub(super) wave_rss: Option<f64>,
     /// Whether clients connect from several loopback source addresses.
     pub(super) spread_sources: bool,
 }
@@ -180,6 +182,7 @@ pub(super) async fn collect(
         settled: after.settled,
         memory,
         rss_after_leave_mb: readings.pause_rss,
+        rss_first_wave_mb: readings.wave_rss,
         frozen: frozen_outcome,
         shutdown: after.shutdown,
         early_ends,

@@ -95,6 +95,7 @@ pub async fn measure(parts: Parts<'_>) -> Result<Measured, RunError> {
         plan: parts.plan,
         signal_cpu: OnceLock::new(),
         pause_rss: OnceLock::new(),
+        wave_rss: OnceLock::new(),
         caps: parts.caps,
         server: parts.server,
         source: parts.source,
@@ -111,6 +112,8 @@ struct Runner<'a> {
     signal_cpu: OnceLock<CpuReading>,
     /// Server RSS read during the pause action.
     pause_rss: OnceLock<f64>,
+    /// Server RSS read by the pause action just before the first wave left.
+    wave_rss: OnceLock<f64>,
     caps: Capabilities,
     server: Option<EmbeddedServer>,
     source: ServerSource,
@@ -150,6 +153,7 @@ impl Runner<'_> {
             server_cpu_start,
             signal_cpu: self.signal_cpu.get().copied(),
             pause_rss: self.pause_rss.get().copied(),
+            wave_rss: self.wave_rss.get().copied(),
             spread_sources,
         };
         let target = TargetSide {
@@ -391,6 +395,9 @@ impl Runner<'_> {
     /// streams its RSS is read; then they come back.
     async fn pause_action(&self, ctx: &Arc<RunContext>) {
         tokio::time::sleep(self.plan.stop.duration / 2).await;
+        if let Some(rss) = self.source.resources().await.rss_mb {
+            let _ = self.wave_rss.set(rss);
+        }
         ctx.leave.cancel();
         let closed = ctx.live.until(|l| Live::get(&l.open_streams) == 0);
         let _ = tokio::time::timeout(SETTLE_TIMEOUT, closed).await;

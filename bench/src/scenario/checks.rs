@@ -54,9 +54,9 @@ pub enum CheckKind {
         within: Duration,
     },
     /// The memory of clients that left is reclaimed: a second wave of the same clients
-    /// (after a [`super::plan::Action::Pause`]) grows RSS by at most this share of what the
-    /// first wave did (the allocator may keep freed memory instead of returning it to the
-    /// OS, but it must reuse it).
+    /// (after a [`super::plan::Action::Pause`]) takes RSS above the level the first wave
+    /// reached by at most this share of what the first wave grew (the allocator may keep
+    /// freed memory or return it to the OS, but the second wave must reuse it).
     MemoryReclaimed {
         /// Largest second-wave growth, as a share of the first wave's growth.
         max_regrowth: f64,
@@ -304,18 +304,23 @@ fn clean_shutdown(o: &Outcome, within: Duration) -> Option<Verdict> {
 fn memory_reclaimed(o: &Outcome, max_regrowth: f64) -> Option<Verdict> {
     let m = o.memory.as_ref()?;
     let after_leave = o.rss_after_leave_mb?;
-    let first = (m.peak_mb - m.start_mb).max(0.0);
-    let returned = (m.peak_mb - after_leave).max(0.0);
-    let regrowth = (m.end_mb - after_leave).max(0.0);
+    // The level the first wave reached (the run's peak when it was not read).
+    let wave = o.rss_first_wave_mb.unwrap_or(m.peak_mb);
+    let first = (wave - m.start_mb).max(0.0);
+    let returned = (wave - after_leave).max(0.0);
+    // Measured from the first wave's level, not from the pause: memory the allocator
+    // returned to the OS between the waves and the second wave took back is reused, not
+    // grown; what a second wave adds above the first one's level is what was not reused.
+    let regrowth = (m.end_mb - wave.max(after_leave)).max(0.0);
     // Below 1 MiB the page granularity of RSS dominates.
     Some((
         regrowth <= (first * max_regrowth).max(1.0),
         format!(
-            "RSS {:.1} MiB at start, {:.1} with the first wave, {after_leave:.1} after it left \
-             ({returned:.1} MiB returned to the OS), {:.1} after the second wave: it grew by \
-             {regrowth:.1} MiB (limit {:.0}% of the first wave's {first:.1} MiB: freed memory is reused)",
+            "RSS {:.1} MiB at start, {wave:.1} with the first wave, {after_leave:.1} after it left \
+             ({returned:.1} MiB returned to the OS), {:.1} after the second wave left: {regrowth:.1} MiB \
+             above the first wave's level (limit {:.0}% of the first wave's {first:.1} MiB: freed \
+             memory is reused)",
             m.start_mb,
-            m.peak_mb,
             m.end_mb,
             max_regrowth * 100.0
         ),
@@ -362,6 +367,48 @@ mod tests {
         assert!(!CheckKind::FdsReleased.evaluate(&o).unwrap().passed);
         o.server_mid = Some((figures(&[("registered_events", 5.0)]), 5));
         assert!(CheckKind::RegisteredEqualsOpen.evaluate(&o).unwrap().passed);
+    }
+
+    #[test]
+    fn memory_reclaimed_counts_what_the_second_wave_adds_above_the_first() {
+        let memory = |end_mb: f64| crate::model::Memory {
+            start_mb: 10.0,
+            peak_mb: end_mb.max(210.0),
+            end_mb,
+            growth_mb: end_mb - 10.0,
+            slope_mb_per_sec: 0.0,
+            slope_window_seconds: 0.0,
+            slope_steady: true,
+        };
+        let outcome = |end_mb, after_leave| Outcome {
+            memory: Some(memory(end_mb)),
+            rss_first_wave_mb: Some(210.0),
+            rss_after_leave_mb: Some(after_leave),
+            ..Outcome::default()
+        };
+        // 70 MiB went back to the OS and the second wave took it back: reused.
+        let (ok, why) = memory_reclaimed(&outcome(210.0, 140.0), 0.25).unwrap();
+        assert!(ok, "{why}");
+        assert!(
+            why.contains("70.0 MiB returned to the OS") && why.contains("0.0 MiB above"),
+            "{why}"
+        );
+        // Nothing returned, and the second wave adds 60 MiB on top: not reused.
+        let (ok, why) = memory_reclaimed(&outcome(270.0, 210.0), 0.25).unwrap();
+        assert!(!ok, "{why}");
+        assert!(
+            why.contains("60.0 MiB above the first wave's level (limit 25% of the first wave's 200.0"),
+            "{why}"
+        );
+        // The same 60 MiB on top after memory went back to the OS: still not reused.
+        let (ok, _) = memory_reclaimed(&outcome(270.0, 140.0), 0.25).unwrap();
+        assert!(!ok);
+        // No pause reading: not judged.
+        let no_pause = Outcome {
+            memory: Some(memory(210.0)),
+            ..Outcome::default()
+        };
+        assert!(memory_reclaimed(&no_pause, 0.25).is_none());
     }
 
     #[test]

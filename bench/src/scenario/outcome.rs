@@ -79,6 +79,8 @@ pub struct Outcome {
     pub memory: Option<Memory>,
     /// Server RSS (MiB) during the pause, after the first wave of clients left.
     pub rss_after_leave_mb: Option<f64>,
+    /// Server RSS (MiB) with the first wave of clients connected, just before it left.
+    pub rss_first_wave_mb: Option<f64>,
     /// Frozen clients.
     pub frozen: FrozenOutcome,
     /// Graceful shutdown, when the plan had one.
