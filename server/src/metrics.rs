@@ -159,20 +159,17 @@ impl ProcessStats {
             stats.cpu_user = stat.utime as f64 / ticks;
             stats.cpu_system = stat.stime as f64 / ticks;
         }
-        stats.fds = open_fds(Some(process.pid));
+        stats.fds = open_fds(process.pid);
         stats
     }
 }
 
-/// Open descriptors of process `pid` (`None`: this process). Linux 6.2 and later report
-/// their number as the size of `/proc/<pid>/fd`: one `stat`, where listing the directory
-/// reads an entry per descriptor (tens of milliseconds at 10,000 streams, on every
-/// timeline sample). An older kernel reports 0 there, and the directory is listed instead.
-pub fn open_fds(pid: Option<i32>) -> u64 {
-    let dir = match pid {
-        Some(pid) => format!("/proc/{pid}/fd"),
-        None => "/proc/self/fd".to_owned(),
-    };
+/// Open descriptors of process `pid`. Linux 6.2 and later report their number as the
+/// size of `/proc/<pid>/fd`: one `stat`, where listing the directory reads an entry per
+/// descriptor (tens of milliseconds at 10,000 descriptors, on every timeline sample). An
+/// older kernel reports 0 there, and the directory is listed instead.
+pub fn open_fds(pid: i32) -> u64 {
+    let dir = format!("/proc/{pid}/fd");
     let counted = std::fs::metadata(&dir).map_or(0, |m| m.len());
     if counted > 0 {
         return counted;
@@ -416,7 +413,7 @@ mod tests {
             .expect("cat runs");
         let pid = i32::try_from(child.id()).unwrap();
         let listed = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count() as u64;
-        assert_eq!(open_fds(Some(pid)), listed);
+        assert_eq!(open_fds(pid), listed);
         assert!(listed >= 3, "stdin, stdout and stderr at least: {listed}");
         drop(child.stdin.take());
         child.wait().unwrap();

@@ -57,7 +57,7 @@ impl LocalProbe {
             .map(|pages| pages * self.page_size);
         Footprint {
             rss_bytes,
-            fds: rss_bytes.map(|_| sse_server::metrics::open_fds(Some(self.pid))),
+            fds: rss_bytes.map(|_| sse_server::metrics::open_fds(self.pid)),
         }
     }
 }

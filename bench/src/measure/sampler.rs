@@ -105,12 +105,7 @@ async fn on_own_thread<C: LiveCounts>(
                 stop_rx.recv_timeout(next.saturating_duration_since(Instant::now()))
             {
                 let now = Instant::now();
-                let footprint = probe.read();
-                let resources = Resources {
-                    rss_mb: footprint.rss_bytes.map(|b| b as f64 / (1024.0 * 1024.0)),
-                    fds: footprint.fds,
-                };
-                series.record(now, counters.as_ref(), resources);
+                series.record(now, counters.as_ref(), probe.read().into());
                 // A late sample delays the next one rather than bunching them up.
                 next = (next + every).max(now + every / 2);
             }

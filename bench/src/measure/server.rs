@@ -6,7 +6,7 @@ use std::sync::Arc;
 use http::Uri;
 use sse_server::metrics::ProcessStats;
 
-use super::process::ProcessReading;
+use super::process::{Footprint, ProcessReading};
 use super::prometheus::{self, CPU_SECONDS};
 use crate::client::{get, get_json};
 
@@ -224,6 +224,15 @@ pub struct Resources {
     pub rss_mb: Option<f64>,
     /// Open file descriptors.
     pub fds: Option<u64>,
+}
+
+impl From<Footprint> for Resources {
+    fn from(f: Footprint) -> Self {
+        Self {
+            rss_mb: f.rss_bytes.map(|b| b as f64 / MIB),
+            fds: f.fds,
+        }
+    }
 }
 
 impl ServerSource {
