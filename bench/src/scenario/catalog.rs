@@ -218,7 +218,15 @@ pub const ALL: &[Definition] = &[
                 AllConnected,
                 NoLostEvents,
                 StreamsReleased,
-                MemoryReclaimed { max_regrowth: 0.25 },
+                // Half the first wave: a server that reuses nothing adds about all of it
+                // again. A server that reuses everything can still add some, because RSS
+                // counts touched pages. The first wave leaves parts of its buffers unwritten,
+                // and the second wave's allocations land on some of them. Measured on the
+                // reference server: the live heap peaks at 11.4 MiB in both waves and falls
+                // to 0.3 MiB between them (heaptrack). Yet RSS adds 23-34% of the first
+                // wave at 500 clients and 23-29% at 10,000, and 4% at 500 with every
+                // allocated byte written (MALLOC_PERTURB_).
+                MemoryReclaimed { max_regrowth: 0.5 },
             ]);
             plan.action = Action::Pause;
             // Two waves make a slope meaningless; the figures are in the memory_reclaimed check.

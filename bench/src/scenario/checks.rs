@@ -56,7 +56,10 @@ pub enum CheckKind {
     /// The memory of clients that left is reclaimed: a second wave of the same clients
     /// (after a [`super::plan::Action::Pause`]) takes RSS above the level the first wave
     /// reached by at most this share of what the first wave grew (the allocator may keep
-    /// freed memory or return it to the OS, but the second wave must reuse it).
+    /// freed memory or return it to the OS, but the second wave must reuse it). RSS counts
+    /// touched pages, not allocations, so a server that reuses all it freed may still
+    /// grow here. The second wave can write pages that the first wave allocated and never
+    /// wrote, such as the unused tails of read buffers. The limit leaves room for that.
     MemoryReclaimed {
         /// Largest second-wave growth, as a share of the first wave's growth.
         max_regrowth: f64,
