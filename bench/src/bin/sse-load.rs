@@ -27,6 +27,8 @@ fn main() -> ExitCode {
             }
         };
     }
+    // Only here: the embedded server above keeps the allocator as it is.
+    sse_bench::runner::pool::grow_arenas_in_large_steps();
     match run(std::iter::once(program).chain(rest)) {
         Ok(code) => ExitCode::from(code),
         Err(err) if is_broken_pipe(&err) => ExitCode::from(exit::OK),

@@ -175,9 +175,13 @@ impl SseConnection {
         self.status
     }
 
-    /// The local (source) address of the connection, when the OS reported it.
+    /// The local (source) address of the connection, when the OS reports it (asked of an
+    /// HTTP/1.1 stream's socket on each call; an HTTP/2 stream's is its connection's).
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.local_addr
+        match &self.source {
+            Source::Http1(reader) => reader.local_addr(),
+            Source::Http2 { .. } => self.local_addr,
+        }
     }
 
     /// Body bytes received so far.
@@ -250,7 +254,7 @@ async fn open_http1(
     headers: &[(HeaderName, HeaderValue)],
     body: &[u8],
 ) -> Result<(Source, Option<SocketAddr>), ClientError> {
-    let (io, local_addr) = transport::socket(target, opts.local_addr).await?;
+    let io = transport::socket(target, opts.local_addr).await?;
     let request = target.http1_request(method, headers, body);
     let (mut reader, head) = Reader::open(io, &request).await?;
     if head.status != StatusCode::OK {
@@ -261,7 +265,8 @@ async fn open_http1(
         });
     }
     check_content_type(&head.content_type)?;
-    Ok((Source::Http1(reader), local_addr))
+    // The local address is asked of the socket only when wanted (`local_addr`).
+    Ok((Source::Http1(reader), None))
 }
 
 /// Opens an HTTP/2 stream on hyper (a place on a shared connection); a 200

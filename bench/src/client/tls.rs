@@ -6,6 +6,7 @@
 //! `--insecure`: any certificate, for self-signed test servers, never for a measurement
 //! you publish). ALPN offers `http/1.1`, or only `h2` for HTTP/2 streams ([`http2_config`]).
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -192,6 +193,16 @@ pub enum Stream {
     Plain(TcpStream),
     /// `https://`.
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    /// The local (source) address of the TCP socket, when the OS reports it.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Self::Plain(s) => s.local_addr().ok(),
+            Self::Tls(s) => s.get_ref().0.local_addr().ok(),
+        }
+    }
 }
 
 impl AsyncRead for Stream {

@@ -263,7 +263,12 @@ pub(crate) async fn open(
     local_addr: Option<IpAddr>,
 ) -> Result<(Sender, Transport, Option<SocketAddr>), ClientError> {
     if let Some(pool) = &target.pool {
-        let (sender, lease, local) = pool.lease(socket(target, local_addr)).await?;
+        let connect = async {
+            let stream = socket(target, local_addr).await?;
+            let local = stream.local_addr();
+            Ok((stream, local))
+        };
+        let (sender, lease, local) = pool.lease(connect).await?;
         let transport = Transport {
             conn: None,
             conn_error: None,
@@ -271,7 +276,8 @@ pub(crate) async fn open(
         };
         return Ok((Sender::Http2(sender), transport, local));
     }
-    let (stream, local) = socket(target, local_addr).await?;
+    let stream = socket(target, local_addr).await?;
+    let local = stream.local_addr();
     let (sender, conn) = http1::handshake(TokioIo::new(stream))
         .await
         .map_err(ClientError::hyper)?;
@@ -287,10 +293,9 @@ pub(crate) async fn open(
 }
 
 /// The socket to `target`: TCP (from `local_addr` when given), then TLS for `https://`.
-pub(crate) async fn socket(
-    target: &Target,
-    local_addr: Option<IpAddr>,
-) -> Result<(Stream, Option<SocketAddr>), ClientError> {
+/// Its local address is left to [`Stream::local_addr`]: a system call a reading client
+/// does not need on every connect.
+pub(crate) async fn socket(target: &Target, local_addr: Option<IpAddr>) -> Result<Stream, ClientError> {
     let addr = target.addr;
     let stream = match local_addr {
         None => TcpStream::connect(addr).await,
@@ -299,7 +304,6 @@ pub(crate) async fn socket(
     .map_err(|source| ClientError::connect(addr, source))?;
     // The client writes one small request; do not let Nagle hold it back.
     stream.set_nodelay(true).map_err(ClientError::io)?;
-    let local = stream.local_addr().ok();
     let stream = match &target.tls {
         None => Stream::Plain(stream),
         Some((connector, name)) => Stream::Tls(Box::new(
@@ -309,7 +313,7 @@ pub(crate) async fn socket(
                 .map_err(|source| ClientError::Tls { addr, source })?,
         )),
     };
-    Ok((stream, local))
+    Ok(stream)
 }
 
 /// The request half of a connection: HTTP/1.1 (this request's own) or HTTP/2 (shared).

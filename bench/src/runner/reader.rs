@@ -1,10 +1,11 @@
 //! The one reading-client loop every scenario uses: connect, read and measure, then hold, churn or reconnect.
 //!
 //! # Hot path
-//! Each received item goes to [`Recorder::on_item`] (allocation-free, lock-free); the
-//! buffered samples are flushed into the client's worker shard once per chunk (one short
-//! lock, never held across an `.await`), and the live event counter is bumped once per
-//! chunk too.
+//! Each received item goes to [`Recorder::on_item`] (allocation-free, lock-free). The
+//! client buffers its samples and moves them into its reader thread's shard when 64
+//! distinct samples have built up, and once more when it stops. Each move takes one short
+//! lock, never held across an `.await`. Nothing reads the shards before every client has
+//! stopped. The live event counter is bumped once per chunk.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -264,7 +265,6 @@ async fn read_chunks(
         let read = conn
             .read(&mut |item: Item<'_>, at: Instant| reading.on_item(item, at))
             .await;
-        reading.flush();
         Live::add(&ctx.live.events, reading.events() - before);
         match read {
             Ok(true) => {}

@@ -4,9 +4,10 @@
 //! [`Recorder::on_item`] runs once per received item, for every client. It allocates
 //! nothing and takes no lock: it updates the client's own [`SequenceTracker`] and buffers
 //! latency samples (time to first event, inter-event gap, publish-to-receive, reconnect
-//! gap) in a fixed [`Pending`] array, which [`Recorder::flush`] moves into the client's
-//! worker shard once per chunk. `tests/scenarios.rs` counts the allocations of 10,000
-//! events with a counting allocator: zero.
+//! gap) in a fixed [`Pending`] array. The array moves into the client's shard when it is
+//! full and when the client stops; [`Recorder::flush`] moves it on demand.
+//! `tests/scenarios.rs` counts the allocations of 10,000 events with a counting
+//! allocator: zero.
 //!
 //! ## Receive time
 //! An event's receive time is the time of the read that delivered it: the connection
@@ -127,7 +128,8 @@ impl<'a> Recorder<'a> {
         }
     }
 
-    /// Moves the buffered samples into the shard (once per chunk).
+    /// Moves the buffered samples into the shard now (the reading client leaves them
+    /// until the buffer is full or it stops).
     pub fn flush(&mut self) {
         self.pending.flush(self.shard);
     }

@@ -104,6 +104,11 @@ impl Reader {
         decoded.map(|()| true)
     }
 
+    /// The local (source) address of the socket, when the OS reports it.
+    pub(crate) fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.io.local_addr()
+    }
+
     /// The first `limit` bytes of the body (fewer when it ends or breaks first), for the
     /// excerpt of an error answer.
     pub(crate) async fn excerpt(&mut self, limit: usize) -> Vec<u8> {
