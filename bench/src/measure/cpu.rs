@@ -93,6 +93,24 @@ pub fn process_cpu_ns(pid: u32) -> Option<u64> {
     any.then_some(total)
 }
 
+/// This process's CPU and the wall clock at one instant: where a [`CpuStopwatch`]
+/// interval can end ([`CpuStopwatch::until`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CpuMark {
+    wall: Instant,
+    cpu: CpuTime,
+}
+
+impl CpuMark {
+    /// Now.
+    pub fn now() -> Self {
+        Self {
+            wall: Instant::now(),
+            cpu: CpuTime::own(),
+        }
+    }
+}
+
 /// A start point for measuring this process's CPU over an interval.
 #[derive(Debug, Clone, Copy)]
 pub struct CpuStopwatch {
@@ -128,9 +146,14 @@ impl CpuStopwatch {
 
     /// CPU used by this process since [`CpuStopwatch::start`].
     pub fn elapsed(&self) -> CpuSpent {
+        self.until(CpuMark::now())
+    }
+
+    /// CPU used by this process from [`CpuStopwatch::start`] to `end`.
+    pub fn until(&self, end: CpuMark) -> CpuSpent {
         CpuSpent {
-            seconds: CpuTime::own().since(self.cpu).total().as_secs_f64(),
-            wall: self.wall.elapsed(),
+            seconds: end.cpu.since(self.cpu).total().as_secs_f64(),
+            wall: end.wall.saturating_duration_since(self.wall),
         }
     }
 }
@@ -193,6 +216,26 @@ mod tests {
         assert_eq!(process_cpu_ns(u32::MAX), None);
         assert_eq!(ns_per_event(1.0, 0), None);
         assert_eq!(ns_per_event(1.0, 1000), Some(1e6));
+    }
+
+    #[test]
+    fn an_interval_ends_at_its_mark_not_later() {
+        let watch = CpuStopwatch::start();
+        let mark = CpuMark::now();
+        // Work after the mark: it counts in `elapsed`, never in `until(mark)`.
+        let mut x = 0u64;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while watch.elapsed().seconds <= watch.until(mark).seconds && Instant::now() < deadline {
+            for _ in 0..10_000 {
+                x = x.wrapping_mul(31).wrapping_add(7);
+            }
+        }
+        std::hint::black_box(x);
+        let (to_mark, to_now) = (watch.until(mark), watch.elapsed());
+        assert!(to_mark.seconds < to_now.seconds, "{to_mark:?} {to_now:?}");
+        assert!(to_mark.wall < to_now.wall, "{to_mark:?} {to_now:?}");
+        // The same mark gives the same interval however late it is asked.
+        assert_eq!(watch.until(mark), to_mark);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::crowd::Crowd;
 use super::frozen::{Evictions, Frozen};
 use super::pool::ReaderPool;
 use super::probe;
-use crate::measure::cpu::{CpuSpent, CpuStopwatch};
+use crate::measure::cpu::{CpuMark, CpuSpent, CpuStopwatch};
 use crate::measure::sampler::Sampled;
 use crate::measure::server::ServerSource;
 use crate::measure::server::{CpuDelta, CpuReading};
@@ -102,6 +102,8 @@ pub(super) struct Readings {
     pub(super) server_cpu_start: Option<CpuReading>,
     /// Server CPU read just before SIGTERM by the shutdown action.
     pub(super) signal_cpu: Option<CpuReading>,
+    /// The generator's CPU at the same moment.
+    pub(super) signal_generator_cpu: Option<CpuMark>,
     /// Server RSS read during the pause action.
     pub(super) pause_rss: Option<f64>,
     /// Server RSS read by the pause action just before the first wave left.
@@ -137,6 +139,18 @@ pub(super) async fn collect(
     target: TargetSide<'_>,
 ) -> Result<Measured, TargetError> {
     let ctx = running.ctx;
+    // Both sides' CPU ends here, before the clients close their streams (or at SIGTERM,
+    // where the server's ends). On loopback a client's close(2) also runs the server
+    // socket's FIN handling, while the server's own teardown came after its reading: the
+    // generator alone paid for teardown: about a third of its reader threads' CPU samples
+    // in time-to-first-event, watcher-scale and graceful-shutdown (`perf record -g`).
+    let generator_cpu = running
+        .generator
+        .until(readings.signal_generator_cpu.unwrap_or_else(CpuMark::now));
+    let server_cpu_end = match readings.signal_cpu {
+        Some(cpu) => Some(cpu),
+        None => target.source.cpu().await,
+    };
     ctx.stop.cancel();
     let summaries = running.crowd.finish(CLIENT_EXIT_TIMEOUT).await;
     // The publisher runs on a reader thread: it ends with the stop, before the pool does.
@@ -144,11 +158,6 @@ pub(super) async fn collect(
     let reader_threads = running.pool.threads();
     drop(running.pool);
     let wall = running.started.elapsed();
-    let generator_cpu = running.generator.elapsed();
-    let server_cpu_end = match readings.signal_cpu {
-        Some(cpu) => Some(cpu),
-        None => target.source.cpu().await,
-    };
     let mid = running.mid.await.ok().flatten();
     let (frozen_outcome, evictions) = frozen_outcome(running.frozen, running.evictions).await;
     running.sampler_stop.cancel();

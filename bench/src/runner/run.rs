@@ -18,7 +18,7 @@ use super::crowd::Crowd;
 use super::pool::ReaderPool;
 use super::{frozen, probe, publish};
 use crate::client::{ClientError, Target};
-use crate::measure::cpu::CpuStopwatch;
+use crate::measure::cpu::{CpuMark, CpuStopwatch};
 use crate::measure::histogram;
 use crate::measure::sampler;
 use crate::measure::send_time::SendTime;
@@ -94,6 +94,7 @@ pub async fn measure(parts: Parts<'_>) -> Result<Measured, RunError> {
     let mut runner = Runner {
         plan: parts.plan,
         signal_cpu: OnceLock::new(),
+        signal_generator_cpu: OnceLock::new(),
         pause_rss: OnceLock::new(),
         wave_rss: OnceLock::new(),
         caps: parts.caps,
@@ -110,6 +111,8 @@ struct Runner<'a> {
     plan: &'a Plan,
     /// Server CPU read just before SIGTERM, by the shutdown action.
     signal_cpu: OnceLock<CpuReading>,
+    /// The generator's CPU at the same moment.
+    signal_generator_cpu: OnceLock<CpuMark>,
     /// Server RSS read during the pause action.
     pause_rss: OnceLock<f64>,
     /// Server RSS read by the pause action just before the first wave left.
@@ -152,6 +155,7 @@ impl Runner<'_> {
             rss_start,
             server_cpu_start,
             signal_cpu: self.signal_cpu.get().copied(),
+            signal_generator_cpu: self.signal_generator_cpu.get().copied(),
             pause_rss: self.pause_rss.get().copied(),
             wave_rss: self.wave_rss.get().copied(),
             spread_sources,
@@ -424,6 +428,7 @@ impl Runner<'_> {
         tokio::time::sleep(after).await;
         if let Some(cpu) = self.source.cpu().await {
             let _ = self.signal_cpu.set(cpu);
+            let _ = self.signal_generator_cpu.set(CpuMark::now());
         }
         let _ = ctx.shutdown_at.set(Instant::now());
         if let Err(err) = server.terminate() {
