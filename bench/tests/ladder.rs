@@ -103,3 +103,110 @@ async fn naive_serves_stamped_events_in_order() {
 async fn reference_serves_stamped_events_in_order() {
     serves_stamped_events_in_order(Design::Reference).await;
 }
+
+/// Starts the reference server in this process with `flags` (publisher flags); returns its
+/// address and the sender that stops it, with its task.
+async fn reference_with(
+    flags: &[&str],
+) -> (
+    std::net::SocketAddr,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut args =
+        sse_server::Args::try_parse_from(std::iter::once("test").chain(flags.iter().copied())).unwrap();
+    args.bind = addr;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(ladder::serve(
+        Design::Reference,
+        listener,
+        args.into(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    within(
+        "/health",
+        get_json(&format!("http://{addr}/health").parse().unwrap()),
+    )
+    .await
+    .unwrap();
+    (addr, stop, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lean_reader_counts_every_streams_events_and_both_cpus() {
+    let (addr, stop, task) = reference_with(&["--publish-rate", "500", "--payload-size", "64"]).await;
+    let pid = std::process::id();
+    let figures = within(
+        "the lean reader",
+        tokio::task::spawn_blocking(move || {
+            ladder::lean::read_streams(addr, 20, Duration::from_millis(200), Duration::from_secs(1), pid)
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(figures.clients, 20);
+    assert_eq!(
+        figures.silent_clients, 0,
+        "every stream received events in the window: {figures:?}"
+    );
+    // 500 events/s to 20 streams for 1 s: about 10,000 frames, each counted once.
+    assert!(figures.events >= 20, "{figures:?}");
+    assert!(
+        figures.reads >= 20 && figures.reads <= figures.events,
+        "{figures:?}"
+    );
+    assert!(
+        figures.reader_ns_per_event > 0.0 && figures.server_ns_per_delivery > 0.0,
+        "{figures:?}"
+    );
+    stop.send(()).unwrap();
+    within("the server to stop", task).await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lean_reader_says_when_nothing_arrives_and_what_it_could_not_reach() {
+    // No publisher: the streams open and stay silent.
+    let (addr, stop, task) = reference_with(&["--ping-interval", "0ms"]).await;
+    let pid = std::process::id();
+    let err = within(
+        "the lean reader",
+        tokio::task::spawn_blocking(move || {
+            ladder::lean::read_streams(
+                addr,
+                2,
+                Duration::from_millis(50),
+                Duration::from_millis(300),
+                pid,
+            )
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap_err();
+    assert!(err.to_string().contains("no event arrived on 2 streams"), "{err}");
+    stop.send(()).unwrap();
+    within("the server to stop", task).await.unwrap().unwrap();
+
+    // A port held by a socket that never listens: every connect to it is refused.
+    let held = tokio::net::TcpSocket::new_v4().unwrap();
+    held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = held.local_addr().unwrap();
+    let err = within(
+        "the refused connect",
+        tokio::task::spawn_blocking(move || {
+            ladder::lean::read_streams(addr, 1, Duration::ZERO, Duration::from_millis(10), pid)
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap_err();
+    assert!(
+        err.to_string().contains(&format!("stream 0 to {addr}: connect")),
+        "{err}"
+    );
+}

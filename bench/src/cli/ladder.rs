@@ -118,7 +118,18 @@ pub async fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
             cells.push(calibrate::measure(&exe, design, workload, args.duration, &environment).await?);
         }
         println!("{}", calibrate::render(workload, &cells));
-        results.push(serde_json::json!({"workload": workload, "cells": cells}));
+        let lean = if workload.rate > 0.0 && args.protocol == Protocol::Http1 {
+            eprintln!(
+                "calibrate: {} against reference, read by the lean reader",
+                workload.name
+            );
+            let figures = calibrate::measure_lean(&exe, workload, args.duration).await?;
+            println!("{}\n", calibrate::render_lean(&figures));
+            Some(figures)
+        } else {
+            None
+        };
+        results.push(serde_json::json!({"workload": workload, "cells": cells, "lean_reader": lean}));
     }
     let json = serde_json::json!({
         "duration_seconds": args.duration.as_secs_f64(),

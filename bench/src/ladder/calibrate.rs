@@ -8,6 +8,10 @@
 //! every stream open, less RSS before the first connect, over the streams), p99
 //! publish-to-receive latency, and the generator's CPU per received event beside the
 //! server's (a ratio of 1 or more means the generator, not the server, set the pace).
+//!
+//! Under each workload that publishes, one more run reads the reference server with the
+//! lean reader ([`super::lean`]) instead of the generator: the generator-to-server ratio
+//! of a reader that does nothing but receive, the lowest any generator reaches there.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -16,6 +20,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::Design;
+use super::lean::{self, LeanFigures};
 use crate::environment::Environment;
 use crate::model::ScenarioReport;
 use crate::runner::build_report::{Labels, build};
@@ -24,7 +29,7 @@ use crate::runner::{RunResult, TargetSpec, run_plan};
 use crate::scenario::feed::Feed;
 use crate::scenario::population::Population;
 use crate::scenario::{Definition, Plan};
-use crate::target::Launcher;
+use crate::target::{EmbeddedServer, Launcher};
 
 /// One fan-out workload: subscribers, publish rate and payload.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -151,6 +156,58 @@ pub enum CalibrateError {
     /// The design lacked something the workload needs.
     #[error("skipped: {0}")]
     Skipped(String),
+    /// The lean reader could not hold or read its streams.
+    #[error("the lean reader: {0}")]
+    Lean(#[source] std::io::Error),
+}
+
+/// How long the lean reader reads before its window opens (connects, headers, warm caches).
+const LEAN_WARMUP: Duration = Duration::from_secs(1);
+
+/// Runs `workload` against the reference server with the lean reader ([`lean`]) instead of
+/// the generator, measuring for `duration`: the lowest generator-to-server ratio any
+/// reader reaches against it on this machine.
+///
+/// # Errors
+/// The server did not start, or the lean reader failed (see [`lean::read_streams`]).
+pub async fn measure_lean(
+    exe: &Path,
+    workload: &Workload,
+    duration: Duration,
+) -> Result<LeanFigures, CalibrateError> {
+    let launcher = Launcher {
+        exe: exe.to_owned(),
+        extra_args: vec![format!("--design={}", Design::Reference)],
+    };
+    let server = EmbeddedServer::start(&launcher, &workload.plan(duration).server_flags())
+        .await
+        .map_err(RunError::from)?;
+    let (addr, pid, clients) = (server.addr(), server.pid(), workload.clients);
+    let read =
+        tokio::task::spawn_blocking(move || lean::read_streams(addr, clients, LEAN_WARMUP, duration, pid))
+            .await;
+    // The server goes whatever the reader found; a failure to stop it does not hide the figures.
+    let _ = server.stop(Duration::from_secs(10)).await;
+    match read {
+        Ok(figures) => figures.map_err(CalibrateError::Lean),
+        Err(join) => Err(CalibrateError::Lean(std::io::Error::other(join.to_string()))),
+    }
+}
+
+/// The line under a workload's table that gives the lean reader's figures.
+pub fn render_lean(figures: &LeanFigures) -> String {
+    let mut line = format!(
+        "  lean reader against reference: {:.0} ns/event, server {:.0} ns/delivery, gen/srv {:.2} \
+         (one thread, epoll, one recv per ready socket, nothing parsed or timed: the lowest \
+         ratio a reader that sees every event reaches here)",
+        figures.reader_ns_per_event,
+        figures.server_ns_per_delivery,
+        figures.ratio()
+    );
+    if figures.silent_clients > 0 {
+        let _ = write!(line, "  ({} streams received nothing)", figures.silent_clients);
+    }
+    line
 }
 
 /// Runs `workload` against `design` for `duration` and returns its figures.

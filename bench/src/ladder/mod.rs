@@ -12,9 +12,13 @@
 //! `GET /health` and `GET /metrics` (JSON, the reference server's key names for the
 //! figures it has). Flags they have no use for (pings, replay, limits) are accepted and
 //! ignored, so a scenario's server flags start any design.
+//!
+//! The generator has a floor too: [`lean`] reads the reference server with nothing but
+//! epoll and `recv`, so `calibrate` shows what any reader pays per event here.
 
 pub mod calibrate;
 pub mod floor;
+pub mod lean;
 pub mod naive;
 pub mod sweep;
 
