@@ -1,26 +1,49 @@
-//! One HTTP/1.1 response read straight off the socket: the request written in one write, the head parsed, then the body decoded from a read buffer allocated once per connection.
+//! One HTTP/1.1 response read straight off the socket: the request written in one write, the head parsed, then the body decoded from a read buffer each reader thread shares among its connections.
+//!
+//! The head is read into a buffer of the connection's own, freed once the body bytes that
+//! came with the head are decoded. After that every socket read lands in the thread's one
+//! scratch buffer and is decoded in the same poll, before any other connection of the
+//! thread can read: the decoder keeps what a partial frame needs, so nothing stays in the
+//! buffer between reads. A thousand streams then touch one warm 16 KiB buffer instead of a
+//! thousand cold ones, and hold no read buffer while idle.
 
+use std::cell::RefCell;
 use std::io;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Instant;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 
 use super::framing::Decoder;
 use super::head::{Head, parse_response};
 use crate::client::error::ClientError;
 use crate::client::tls::Stream;
 
-/// The read buffer of a connection: one socket read takes at most this much, and a
-/// response head must fit in it. 16 KiB holds a TLS record's plaintext whole and about
-/// 80 events of 200 bytes; 10,000 streams hold 160 MiB of it at most (pages only become
-/// resident once a read fills them).
+/// The read buffer: one socket read takes at most this much, and a response head must
+/// fit in it. 16 KiB holds a TLS record's plaintext whole and about 80 events of 200 bytes.
 pub(crate) const READ_BUFFER_LEN: usize = 16 * 1024;
+
+thread_local! {
+    /// The body read buffer of every connection read on this thread (see the module docs).
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_BUFFER_LEN].into_boxed_slice());
+}
+
+/// Runs `f` on this thread's scratch buffer (on a buffer of its own in the one case the
+/// scratch is already lent: a read started from inside another read's callback).
+fn with_scratch<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => f(&mut scratch),
+        Err(_) => f(&mut vec![0; READ_BUFFER_LEN]),
+    })
+}
 
 /// An HTTP/1.1 response being read; see the module docs.
 #[derive(Debug)]
 pub(crate) struct Reader {
     io: Stream,
-    /// Bytes read but not decoded yet: only body bytes that arrived with the head.
+    /// Bytes read but not decoded yet: only body bytes that arrived with the head (the
+    /// head's buffer, freed once they are decoded).
     buf: Vec<u8>,
     /// When the head arrived (the receive time of the body bytes that came with it).
     head_at: Instant,
@@ -59,6 +82,10 @@ impl Reader {
                 )));
             }
         };
+        if buf.is_empty() {
+            // Nothing of the body came with the head: the thread's scratch buffer takes it all.
+            buf = Vec::new();
+        }
         let reader = Self {
             io,
             buf,
@@ -86,22 +113,37 @@ impl Reader {
         &mut self,
         on_data: &mut impl FnMut(&[u8], Instant),
     ) -> Result<bool, ClientError> {
-        let received_at = if !self.buf.is_empty() {
-            self.head_at
-        } else if self.decoder.is_done() {
+        if !self.buf.is_empty() {
+            let received_at = self.head_at;
+            let decoded = self
+                .decoder
+                .decode(&self.buf, &mut |data| on_data(data, received_at));
+            // Every later read goes to the thread's scratch buffer.
+            self.buf = Vec::new();
+            return decoded.map(|()| true);
+        }
+        if self.decoder.is_done() {
             return Ok(false);
-        } else {
-            if self.io.read_buf(&mut self.buf).await.map_err(ClientError::io)? == 0 {
-                self.decoder.finish()?;
-                return Ok(false);
-            }
-            Instant::now()
-        };
-        let decoded = self
-            .decoder
-            .decode(&self.buf, &mut |data| on_data(data, received_at));
-        self.buf.clear();
-        decoded.map(|()| true)
+        }
+        let Self { io, decoder, .. } = self;
+        std::future::poll_fn(|cx| {
+            with_scratch(|scratch| {
+                let mut read = ReadBuf::new(scratch);
+                match Pin::new(&mut *io).poll_read(cx, &mut read) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Err(err)) => Poll::Ready(Err(ClientError::io(err))),
+                    Poll::Ready(Ok(())) if read.filled().is_empty() => {
+                        Poll::Ready(decoder.finish().map(|()| false))
+                    }
+                    Poll::Ready(Ok(())) => {
+                        let received_at = Instant::now();
+                        let decoded = decoder.decode(read.filled(), &mut |data| on_data(data, received_at));
+                        Poll::Ready(decoded.map(|()| true))
+                    }
+                }
+            })
+        })
+        .await
     }
 
     /// The local (source) address of the socket, when the OS reports it.
@@ -123,5 +165,25 @@ impl Reader {
             }
         }
         excerpt
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{READ_BUFFER_LEN, with_scratch};
+
+    #[test]
+    fn a_read_inside_a_read_gets_a_buffer_of_its_own() {
+        with_scratch(|outer| {
+            outer[0] = 1;
+            let outer_at = outer.as_ptr();
+            with_scratch(|inner| {
+                assert_eq!(inner.len(), READ_BUFFER_LEN);
+                assert_ne!(inner.as_ptr(), outer_at, "the lent scratch buffer was lent twice");
+            });
+        });
+        // Lent again once the outer read has returned.
+        let first = with_scratch(|b| b.as_ptr() as usize);
+        assert_eq!(with_scratch(|b| b.as_ptr() as usize), first);
     }
 }
