@@ -26,9 +26,9 @@
 //! ## Cost
 //! One task per stream: the connection's IO is done inside `read` (no spawned task).
 //! An HTTP/1.1 stream (plain or TLS) is read by the client itself (the `http1` module):
-//! one socket read into a buffer allocated once per connection, every chunk in it decoded
-//! in place and fed to the [`Parser`], one receive time per read, nothing allocated per
-//! chunk or event. An HTTP/2 stream is read through hyper, one DATA frame per `read`.
+//! one socket read into the reader thread's scratch buffer, every chunk in it decoded in
+//! place and fed to the [`Parser`] in the same poll, one receive time per read, nothing
+//! allocated per chunk or event. An HTTP/2 stream is read through hyper, one DATA frame per `read`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};

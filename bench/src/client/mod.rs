@@ -14,8 +14,8 @@
 //! * [`tls`]: `https://` with rustls (system roots, `--ca-file`, `--insecure`).
 //! * [`error`]: [`ClientError`], with a stable [`ClientError::kind`] to count errors by.
 //!
-//! No reqwest: an HTTP/1.1 stream costs one socket, one task, a 16 KiB read buffer and the
-//! parser's buffers; an HTTP/2 stream (hyper's `client::conn::http2`) a task and the
+//! No reqwest: an HTTP/1.1 stream costs one socket, one task and the parser's buffers (its
+//! reads share the thread's one 16 KiB buffer); an HTTP/2 stream (hyper's `client::conn::http2`) a task and the
 //! parser's buffers on a shared socket.
 
 pub mod conn;
