@@ -80,16 +80,19 @@ async fn wait_registered(addr: SocketAddr, n: u64) {
     .await;
 }
 
-/// Waits until the server counts at most `n` connections (closed ones go asynchronously);
-/// returns its metrics then.
-async fn wait_until_connections_at_most(addr: SocketAddr, n: u64, what: &str) -> Snapshot {
+/// Waits until two readings 20 ms apart both count `n` connections and the same number of
+/// open descriptors; returns the second. A connection closing asynchronously leaves the
+/// connection gauge before its descriptor is closed, so one reading alone can count a
+/// descriptor that is about to go.
+async fn wait_until_settled(addr: SocketAddr, n: u64, what: &str) -> Snapshot {
     within(what, async {
         loop {
-            let m = metrics(addr).await;
-            if m.connections <= n {
-                return m;
+            let first = metrics(addr).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let second = metrics(addr).await;
+            if first.connections == n && second.connections == n && first.num_fds == second.num_fds {
+                return second;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
     .await
@@ -178,8 +181,9 @@ async fn frozen_client_is_evicted_and_healthy_clients_get_every_event(lean: bool
     }
     let mut frozen = frozen_client(addr).await;
     wait_registered(addr, 11).await;
-    // Earlier metrics requests close their connections asynchronously: wait for them.
-    let before = wait_until_connections_at_most(addr, 12, "earlier requests' connections to close").await;
+    // Earlier metrics requests close their connections asynchronously: wait for them, and
+    // for their descriptors.
+    let before = wait_until_settled(addr, 12, "earlier requests' connections to close").await;
     assert_eq!(
         before.connections, 12,
         "10 healthy + 1 frozen + this metrics request"
@@ -208,7 +212,7 @@ async fn frozen_client_is_evicted_and_healthy_clients_get_every_event(lean: bool
     // The frozen client sees the server's end of the connection once it drains what was sent.
     wait_until_frozen_sees_eof(&mut frozen).await;
     // The publisher's connection closes asynchronously; wait for the server to see it.
-    let after = wait_until_connections_at_most(addr, 11, "the publisher connection to close").await;
+    let after = wait_until_settled(addr, 11, "the publisher connection to close").await;
     assert_eq!(after.clients_evicted, 1);
     assert_eq!(after.connections, 12 - 1, "the frozen connection is closed");
     assert_eq!(after.num_fds, before.num_fds - 1, "its fd is freed");
