@@ -109,6 +109,7 @@ impl ClientListener {
             hard_stop: Box::pin(self.hard_stop.clone().cancelled_owned()),
             counters: Arc::clone(&self.counters),
             evicted: false,
+            _open: OpenConnection(Arc::clone(&self.counters)),
         }
     }
 }
@@ -120,6 +121,20 @@ pub struct ClientIo {
     hard_stop: Pin<Box<WaitForCancellationFutureOwned>>,
     counters: Arc<Counters>,
     evicted: bool,
+    /// Declared after `io`: fields drop in order, so the socket is closed before the
+    /// connection leaves the `connections` gauge, and `/metrics` never counts a connection
+    /// as gone while its descriptor is still open.
+    _open: OpenConnection,
+}
+
+/// One connection in the `connections` gauge, until dropped.
+#[derive(Debug)]
+struct OpenConnection(Arc<Counters>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl ClientIo {
@@ -161,12 +176,6 @@ impl ClientIo {
             io::ErrorKind::ConnectionAborted,
             "shutdown grace elapsed",
         )))
-    }
-}
-
-impl Drop for ClientIo {
-    fn drop(&mut self) {
-        self.counters.connections.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
