@@ -35,16 +35,30 @@ async fn registered_becomes(metrics: &Uri, want: u64) {
     .await;
 }
 
-async fn serves_stamped_events_in_order(design: Design) {
+/// A design serving in this process on `127.0.0.1:0` with `flags`: its address, the
+/// sender that stops it, and its task.
+type Started = (
+    std::net::SocketAddr,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+);
+
+/// Starts `design` in this process with server `flags` (see [`Started`]).
+async fn start(design: Design, flags: &[&str]) -> Started {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut args =
-        sse_server::Args::try_parse_from(["test", "--publish-rate", "500", "--payload-size", "64"]).unwrap();
+        sse_server::Args::try_parse_from(std::iter::once("test").chain(flags.iter().copied())).unwrap();
     args.bind = addr;
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(ladder::serve(design, listener, args.into(), async move {
         let _ = stopped.await;
     }));
+    (addr, stop, task)
+}
+
+async fn serves_stamped_events_in_order(design: Design) {
+    let (addr, stop, task) = start(design, &["--publish-rate", "500", "--payload-size", "64"]).await;
     let url = |path: &str| -> Uri { format!("http://{addr}{path}").parse().unwrap() };
 
     let health = within("/health", get_json(&url("/health"))).await.unwrap();
@@ -104,36 +118,12 @@ async fn reference_serves_stamped_events_in_order() {
     serves_stamped_events_in_order(Design::Reference).await;
 }
 
-/// Starts the reference server in this process with `flags` (publisher flags); returns its
-/// address and the sender that stops it, with its task.
-async fn reference_with(
-    flags: &[&str],
-) -> (
-    std::net::SocketAddr,
-    oneshot::Sender<()>,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut args =
-        sse_server::Args::try_parse_from(std::iter::once("test").chain(flags.iter().copied())).unwrap();
-    args.bind = addr;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(ladder::serve(
-        Design::Reference,
-        listener,
-        args.into(),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    within(
-        "/health",
-        get_json(&format!("http://{addr}/health").parse().unwrap()),
-    )
-    .await
-    .unwrap();
-    (addr, stop, task)
+/// The reference server in this process with `flags`, once it answers `/health`.
+async fn reference_with(flags: &[&str]) -> Started {
+    let started = start(Design::Reference, flags).await;
+    let health = format!("http://{}/health", started.0).parse().unwrap();
+    within("/health", get_json(&health)).await.unwrap();
+    started
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

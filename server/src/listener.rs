@@ -103,13 +103,11 @@ impl ClientListener {
     fn client_io(&self, stream: TcpStream) -> ClientIo {
         let mut io = TimeoutStream::new(stream);
         io.set_write_timeout(Some(self.send_timeout));
-        self.counters.connections.fetch_add(1, Ordering::Relaxed);
         ClientIo {
             io: Box::pin(io),
             hard_stop: Box::pin(self.hard_stop.clone().cancelled_owned()),
-            counters: Arc::clone(&self.counters),
             evicted: false,
-            _open: OpenConnection(Arc::clone(&self.counters)),
+            counters: OpenConnection::enter(Arc::clone(&self.counters)),
         }
     }
 }
@@ -119,17 +117,33 @@ impl ClientListener {
 pub struct ClientIo {
     io: Pin<Box<TimeoutStream<TcpStream>>>,
     hard_stop: Pin<Box<WaitForCancellationFutureOwned>>,
-    counters: Arc<Counters>,
     evicted: bool,
+    /// The server's counters, holding this connection in the `connections` gauge.
     /// Declared after `io`: fields drop in order, so the socket is closed before the
-    /// connection leaves the `connections` gauge, and `/metrics` never counts a connection
-    /// as gone while its descriptor is still open.
-    _open: OpenConnection,
+    /// connection leaves the gauge, and `/metrics` never counts a connection as gone
+    /// while its descriptor is still open.
+    counters: OpenConnection,
 }
 
-/// One connection in the `connections` gauge, until dropped.
+/// The server's counters, with one connection in the `connections` gauge until dropped.
 #[derive(Debug)]
 struct OpenConnection(Arc<Counters>);
+
+impl OpenConnection {
+    /// Counts one more open connection in `counters`.
+    fn enter(counters: Arc<Counters>) -> Self {
+        counters.connections.fetch_add(1, Ordering::Relaxed);
+        Self(counters)
+    }
+}
+
+impl std::ops::Deref for OpenConnection {
+    type Target = Counters;
+
+    fn deref(&self) -> &Counters {
+        &self.0
+    }
+}
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {

@@ -81,9 +81,8 @@ async fn wait_registered(addr: SocketAddr, n: u64) {
 }
 
 /// Waits until two readings 20 ms apart both count `n` connections and the same number of
-/// open descriptors; returns the second. A connection closing asynchronously leaves the
-/// connection gauge before its descriptor is closed, so one reading alone can count a
-/// descriptor that is about to go.
+/// open descriptors; returns the second. Connections close asynchronously, so one reading
+/// alone can count a descriptor that is about to go.
 async fn wait_until_settled(addr: SocketAddr, n: u64, what: &str) -> Snapshot {
     within(what, async {
         loop {

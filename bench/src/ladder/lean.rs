@@ -16,13 +16,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::client::http1::READ_BUFFER_LEN;
 use crate::measure::cpu::process_cpu_ns;
 
 /// How long one connect may take before the run gives up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Bytes one `recv` may return (the generator's read buffer is the same size).
-const READ_LEN: usize = 16 * 1024;
 
 /// Ready sockets one `epoll_wait` may report.
 const WAIT_EVENTS: usize = 256;
@@ -73,11 +71,11 @@ pub fn read_streams(
     let mut reader = Reader {
         streams,
         epoll,
-        ends: Vec::new(),
-        buf: vec![0; READ_LEN],
+        ends: vec![FrameEnds::default(); clients],
+        // One `recv` takes at most what one of the generator's reads takes.
+        buf: vec![0; READ_BUFFER_LEN],
         ready: vec![libc::epoll_event { events: 0, u64: 0 }; WAIT_EVENTS],
     };
-    reader.ends = vec![FrameEnds::default(); clients];
     reader.run_for(warmup)?;
     let server_cpu = || {
         process_cpu_ns(server_pid).ok_or_else(|| {

@@ -17,4 +17,4 @@ mod head;
 mod reader;
 
 pub(crate) use head::request;
-pub(crate) use reader::Reader;
+pub(crate) use reader::{READ_BUFFER_LEN, Reader};
