@@ -101,6 +101,9 @@ pub struct RunContext {
     pub behaviour: Behaviour,
     /// Stops every client.
     pub stop: CancellationToken,
+    /// Children of `stop`, one per reader thread: client `i` waits on `thread_stops[i % len]`
+    /// (see [`RunContext::thread_stop`]).
+    pub thread_stops: Vec<CancellationToken>,
     /// Per-client event count after which a client is done.
     pub events_per_client: Option<u64>,
     /// Worker shards, one per reader thread; client `i` records into shard `i % len`, the
@@ -129,6 +132,16 @@ impl RunContext {
     /// The stream client `index` opens.
     pub fn stream(&self, index: usize) -> &Target {
         &self.streams[index % self.streams.len()]
+    }
+
+    /// The stop signal as client `index`'s reader thread sees it: cancelled with `stop`.
+    ///
+    /// A stream polls its stop signal at every wake-up, and polling a token locks its node.
+    /// One node per thread is only ever locked by that thread and stays in its cache; a
+    /// node per stream cost a cache miss per wake-up (and a lock of the shared root to
+    /// create and drop it per stream), one shared by all threads a contended lock.
+    pub fn thread_stop(&self, index: usize) -> &CancellationToken {
+        &self.thread_stops[index % self.thread_stops.len()]
     }
 
     /// The shard of client `index`.

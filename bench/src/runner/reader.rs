@@ -74,7 +74,7 @@ pub async fn run(ctx: Arc<RunContext>, index: usize, start_delay: Duration) -> C
             resumed_from.take(),
             &ctx.send_time,
         );
-        let end = read_stream(&ctx, &mut conn, &mut reading, shard).await;
+        let end = read_stream(&ctx, index, &mut conn, &mut reading, shard).await;
         held += opened.elapsed();
         summary.comments += reading.comments();
         summary.bytes += conn.bytes_received();
@@ -219,34 +219,30 @@ fn after_end(
 /// Reads one stream until it ends, the run stops, or the behaviour drops it.
 ///
 /// The stop signal and the drop timer are polled once per wake-up, not per chunk: the
-/// chunks a wake-up brings are read in one inner loop. The stop signal is a child of the
-/// run's token owned by this stream, so polling it takes an uncontended lock instead of
-/// the one every client on every thread shares.
+/// chunks a wake-up brings are read in one inner loop. The stop signal is the reader
+/// thread's own child of the run's token ([`RunContext::thread_stop`]).
 async fn read_stream(
     ctx: &RunContext,
+    index: usize,
     conn: &mut SseConnection,
     reading: &mut Recorder<'_>,
     shard: &std::sync::Mutex<crate::measure::stats::Shard>,
 ) -> End {
-    let drop_at = match ctx.behaviour {
-        Behaviour::Reconnect { every } => Some(tokio::time::Instant::now() + every),
-        Behaviour::Hold | Behaviour::Churn | Behaviour::Rejoin => None,
-    };
-    let leave = ctx.leave.child_token();
     let drop_timer = async {
-        match drop_at {
-            Some(at) => tokio::time::sleep_until(at).await,
-            // A rejoining client leaves when the runner says so, once.
-            None if ctx.behaviour == Behaviour::Rejoin && !ctx.rejoin.is_cancelled() => {
-                leave.cancelled().await
+        match ctx.behaviour {
+            Behaviour::Reconnect { every } => tokio::time::sleep(every).await,
+            // A rejoining client leaves when the runner says so, once. Its own child of
+            // the token: polling the shared one would lock a node every thread polls.
+            Behaviour::Rejoin if !ctx.rejoin.is_cancelled() => {
+                let leave = ctx.leave.child_token();
+                leave.cancelled().await;
             }
-            None => std::future::pending().await,
+            Behaviour::Hold | Behaviour::Churn | Behaviour::Rejoin => std::future::pending().await,
         }
     };
-    let stop = ctx.stop.child_token();
     tokio::select! {
         biased;
-        () = stop.cancelled() => End::Stopped,
+        () = ctx.thread_stop(index).cancelled() => End::Stopped,
         () = drop_timer => End::Dropped,
         end = read_chunks(ctx, conn, reading, shard) => end,
     }

@@ -247,13 +247,15 @@ fn context(
     reader_threads: usize,
 ) -> RunContext {
     let clients = plan.population.clients;
+    let stop = CancellationToken::new();
     RunContext {
         streams,
         send_time,
         clients,
         feed,
         behaviour: plan.population.behaviour,
-        stop: CancellationToken::new(),
+        thread_stops: (0..reader_threads).map(|_| stop.child_token()).collect(),
+        stop,
         events_per_client: plan.stop.events_per_client,
         shards: (0..reader_threads)
             .map(|_| Mutex::new(Shard::with_histograms()))

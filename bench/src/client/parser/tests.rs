@@ -56,6 +56,48 @@ fn parse_bytewise(input: &[u8]) -> Vec<Owned> {
     parse_chunks(&mut Parser::new(), input.chunks(1))
 }
 
+/// Where the data of each event reported from `chunk` lies: in the chunk (`true`) or in
+/// the parser's own buffer (`false`).
+fn data_borrowed_from_chunk(parser: &mut Parser, chunk: &[u8]) -> Vec<bool> {
+    let range = chunk.as_ptr_range();
+    let mut borrowed = Vec::new();
+    parser.feed(chunk, &mut |item| {
+        if let Item::Event(event) = item {
+            borrowed.push(range.contains(&event.data.as_ptr()));
+        }
+    });
+    borrowed
+}
+
+#[test]
+fn an_event_whole_in_its_chunk_is_reported_from_the_chunk() {
+    let mut parser = Parser::new();
+    // One data line ending in the same chunk: borrowed, whatever the other fields.
+    let chunk = b"id: 1\nevent: tick\ndata: t=123 padding\n\nid: 2\ndata: b\n\n";
+    assert_eq!(data_borrowed_from_chunk(&mut parser, chunk), [true, true]);
+    // Two data lines are joined in the parser's buffer.
+    assert_eq!(
+        data_borrowed_from_chunk(&mut parser, b"data: a\ndata: b\n\n"),
+        [false]
+    );
+    // A data line whose blank line comes in the next chunk was kept by the parser.
+    assert_eq!(
+        data_borrowed_from_chunk(&mut parser, b"data: c\n"),
+        [] as [bool; 0]
+    );
+    assert_eq!(data_borrowed_from_chunk(&mut parser, b"\n"), [false]);
+    // And the items are the same as ever.
+    let all = b"data: a\ndata: b\n\ndata: c\n\ndata:\n\n";
+    assert_eq!(
+        parse(all),
+        [
+            ev(None, "message", "a\nb"),
+            ev(None, "message", "c"),
+            ev(None, "message", "")
+        ]
+    );
+}
+
 #[test]
 fn lf_line_ends() {
     assert_eq!(
