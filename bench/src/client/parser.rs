@@ -40,8 +40,8 @@
 //! The partial-line, data, type and id buffers are reused (cleared, never dropped), so
 //! once they have grown to the largest event seen, feeding allocates nothing. The
 //! partial-line and data buffers are reserved at 1 KiB each by the first bytes fed, so
-//! lines up to that never grow them. Only invalid UTF-8 in an `id` or `event` field allocates (for the lossy
-//! conversion). `tests/parser_alloc.rs` proves the count.
+//! lines up to that never grow them. Only invalid UTF-8 in an `id` or `event` field
+//! allocates (for the lossy conversion). `tests/parser_alloc.rs` proves the count.
 
 use memchr::{memchr, memchr2};
 
@@ -51,8 +51,8 @@ const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
 /// Room reserved for a partial line, and for the data of an event split between chunks,
 /// when the first bytes arrive: enough for typical lines at once, so neither buffer grows
 /// in steps (at unpredictable times) as longer and longer lines straddle chunk boundaries.
-/// The data buffer needs its own reserve: most events never touch it (see `Fields::interpret`), so
-/// it is not grown by the first events as it used to be.
+/// The data buffer needs its own reserve: most events never touch it (see
+/// `Fields::interpret`), so the first events no longer grow it.
 const LINE_RESERVE: usize = 1024;
 
 /// The event type of an event without an `event:` field.

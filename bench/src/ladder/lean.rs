@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::client::http1::READ_BUFFER_LEN;
-use crate::measure::cpu::process_cpu_ns;
+use crate::measure::cpu::{process_cpu_ns, thread_cpu_ns};
 
 /// How long one connect may take before the run gives up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -234,19 +234,6 @@ impl Epoll {
         }
         Ok(n as usize)
     }
-}
-
-/// This thread's CPU time, ns.
-fn thread_cpu_ns() -> io::Result<u64> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec for the call to fill.
-    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
 }
 
 #[cfg(test)]

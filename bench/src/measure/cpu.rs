@@ -93,6 +93,23 @@ pub fn process_cpu_ns(pid: u32) -> Option<u64> {
     any.then_some(total)
 }
 
+/// Nanoseconds on CPU of the calling thread (`CLOCK_THREAD_CPUTIME_ID`): for a reader that
+/// runs on a thread of its own, as the lean reader of `calibrate` does.
+///
+/// # Errors
+/// The OS refused the clock (Linux does not).
+pub fn thread_cpu_ns() -> std::io::Result<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+}
+
 /// This process's CPU and the wall clock at one instant: where a [`CpuStopwatch`]
 /// interval can end ([`CpuStopwatch::until`]).
 #[derive(Debug, Clone, Copy)]
@@ -200,6 +217,7 @@ mod tests {
     fn own_cpu_grows_with_work() {
         // Spin until the clock moves (bounded), so a loaded machine cannot fail the test.
         let watch = CpuStopwatch::start();
+        let thread_before = thread_cpu_ns().expect("the thread clock on Linux");
         let mut x = 0u64;
         let until = Instant::now() + Duration::from_secs(30);
         while watch.elapsed().seconds <= 0.0 && Instant::now() < until {
@@ -210,6 +228,11 @@ mod tests {
         std::hint::black_box(x);
         let spent = watch.elapsed();
         assert!(spent.seconds > 0.0, "{spent:?}");
+        let thread_after = thread_cpu_ns().expect("the thread clock on Linux");
+        assert!(
+            thread_after > thread_before,
+            "{thread_before} -> {thread_after} ns"
+        );
         assert!(CpuTime::of_process(std::process::id()).is_some());
         let ns = process_cpu_ns(std::process::id()).expect("schedstat on Linux");
         assert!(ns as f64 >= spent.seconds * 1e9 * 0.5, "{ns} ns vs {spent:?}");
