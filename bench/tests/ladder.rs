@@ -200,3 +200,61 @@ async fn the_lean_reader_says_when_nothing_arrives_and_what_it_could_not_reach()
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lean_reader_at_a_scenario_shape_leaves_each_stream_with_its_events() {
+    let (addr, stop, task) = reference_with(&["--ping-interval", "0ms"]).await;
+    let pid = std::process::id();
+    let shape = ladder::shape::Shape {
+        path: "/sse?delay=0.01&size=16".into(),
+        starts: (0..5).map(|i| Duration::from_millis(10 * i)).collect(),
+        events_per_client: Some(3),
+        // Far beyond WAIT: the read ends within it only if every client leaves with its events.
+        duration: Duration::from_secs(600),
+    };
+    let figures = within(
+        "every client to leave with its events",
+        tokio::task::spawn_blocking(move || ladder::shape::read(addr, &shape, pid)),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!((figures.clients, figures.silent_clients), (5, 0), "{figures:?}");
+    // Each stream is read until it has 3 events; a read may bring one more along.
+    assert!((15..=20).contains(&figures.events), "{figures:?}");
+    assert!(
+        figures.reader_ns_per_event > 0.0 && figures.server_ns_per_delivery > 0.0,
+        "{figures:?}"
+    );
+    // The server saw every stream close.
+    registered_becomes(&format!("http://{addr}/metrics").parse().unwrap(), 0).await;
+    stop.send(()).unwrap();
+    within("the server to stop", task).await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lean_reader_at_a_scenario_shape_holds_its_streams_to_the_end() {
+    let (addr, stop, task) = reference_with(&["--publish-rate", "200", "--payload-size", "32"]).await;
+    let pid = std::process::id();
+    let shape = ladder::shape::Shape {
+        path: "/events".into(),
+        starts: vec![Duration::ZERO; 4],
+        events_per_client: None,
+        duration: Duration::from_millis(500),
+    };
+    let figures = within(
+        "the lean reader",
+        tokio::task::spawn_blocking(move || ladder::shape::read(addr, &shape, pid)),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!((figures.clients, figures.silent_clients), (4, 0), "{figures:?}");
+    // A stream's first read may bring its response head alone.
+    assert!(
+        figures.events >= 4 && figures.reads <= figures.events + 4,
+        "{figures:?}"
+    );
+    stop.send(()).unwrap();
+    within("the server to stop", task).await.unwrap().unwrap();
+}

@@ -149,6 +149,12 @@ pub enum ConfigError {
          speak HTTP/1.1 only); add --design reference"
     )]
     CalibrateHttp2Design,
+    /// `calibrate --scenario` over HTTP/2: the lean reader speaks HTTP/1.1.
+    #[error(
+        "calibrate --scenario reads plain HTTP/1.1 streams (the lean reader speaks nothing else); \
+         drop --protocol h2 and --streams-per-connection"
+    )]
+    CalibrateScenarioHttp2,
     /// The path of the running executable is unknown (needed to start the embedded server).
     #[error("cannot find the sse-load executable to start the embedded server: {0}; use --target URL")]
     CurrentExe(std::io::Error),
@@ -181,6 +187,19 @@ impl Mode {
             Some(Command::Calibrate(mut args)) => {
                 args.clients = flags.clients;
                 args.protocol = stream_protocol(&flags, None)?;
+                if !flags.scenarios.is_empty() {
+                    if args.protocol != Protocol::Http1 {
+                        return Err(ConfigError::CalibrateScenarioHttp2);
+                    }
+                    let overrides = Overrides {
+                        clients: flags.clients.map(|n| n as usize),
+                        duration: None,
+                    };
+                    args.scenarios = select_scenarios(&flags.scenarios)?
+                        .into_iter()
+                        .map(|d| (d, d.plan(flags.profile.scale(d.smoke, overrides))))
+                        .collect();
+                }
                 let other_design =
                     args.designs.is_empty() || args.designs.iter().any(|&d| d != Design::Reference);
                 if args.protocol != Protocol::Http1 && other_design {

@@ -245,6 +245,8 @@ pub enum Command {
     /// The comparator ladder: each workload against the raw-TCP floor, the reference server
     /// and the naive axum design, side by side in one run, and the reference server read by
     /// a bare epoll reader (the lowest generator-to-server CPU ratio a reader reaches here).
+    /// With `--scenario NAME`: that scenario read by the generator and by the bare reader at
+    /// the same shape, each against a fresh reference server.
     Calibrate(super::ladder::CalibrateArgs),
     /// Step the subscribers (capacity: the knee) or the publish rate (rate: the elbow).
     Sweep(super::ladder::SweepArgs),

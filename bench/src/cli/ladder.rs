@@ -10,7 +10,9 @@ use crate::environment::host_load;
 use crate::fs::write_atomic;
 use crate::ladder::Design;
 use crate::ladder::calibrate::{self, Cell, Workload};
+use crate::ladder::shape::{self, ScenarioFloor};
 use crate::ladder::sweep::{self, Axis, Slo, Step};
+use crate::scenario::{Definition, Plan};
 
 /// Flags of `sse-load calibrate`.
 #[derive(Debug, Clone, clap::Args)]
@@ -29,6 +31,11 @@ pub struct CalibrateArgs {
     /// addresses over 127.0.0.0/8).
     #[arg(skip)]
     pub clients: Option<u32>,
+    /// Scenarios to read twice, by the generator and by the lean reader at the same shape,
+    /// each against a fresh reference server: the global `--scenario` (repeatable), at the
+    /// global `--profile` and `--clients`. Only these run unless `--workload` is given too.
+    #[arg(skip)]
+    pub scenarios: Vec<(&'static Definition, Plan)>,
     /// Directory for `calibrate.json`.
     #[arg(long, value_name = "DIR", default_value = "results")]
     pub output_dir: PathBuf,
@@ -81,7 +88,7 @@ pub struct SweepArgs {
 pub async fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
     let environment = Environment::capture();
-    let workloads: Vec<Workload> = if args.workloads.is_empty() {
+    let workloads: Vec<Workload> = if args.workloads.is_empty() && args.scenarios.is_empty() {
         calibrate::WORKLOADS.to_vec()
     } else {
         args.workloads.iter().filter_map(|n| Workload::named(n)).collect()
@@ -98,7 +105,9 @@ pub async fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
     } else {
         args.designs.clone()
     };
-    raise_fd_limit(workloads.iter().map(|w| w.clients).max().unwrap_or(0));
+    let most_clients = workloads.iter().map(|w| w.clients);
+    let most_clients = most_clients.chain(args.scenarios.iter().map(|(_, plan)| plan.population.clients));
+    raise_fd_limit(most_clients.max().unwrap_or(0));
     protocol::set_configured(args.protocol);
     if let Protocol::Http2 { .. } = args.protocol {
         println!(
@@ -131,6 +140,7 @@ pub async fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
         };
         results.push(serde_json::json!({"workload": workload, "cells": cells, "lean_reader": lean}));
     }
+    let scenarios = scenario_floors(&exe, &args.scenarios, &environment).await?;
     let json = serde_json::json!({
         "duration_seconds": args.duration.as_secs_f64(),
         "protocol": args.protocol.name(),
@@ -138,6 +148,7 @@ pub async fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
         "host_load_1m": host_load(),
         "environment": environment,
         "workloads": results,
+        "scenarios": scenarios,
     });
     if let Some(load) = host_load() {
         println!(
@@ -149,6 +160,33 @@ pub async fn calibrate(args: &CalibrateArgs) -> anyhow::Result<()> {
     write_json(&path, &json)?;
     println!("wrote {}", path.display());
     Ok(())
+}
+
+/// Reads each of `scenarios` with the generator and with the lean reader, and prints their
+/// table; a scenario the lean reader cannot reproduce is named with the reason and left out.
+async fn scenario_floors(
+    exe: &Path,
+    scenarios: &[(&'static Definition, Plan)],
+    environment: &Environment,
+) -> anyhow::Result<Vec<ScenarioFloor>> {
+    let mut rows = Vec::new();
+    for (definition, plan) in scenarios {
+        eprintln!(
+            "calibrate: scenario {} read by the generator, then by the lean reader",
+            definition.name
+        );
+        match shape::measure(exe, definition, plan, environment).await {
+            Ok(row) => rows.push(row),
+            Err(calibrate::CalibrateError::Skipped(reason)) => {
+                println!("  {}: not read by the lean reader: {reason}", definition.name);
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    if !rows.is_empty() {
+        println!("{}", shape::render(&rows));
+    }
+    Ok(rows)
 }
 
 /// Runs `sse-load sweep`: one run per step, the knee (capacity) or elbow (rate), JSON and HTML.

@@ -23,7 +23,7 @@ use crate::measure::cpu::{process_cpu_ns, thread_cpu_ns};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Ready sockets one `epoll_wait` may report.
-const WAIT_EVENTS: usize = 256;
+pub(super) const WAIT_EVENTS: usize = 256;
 
 /// What the lean reader measured against one server.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -66,7 +66,7 @@ pub fn read_streams(
 ) -> io::Result<LeanFigures> {
     let epoll = Epoll::new()?;
     let streams = (0..clients)
-        .map(|i| subscribe(addr, &epoll, i))
+        .map(|i| subscribe(addr, "/events", &epoll, i))
         .collect::<io::Result<Vec<_>>>()?;
     let mut reader = Reader {
         streams,
@@ -77,16 +77,9 @@ pub fn read_streams(
         ready: vec![libc::epoll_event { events: 0, u64: 0 }; WAIT_EVENTS],
     };
     reader.run_for(warmup)?;
-    let server_cpu = || {
-        process_cpu_ns(server_pid).ok_or_else(|| {
-            io::Error::other(format!(
-                "cannot read the CPU of server process {server_pid} from /proc/{server_pid}/task/*/schedstat"
-            ))
-        })
-    };
-    let (server_before, own_before) = (server_cpu()?, thread_cpu_ns()?);
+    let (server_before, own_before) = (server_cpu(server_pid)?, thread_cpu_ns()?);
     let counts = reader.run_for(window)?;
-    let (server_after, own_after) = (server_cpu()?, thread_cpu_ns()?);
+    let (server_after, own_after) = (server_cpu(server_pid)?, thread_cpu_ns()?);
     if counts.events == 0 {
         return Err(io::Error::other(format!(
             "no event arrived on {clients} streams of {addr}/events in {window:?}: is its publisher on?"
@@ -103,14 +96,23 @@ pub fn read_streams(
     })
 }
 
-/// Connects stream `index`, sends the request and registers the socket.
-fn subscribe(addr: SocketAddr, epoll: &Epoll, index: usize) -> io::Result<TcpStream> {
+/// The CPU of server process `pid` so far, ns (`/proc/<pid>/task/*/schedstat`).
+pub(super) fn server_cpu(pid: u32) -> io::Result<u64> {
+    process_cpu_ns(pid).ok_or_else(|| {
+        io::Error::other(format!(
+            "cannot read the CPU of server process {pid} from /proc/{pid}/task/*/schedstat"
+        ))
+    })
+}
+
+/// Connects stream `index`, sends `GET path` and registers the socket with `epoll`.
+pub(super) fn subscribe(addr: SocketAddr, path: &str, epoll: &Epoll, index: usize) -> io::Result<TcpStream> {
     let context = |what: &str, err: io::Error| {
         io::Error::new(err.kind(), format!("stream {index} to {addr}: {what}: {err}"))
     };
     let mut stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(|e| context("connect", e))?;
     stream.set_nodelay(true).map_err(|e| context("TCP_NODELAY", e))?;
-    let request = format!("GET /events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
     stream
         .write_all(request.as_bytes())
         .map_err(|e| context("sending the request", e))?;
@@ -173,13 +175,13 @@ impl Reader {
 
 /// Counts frame ends (`\n\n`) across reads: a blank line split between two reads counts once.
 #[derive(Debug, Default, Clone, Copy)]
-struct FrameEnds {
+pub(super) struct FrameEnds {
     last_was_newline: bool,
 }
 
 impl FrameEnds {
     /// Frame ends completed by `bytes`.
-    fn count(&mut self, bytes: &[u8]) -> u64 {
+    pub(super) fn count(&mut self, bytes: &[u8]) -> u64 {
         let Some(&last) = bytes.last() else { return 0 };
         let split = u64::from(self.last_was_newline && bytes[0] == b'\n');
         let within = memchr::memmem::find_iter(bytes, b"\n\n").count() as u64;
@@ -191,10 +193,11 @@ impl FrameEnds {
 }
 
 /// An epoll instance.
-struct Epoll(OwnedFd);
+pub(super) struct Epoll(OwnedFd);
 
 impl Epoll {
-    fn new() -> io::Result<Self> {
+    /// A new instance (closed on exec).
+    pub(super) fn new() -> io::Result<Self> {
         // SAFETY: epoll_create1 takes no pointers; a non-negative result is a new fd we own.
         let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if fd < 0 {
@@ -205,7 +208,7 @@ impl Epoll {
     }
 
     /// Watches `fd` for reading (level-triggered), reported with `token`.
-    fn add(&self, fd: RawFd, token: u64) -> io::Result<()> {
+    pub(super) fn add(&self, fd: RawFd, token: u64) -> io::Result<()> {
         let mut event = libc::epoll_event {
             events: libc::EPOLLIN as u32,
             u64: token,
@@ -219,7 +222,7 @@ impl Epoll {
     }
 
     /// Waits up to `timeout` for ready sockets; returns how many of `events` it filled.
-    fn wait(&self, events: &mut [libc::epoll_event], timeout: Duration) -> io::Result<usize> {
+    pub(super) fn wait(&self, events: &mut [libc::epoll_event], timeout: Duration) -> io::Result<usize> {
         let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
         let max = events.len().min(i32::MAX as usize) as i32;
         // SAFETY: `events` is valid for `max` entries for the duration of the call.

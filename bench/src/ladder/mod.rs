@@ -14,12 +14,14 @@
 //! ignored, so a scenario's server flags start any design.
 //!
 //! The generator has a floor too: [`lean`] reads the reference server with nothing but
-//! epoll and `recv`, so `calibrate` shows what any reader pays per event here.
+//! epoll and `recv`, so `calibrate` shows what any reader pays per event here, under each
+//! workload and ([`shape`]) at the shape of each scenario whose clients only read.
 
 pub mod calibrate;
 pub mod floor;
 pub mod lean;
 pub mod naive;
+pub mod shape;
 pub mod sweep;
 
 use std::future::Future;

@@ -190,6 +190,55 @@ fn calibrate_and_sweep_take_the_global_client_count() {
 }
 
 #[test]
+fn calibrate_reads_the_named_scenarios_at_the_profile_scale_and_only_them() {
+    let Mode::Calibrate(calibrate) = mode(&["calibrate", "--scenario", "time-to-first-event"]).unwrap()
+    else {
+        panic!("expected a calibration")
+    };
+    let names: Vec<_> = calibrate.scenarios.iter().map(|(d, _)| d.name).collect();
+    assert_eq!(names, ["time-to-first-event"]);
+    assert!(
+        calibrate.workloads.is_empty(),
+        "no workload unless --workload is given"
+    );
+    let (_, plan) = &calibrate.scenarios[0];
+    assert_eq!(plan.population.clients, 100, "the smoke profile's clients");
+    let Mode::Calibrate(calibrate) = mode(&[
+        "--profile",
+        "small",
+        "--clients",
+        "30",
+        "calibrate",
+        "--scenario",
+        "fanout",
+    ])
+    .unwrap() else {
+        panic!("expected a calibration")
+    };
+    assert_eq!(calibrate.scenarios[0].1.population.clients, 30);
+    let Mode::Calibrate(calibrate) = mode(&["calibrate"]).unwrap() else {
+        panic!("expected a calibration")
+    };
+    assert!(calibrate.scenarios.is_empty());
+    assert!(matches!(
+        mode(&["calibrate", "--scenario", "no-such"]),
+        Err(ConfigError::UnknownScenario { .. })
+    ));
+    assert!(matches!(
+        mode(&[
+            "--protocol",
+            "h2",
+            "calibrate",
+            "--scenario",
+            "fanout",
+            "--design",
+            "reference"
+        ]),
+        Err(ConfigError::CalibrateScenarioHttp2)
+    ));
+}
+
+#[test]
 fn calibrate_over_http2_measures_the_reference_design_only() {
     let Mode::Calibrate(calibrate) = mode(&["calibrate", "--workload", "idle"]).unwrap() else {
         panic!("expected calibrate")
