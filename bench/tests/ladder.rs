@@ -201,10 +201,26 @@ async fn the_lean_reader_says_when_nothing_arrives_and_what_it_could_not_reach()
     );
 }
 
+/// `shape` read by the lean reader from `addr` on a blocking thread, bounded by [`WAIT`]
+/// (`what` names the wait); the reader's CPU is this process's.
+async fn read_shape(
+    what: &str,
+    addr: std::net::SocketAddr,
+    shape: ladder::shape::Shape,
+) -> ladder::lean::LeanFigures {
+    let pid = std::process::id();
+    within(
+        what,
+        tokio::task::spawn_blocking(move || ladder::shape::read(addr, &shape, pid)),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lean_reader_at_a_scenario_shape_leaves_each_stream_with_its_events() {
     let (addr, stop, task) = reference_with(&["--ping-interval", "0ms"]).await;
-    let pid = std::process::id();
     let shape = ladder::shape::Shape {
         path: "/sse?delay=0.01&size=16".into(),
         starts: (0..5).map(|i| Duration::from_millis(10 * i)).collect(),
@@ -212,13 +228,7 @@ async fn the_lean_reader_at_a_scenario_shape_leaves_each_stream_with_its_events(
         // Far beyond WAIT: the read ends within it only if every client leaves with its events.
         duration: Duration::from_secs(600),
     };
-    let figures = within(
-        "every client to leave with its events",
-        tokio::task::spawn_blocking(move || ladder::shape::read(addr, &shape, pid)),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let figures = read_shape("every client to leave with its events", addr, shape).await;
     assert_eq!((figures.clients, figures.silent_clients), (5, 0), "{figures:?}");
     // Each stream is read until it has 3 events; a read may bring one more along.
     assert!((15..=20).contains(&figures.events), "{figures:?}");
@@ -235,20 +245,13 @@ async fn the_lean_reader_at_a_scenario_shape_leaves_each_stream_with_its_events(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lean_reader_at_a_scenario_shape_holds_its_streams_to_the_end() {
     let (addr, stop, task) = reference_with(&["--publish-rate", "200", "--payload-size", "32"]).await;
-    let pid = std::process::id();
     let shape = ladder::shape::Shape {
         path: "/events".into(),
         starts: vec![Duration::ZERO; 4],
         events_per_client: None,
-        duration: Duration::from_millis(500),
+        duration: Duration::from_secs(1),
     };
-    let figures = within(
-        "the lean reader",
-        tokio::task::spawn_blocking(move || ladder::shape::read(addr, &shape, pid)),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let figures = read_shape("the lean reader", addr, shape).await;
     assert_eq!((figures.clients, figures.silent_clients), (4, 0), "{figures:?}");
     // A stream's first read may bring its response head alone.
     assert!(

@@ -285,12 +285,14 @@ pub fn render(workload: &Workload, cells: &[Cell]) -> String {
     out
 }
 
-fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+/// `a / b` when both are known and `b` is positive.
+pub(super) fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     let (a, b) = (a?, b?);
     (b > 0.0).then(|| a / b)
 }
 
-fn show(value: Option<f64>, decimals: usize) -> String {
+/// `value` with `decimals` decimals, or a dash when it is unknown.
+pub(super) fn show(value: Option<f64>, decimals: usize) -> String {
     value.map_or_else(|| "-".to_owned(), |v| format!("{v:.decimals$}"))
 }
 

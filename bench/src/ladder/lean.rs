@@ -156,20 +156,34 @@ impl Reader {
             let ready = self.epoll.wait(&mut self.ready, left)?;
             for i in 0..ready {
                 let index = self.ready[i].u64 as usize;
-                let n = match (&self.streams[index]).read(&mut self.buf) {
-                    Ok(0) => return Err(io::Error::other(format!("the server ended stream {index}"))),
-                    Ok(n) => n,
-                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(err) => return Err(io::Error::new(err.kind(), format!("stream {index}: {err}"))),
-                };
+                let read = recv_frames(&self.streams[index], &mut self.buf, &mut self.ends[index], index);
+                let Some(frames) = read? else { continue };
                 counts.reads += 1;
-                let frames = self.ends[index].count(&self.buf[..n]);
                 counts.events += frames;
                 heard[index] |= frames > 0;
             }
         }
         counts.silent = heard.iter().filter(|&&h| !h).count();
         Ok(counts)
+    }
+}
+
+/// One `recv` from stream `index` into `buf`: the frame ends it completed, or `None` when
+/// it had nothing to read.
+///
+/// # Errors
+/// The server ended the stream, or the `recv` failed.
+pub(super) fn recv_frames(
+    mut stream: &TcpStream,
+    buf: &mut [u8],
+    ends: &mut FrameEnds,
+    index: usize,
+) -> io::Result<Option<u64>> {
+    match stream.read(buf) {
+        Ok(0) => Err(io::Error::other(format!("the server ended stream {index}"))),
+        Ok(n) => Ok(Some(ends.count(&buf[..n]))),
+        Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(err) => Err(io::Error::new(err.kind(), format!("stream {index}: {err}"))),
     }
 }
 

@@ -8,14 +8,14 @@
 //! generator-to-server ratio, whoever the client is. The lean reader ([`super::lean`])
 //! pays them and nothing else: what the generator costs above it is its own.
 
-use std::io::{self, Read as _};
+use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::calibrate::CalibrateError;
+use super::calibrate::{self, CalibrateError, show};
 use super::lean::{self, Epoll, FrameEnds, LeanFigures, WAIT_EVENTS};
 use crate::client::http1::READ_BUFFER_LEN;
 use crate::environment::Environment;
@@ -174,16 +174,13 @@ impl ShapeReader {
     /// One `recv` from stream `index`; closes it when it has `limit` events. Whether it
     /// returned data.
     fn read_one(&mut self, index: usize, limit: Option<u64>) -> io::Result<bool> {
-        let Some(stream) = self.streams[index].as_mut() else {
+        let Some(stream) = &self.streams[index] else {
             return Ok(false);
         };
-        let n = match stream.read(&mut self.buf) {
-            Ok(0) => return Err(io::Error::other(format!("the server ended stream {index}"))),
-            Ok(n) => n,
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-            Err(err) => return Err(io::Error::new(err.kind(), format!("stream {index}: {err}"))),
+        let Some(frames) = lean::recv_frames(stream, &mut self.buf, &mut self.ends[index], index)? else {
+            return Ok(false);
         };
-        self.received[index] += self.ends[index].count(&self.buf[..n]);
+        self.received[index] += frames;
         if limit.is_some_and(|limit| self.received[index] >= limit) {
             // Closing the socket also takes it off the epoll instance.
             self.streams[index] = None;
@@ -212,15 +209,13 @@ pub struct ScenarioFloor {
 impl ScenarioFloor {
     /// The generator's CPU per event over the server's, as the scenario's report gives it.
     pub fn generator_ratio(&self) -> Option<f64> {
-        let (generator, server) = (self.generator_ns_per_event?, self.server_ns_per_event?);
-        (server > 0.0).then(|| generator / server)
+        calibrate::ratio(self.generator_ns_per_event, self.server_ns_per_event)
     }
 
     /// How many times the lean reader's ratio the generator's is: what the generator
     /// costs above any reader at this shape.
     pub fn over_lean(&self) -> Option<f64> {
-        let lean = self.lean.ratio();
-        self.generator_ratio().filter(|_| lean > 0.0).map(|r| r / lean)
+        calibrate::ratio(self.generator_ratio(), Some(self.lean.ratio()))
     }
 }
 
@@ -274,8 +269,6 @@ pub async fn measure(
 /// The table of scenario floors: the generator's ratio beside the lean reader's.
 pub fn render(rows: &[ScenarioFloor]) -> String {
     use std::fmt::Write as _;
-    let show =
-        |v: Option<f64>, decimals: usize| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.decimals$}"));
     let mut out = String::new();
     let _ = writeln!(
         out,
